@@ -1,0 +1,3 @@
+from golflab.cli import main
+
+main()

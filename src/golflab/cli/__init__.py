@@ -1,0 +1,54 @@
+"""The `golflab` command: typer sub-commands, each in a module of this package.
+
+Commands only parse arguments, call the library and print; heavy imports (torch) happen inside them
+so that `golflab --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from golflab.errors import GolflabError
+
+app = typer.Typer(
+    name="golflab",
+    help="Train small GPTs fast and judge experiments honestly (parameter golf, NanoGPT speedrun, autoresearch).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err_console = Console(stderr=True)
+
+
+def _register() -> None:
+    from golflab.cli import artifact_cmds, auto_cmds, config_cmds, data_cmds, lab_cmds, train_cmds
+
+    for module in (config_cmds, data_cmds, train_cmds, artifact_cmds, lab_cmds, auto_cmds):
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point: user errors become one red line and a non-zero exit code."""
+    try:
+        app(standalone_mode=False)
+    except GolflabError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,164 @@
+"""The typed RunConfig tree: the single source of truth for one training run.
+
+Defaults reproduce the parameter-golf naive baseline (9 x 512, GQA 8/4, relu^2 x2, tied embeddings,
+softcap 30, Muon 0.04, 524,288 tokens per step at seq 1024). Every technique is a field here, so an
+ablation is a config diff. This module depends on the standard library only: the exported
+stand-alone `train_gpt.py` inlines it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+MlpKind = Literal["relu2", "swiglu", "gelu", "silu", "leaky_relu2"]
+OptimizerKind = Literal["muon", "normuon", "adam"]
+NsCoeffs = Literal["quintic", "polar_express"]
+QuantKind = Literal["int8", "int6", "none"]
+CompressKind = Literal["zlib", "lzma", "brotli", "zstd"]
+DataOrder = Literal["sequential", "shuffled"]
+
+
+@dataclass
+class DataConfig:
+    path: str = ""  # dataset dir: manifest.json + shards (golflab prepare), or a parameter-golf dataset dir
+    tokenizer: str = ""  # tokenizer file; empty = the one named by the dataset's manifest
+    order: DataOrder = "sequential"  # shuffled: shard order and start offset drawn from the seed
+    align_bos: bool = False  # start every training sequence at a document boundary (BOS token)
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 1024  # 0 = take it from the dataset's tokenizer
+    num_layers: int = 9
+    model_dim: int = 512
+    num_heads: int = 8
+    num_kv_heads: int = 4  # < num_heads: grouped-query attention
+    head_dim: int = 0  # 0 = model_dim // num_heads
+    seq_len: int = 1024
+    mlp: MlpKind = "relu2"
+    mlp_mult: float = 2.0  # hidden = mlp_mult * model_dim, rounded up to mlp_round (e.g. 2.6667 for SwiGLU 8/3)
+    mlp_hidden: int = 0  # explicit hidden width; overrides mlp_mult
+    mlp_round: int = 64
+    leaky_slope: float = 0.5  # negative slope of leaky_relu2
+    tie_embeddings: bool = True
+    logit_softcap: float = 30.0  # tanh cap on logits; 0 disables
+    rope_base: float = 10000.0
+    qk_norm: bool = True  # RMS-norm q and k, with a learned per-head gain
+    qk_gain_init: float = 1.5
+    unet_skips: bool = True  # encoder/decoder halves with learned skip weights
+    resid_mix: bool = True  # each block mixes the residual with the first embedding x0
+    layer_scales: bool = True  # learned per-channel scales on attention and MLP outputs
+    zero_init_proj: bool = True  # zero-init output projections (and the untied head)
+    embed_init_std: float = 0.005  # std of the tied embedding init
+    attn_window: int = 0  # sliding-window size for the layers in window_layers
+    window_layers: list[int] = field(default_factory=list)
+    num_registers: int = 0  # learnable register/sink tokens prepended to every sequence
+    v_norm: bool = False  # gated value normalisation (per-KV-head gate, 0-init = off at start)
+    value_embed_layers: list[int] = field(default_factory=list)  # layers with value embeddings
+    mos_experts: int = 1  # mixture of softmax with K experts; 1 = plain softmax head
+
+
+@dataclass
+class ParamGroupConfig:
+    """Optimizer settings of one parameter role; the table in golflab.optim assigns roles."""
+
+    optimizer: OptimizerKind = "adam"
+    lr: float = 0.04
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    eps: float = 1e-8
+    weight_decay: float = 0.0  # decoupled: p -= lr * wd * p
+
+
+@dataclass
+class MuonConfig:
+    momentum: float = 0.95
+    momentum_warmup_start: float = 0.85
+    momentum_warmup_steps: int = 500
+    nesterov: bool = True
+    ns_steps: int = 5
+    ns_coeffs: NsCoeffs = "quintic"
+    beta2: float = 0.95  # NorMuon second-moment decay
+
+
+def _group(optimizer: OptimizerKind, lr: float, wd: float = 0.0) -> ParamGroupConfig:
+    return ParamGroupConfig(optimizer=optimizer, lr=lr, weight_decay=wd)
+
+
+@dataclass
+class OptimConfig:
+    matrix: ParamGroupConfig = field(default_factory=lambda: _group("muon", 0.04))
+    embed: ParamGroupConfig = field(default_factory=lambda: _group("adam", 0.6))  # untied input embedding
+    tied_embed: ParamGroupConfig = field(default_factory=lambda: _group("adam", 0.05))
+    head: ParamGroupConfig = field(default_factory=lambda: _group("adam", 0.008))  # untied output head
+    scalar: ParamGroupConfig = field(default_factory=lambda: _group("adam", 0.04))  # vectors, scalars, registers
+    gate: ParamGroupConfig = field(default_factory=lambda: _group("adam", 0.04))  # small gate matrices
+    value_embed: ParamGroupConfig = field(default_factory=lambda: _group("adam", 0.6))
+    muon: MuonConfig = field(default_factory=MuonConfig)
+    grad_clip: float = 0.0  # global grad-norm clip; 0 disables
+
+
+@dataclass
+class ScheduleConfig:
+    warmup_steps: int = 0  # linear LR warmup
+    warmdown_frac: float = 0.0  # linear decay over this final fraction of the budget (wallclock-aware)
+    warmdown_steps: int = 1200  # parameter-golf rule: decay over the last N steps' worth of wallclock
+    lr_floor: float = 0.0  # LR never drops below this fraction of its peak
+    compile_warmup_steps: int = 20  # steps that prime torch.compile; weights and optimizer are restored after
+    ema_decay: float = 0.0  # EMA of weights, used for eval and the artifact; 0 disables
+
+
+@dataclass
+class TrainConfig:
+    batch_tokens: int = 524_288  # global tokens per optimizer step
+    micro_batches: int = 8  # micro-batches per step over all ranks; grad_accum = micro_batches // world_size
+    compile: Literal["auto", "on", "off"] = "auto"  # auto: compile on CUDA, eager on CPU
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    log_every: int = 200
+    checkpoint_every: int = 0  # steps; 0 = only a final checkpoint
+    max_loss: float = 0.0  # stop with an error once the train loss exceeds this; 0 = 2 x initial loss + 5
+
+
+@dataclass
+class BudgetConfig:
+    seconds: float = 600.0  # training wallclock (compile warm-up and eval excluded); 0 = unlimited
+    steps: int = 0  # 0 = unlimited
+    tokens: int = 0  # 0 = unlimited
+
+
+@dataclass
+class EvalConfig:
+    val_every: int = 1000  # steps between periodic evals; 0 = only the final one
+    val_tokens: int = 0  # cap on tokens for periodic evals (0 = whole val split); the final eval uses all
+    batch_tokens: int = 524_288  # tokens per eval forward pass over all ranks
+    stride: int = 64  # sliding-window stride for the final eval; 0 = standard eval only
+    split: Literal["val", "test"] = "val"
+
+
+@dataclass
+class ArtifactConfig:
+    enabled: bool = True  # quantize, compress and re-evaluate after training
+    quant: QuantKind = "int8"
+    compress: CompressKind = "zlib"
+    clip_percentile: float = 99.99984
+    keep_float_patterns: list[str] = field(
+        default_factory=lambda: [
+            "attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weights", "v_gate", "registers",
+        ]
+    )  # kept in fp32 whatever their size
+    fp16_patterns: list[str] = field(default_factory=list)  # stored as fp16 (e.g. "tok_emb" for embeddings)
+    keep_float_max_numel: int = 65_536  # smaller float tensors are stored as fp16 rather than quantized
+    limit_bytes: int = 16_000_000  # code + compressed weights
+
+
+@dataclass
+class RunConfig:
+    seed: int = 1337
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    artifact: ArtifactConfig = field(default_factory=ArtifactConfig)

@@ -1,0 +1,1 @@
+"""golflab.model"""
