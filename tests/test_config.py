@@ -24,7 +24,7 @@ def test_overrides_are_typed():
     cfg = load_config(
         preset="golf-baseline",
         overrides=["model.mlp=swiglu", "optim.matrix.weight_decay=0.02", "model.window_layers=[0,1,2]",
-                   "model.tie_embeddings=false", "model.mlp_mult=3"],
+                   "model.tie_embeddings=false", "model.mlp_mult=3", "model.attn_window=256"],
     )
     assert cfg.model.mlp == "swiglu"
     assert cfg.optim.matrix.weight_decay == 0.02
