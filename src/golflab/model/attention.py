@@ -1,0 +1,107 @@
+"""Causal self-attention: GQA, RoPE, QK RMS-norm with per-head gain, sliding windows, register
+tokens as attention sinks, gated value normalisation and value embeddings.
+
+Full-context layers use scaled_dot_product_attention (flash on CUDA). Windowed layers use
+FlexAttention with a block mask when compiled on CUDA, and SDPA with a boolean mask otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from golflab.config.schema import ModelConfig
+from golflab.model.layers import Linear, Rotary, apply_rotary, rms_norm
+from golflab.model.params import new_param
+
+VE_GATE_CHANNELS = 32  # value-embedding gate reads this many leading channels of x
+
+
+def head_dim_of(cfg: ModelConfig) -> int:
+    return cfg.head_dim or cfg.model_dim // cfg.num_heads
+
+
+def window_mask(seq_len: int, window: int, num_sinks: int, device: torch.device) -> Tensor:
+    """Boolean (T, T) mask: causal, within `window` positions, and sink positions always visible."""
+    q = torch.arange(seq_len, device=device)[:, None]
+    k = torch.arange(seq_len, device=device)[None, :]
+    return (k <= q) & ((q - k < window) | (k < num_sinks))
+
+
+@functools.lru_cache(maxsize=16)
+def flex_block_mask(seq_len: int, window: int, num_sinks: int, device: torch.device):
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    def mask_mod(b, h, q_idx, kv_idx):
+        return (kv_idx <= q_idx) & ((q_idx - kv_idx < window) | (kv_idx < num_sinks))
+
+    return create_block_mask(mask_mod, B=None, H=None, Q_LEN=seq_len, KV_LEN=seq_len, device=device)
+
+
+def _flex_attention():
+    from torch.nn.attention.flex_attention import flex_attention
+
+    return flex_attention
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer: int):
+        super().__init__()
+        self.num_heads, self.num_kv_heads = cfg.num_heads, cfg.num_kv_heads
+        self.head_dim = head_dim_of(cfg)
+        kv_dim = self.num_kv_heads * self.head_dim
+        self.c_q = Linear(cfg.model_dim, self.num_heads * self.head_dim)
+        self.c_k = Linear(cfg.model_dim, kv_dim)
+        self.c_v = Linear(cfg.model_dim, kv_dim)
+        self.proj = Linear(self.num_heads * self.head_dim, cfg.model_dim, zero_init=cfg.zero_init_proj)
+        self.qk_norm = cfg.qk_norm
+        if cfg.qk_norm:
+            self.q_gain = new_param((self.num_heads,), "scalar", ("const", cfg.qk_gain_init))
+        self.v_gate = new_param((self.num_kv_heads,), "scalar", ("zeros",)) if cfg.v_norm else None
+        self.ve_gate = (
+            Linear(VE_GATE_CHANNELS, self.num_kv_heads, role="gate", zero_init=True)
+            if layer in cfg.value_embed_layers else None
+        )
+        self.window = cfg.attn_window if layer in cfg.window_layers else 0
+        self.num_sinks = cfg.num_registers
+        self.rotary = Rotary(self.head_dim, cfg.rope_base)
+        self.block_mask = None  # FlexAttention mask, built outside the compiled graph by prepare()
+
+    def prepare(self, seq_len: int, device: torch.device) -> None:
+        """Precompute the FlexAttention block mask for windowed layers on CUDA."""
+        if self.window > 0 and device.type == "cuda":
+            self.block_mask = flex_block_mask(seq_len, self.window, self.num_sinks, device)
+
+    def forward(self, x: Tensor, ve: Tensor | None = None) -> Tensor:
+        B, T, _ = x.shape
+        q = self.c_q(x).view(B, T, self.num_heads, self.head_dim)
+        k = self.c_k(x).view(B, T, self.num_kv_heads, self.head_dim)
+        v = self.c_v(x).view(B, T, self.num_kv_heads, self.head_dim)
+        if self.ve_gate is not None and ve is not None:
+            gate = 2.0 * torch.sigmoid(self.ve_gate(x[..., :VE_GATE_CHANNELS]))
+            v = v + gate.unsqueeze(-1) * ve.view(B, T, self.num_kv_heads, self.head_dim)
+        if self.v_gate is not None:  # gated value norm: interpolate raw and RMS-normed values per KV head
+            g = self.v_gate.to(v.dtype)[None, None, :, None]
+            v = v + g * (rms_norm(v) - v)
+        if self.qk_norm:
+            q, k = rms_norm(q), rms_norm(k)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        cos, sin = self.rotary(T, x.device, q.dtype)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if self.qk_norm:
+            q = q * self.q_gain.to(q.dtype)[None, :, None, None]
+        y = self._attend(q, k, v, T)
+        return self.proj(y.transpose(1, 2).reshape(B, T, -1))
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, T: int) -> Tensor:
+        gqa = self.num_kv_heads != self.num_heads
+        if self.window <= 0 or self.window >= T:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+        bm = self.block_mask
+        if bm is not None and torch.compiler.is_compiling() and bm.seq_lengths == (T, T):
+            return _flex_attention()(q, k, v, block_mask=bm, enable_gqa=gqa)
+        mask = window_mask(T, self.window, self.num_sinks, q.device)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)

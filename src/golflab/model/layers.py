@@ -1,0 +1,51 @@
+"""Small building blocks shared by the model parts: linear layers, RMS norm, rotary embeddings."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from golflab.model.params import new_param
+
+
+def rms_norm(x: Tensor) -> Tensor:
+    return F.rms_norm(x, (x.size(-1),))
+
+
+class Linear(nn.Module):
+    """Bias-free linear layer with fp32 master weights, cast to the activation dtype at matmul time."""
+
+    def __init__(self, in_dim: int, out_dim: int, role: str = "matrix", zero_init: bool = False):
+        super().__init__()
+        init = ("zeros",) if zero_init else ("uniform", 1.0 / math.sqrt(in_dim))
+        self.weight = new_param((out_dim, in_dim), role, init)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight.to(x.dtype))
+
+
+class Rotary(nn.Module):
+    """RoPE cos/sin tables, cached per (length, device, dtype); not parameters, not saved."""
+
+    def __init__(self, dim: int, base: float):
+        super().__init__()
+        self.register_buffer("inv_freq", 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim)),
+                             persistent=False)
+        self._cache: dict[tuple, tuple[Tensor, Tensor]] = {}
+
+    def forward(self, seq_len: int, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        key = (seq_len, device, dtype)
+        if key not in self._cache:
+            t = torch.arange(seq_len, device=device, dtype=torch.float32)
+            freqs = torch.outer(t, self.inv_freq.to(device))
+            self._cache[key] = (freqs.cos()[None, None].to(dtype), freqs.sin()[None, None].to(dtype))
+        return self._cache[key]
+
+
+def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    half = x.size(-1) // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat((x1 * cos + x2 * sin, x2 * cos - x1 * sin), dim=-1)

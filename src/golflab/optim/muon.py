@@ -1,0 +1,88 @@
+"""Muon and NorMuon for 2-D weights, batched over parameters of the same shape.
+
+Update per matrix W with gradient G (momentum m, Nesterov):
+    B <- m B + G;  U <- orth(G + m B)  [NorMuon: U rescaled by a per-row (or per-column) second moment]
+    W <- (1 - lr wd) W - lr max(1, rows/cols)^0.5 U
+Under DDP every rank holds the all-reduced gradient and runs the same update, so weights stay identical
+without optimizer communication (at golf sizes the batched orthogonalisation costs about a millisecond).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from golflab.optim.newton_schulz import coefficients, orthogonalize
+
+
+def _normuon_scale(u: Tensor, v_buf: Tensor, beta2: float) -> Tensor:
+    """Adafactor-like normalisation of the orthogonalised update along its longer side, norm preserved."""
+    red_dim = -1 if u.size(-2) >= u.size(-1) else -2
+    uf = u.float()
+    v_mean = uf.square().mean(dim=red_dim, keepdim=True)
+    red = u.size(red_dim)
+    v_norm = (v_mean.sum(dim=(-2, -1), keepdim=True) * red).sqrt()
+    v_buf.lerp_(v_mean, 1.0 - beta2)
+    step = v_buf.clamp_min(1e-10).rsqrt()
+    new_norm = ((v_mean * red) * step.square()).sum(dim=(-2, -1), keepdim=True).sqrt()
+    return uf * (step * (v_norm / new_norm.clamp_min(1e-10)))
+
+
+def _orthogonalize(g: Tensor, coeffs: tuple, safety: float) -> Tensor:
+    return orthogonalize(g, list(coeffs), safety)
+
+
+_compiled_orthogonalize = None
+
+
+def _orthogonalize_fn(device: torch.device):
+    """The orthogonalisation, compiled once per process on CUDA (one graph per matrix shape)."""
+    global _compiled_orthogonalize
+    if device.type != "cuda":
+        return _orthogonalize
+    if _compiled_orthogonalize is None:
+        _compiled_orthogonalize = torch.compile(_orthogonalize, dynamic=False, fullgraph=True)
+    return _compiled_orthogonalize
+
+
+class Muon(torch.optim.Optimizer):
+    """Each param group holds same-shape matrices and its own lr, weight_decay and normuon flag."""
+
+    def __init__(self, groups: list[dict], momentum: float, nesterov: bool, ns_steps: int, ns_coeffs: str,
+                 beta2: float):
+        defaults = dict(lr=0.02, weight_decay=0.0, normuon=False, momentum=momentum)
+        super().__init__(groups, defaults)
+        for g in self.param_groups:
+            shapes = {tuple(p.shape) for p in g["params"]}
+            if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+                raise ValueError(f"Muon groups need same-shape 2-D parameters, got shapes {shapes}")
+        self.nesterov = nesterov
+        self.coeffs = tuple(coefficients(ns_coeffs, ns_steps))
+        self.safety = 0.02 if ns_coeffs == "polar_express" else 0.0
+        self.beta2 = beta2
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            rows, cols = params[0].shape
+            grads = torch.stack([p.grad for p in params]).float()
+            state = self.state[params[0]]
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = torch.zeros_like(grads)
+                if group["normuon"]:
+                    side = (len(params), rows, 1) if rows >= cols else (len(params), 1, cols)
+                    state["second_moment"] = torch.zeros(side, device=grads.device, dtype=torch.float32)
+            buf, m = state["momentum_buffer"], group["momentum"]
+            buf.mul_(m).add_(grads)
+            g = grads.add_(buf, alpha=m) if self.nesterov else buf
+            u = _orthogonalize_fn(g.device)(g, self.coeffs, self.safety)
+            if group["normuon"]:
+                u = _normuon_scale(u, state["second_moment"], self.beta2)
+            lr, wd = group["lr"], group["weight_decay"]
+            if wd:
+                torch._foreach_mul_(params, 1.0 - lr * wd)
+            scale = max(1.0, rows / cols) ** 0.5
+            torch._foreach_add_(params, list(u.to(params[0].dtype).unbind(0)), alpha=-lr * scale)
