@@ -1,9 +1,109 @@
-"""CLI commands (placeholder until their issue lands)."""
+"""`golflab train`, `golflab eval` and `golflab model info`."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from golflab.cli.options import BudgetOpt, ConfigOpt, DataOpt, PresetOpt, SetOpt, resolve_config
+
+console = Console()
+model_app = typer.Typer(help="Inspect models built from a config.", no_args_is_help=True)
+
+
+def train(
+    preset: PresetOpt = None,
+    config: ConfigOpt = None,
+    overrides: SetOpt = None,
+    budget: BudgetOpt = None,
+    data: DataOpt = None,
+    out: Path = typer.Option(Path("runs/latest"), "--out", "-o", help="Run directory to write."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from RUN_DIR/checkpoint.pt."),
+) -> None:
+    """Train one model; writes config.toml, metrics.jsonl, train.log, model.pt and result.json to --out.
+
+    Under `torchrun --nproc_per_node=N -m golflab train ...` it runs data-parallel with
+    grad_accum = train.micro_batches // N.
+    """
+    from golflab.train.loop import train as run_training
+
+    cfg = resolve_config(preset, config, overrides, budget, data)
+    result = run_training(cfg, out, resume=resume)
+    if result.get("status") == "ok" and int(__import__("os").environ.get("RANK", "0")) == 0:
+        _print_result(result)
+
+
+def _print_result(r: dict) -> None:
+    table = Table("metric", "value", title="result")
+    for key in ("val_loss", "val_bpb", "sliding_val_bpb", "steps", "train_seconds", "ms_per_step",
+                "tokens_per_second", "mfu", "peak_mem_gb"):
+        v = r.get(key)
+        if v is not None:
+            table.add_row(key, f"{v:.4f}" if isinstance(v, float) else str(v))
+    a = r.get("artifact") or {}
+    for key in ("bytes_total", "fits", "val_bpb", "sliding_val_bpb"):
+        if a.get(key) is not None:
+            v = a[key]
+            table.add_row(f"artifact {key}", f"{v:.4f}" if isinstance(v, float) else str(v))
+    console.print(table)
+
+
+def eval_cmd(
+    run_dir: Path = typer.Argument(..., help="A finished run directory (with model.pt and config.toml)."),
+    split: str = typer.Option("val", "--split", help="val or test."),
+    stride: int = typer.Option(0, "--stride", help="Sliding-window stride; 0 = standard eval."),
+    data: DataOpt = None,
+    out: Path | None = typer.Option(None, "--out", help="Write the result as JSON here."),
+) -> None:
+    """Re-evaluate a finished run's weights on the val or test split."""
+    from golflab.train.reeval import evaluate_run
+
+    res = evaluate_run(run_dir, split=split, stride=stride, data=data)
+    if out is not None:
+        out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+    console.print(f"{split}: val_loss {res['val_loss']:.4f} val_bpb {res['val_bpb']:.4f} ({res['tokens']} tokens)")
+
+
+@model_app.command("info")
+def model_info(
+    preset: PresetOpt = None,
+    config: ConfigOpt = None,
+    overrides: SetOpt = None,
+    vocab: int = typer.Option(0, "--vocab", help="Vocab size when model.vocab_size is 0."),
+    table_rows: bool = typer.Option(False, "--table", help="Also print the per-parameter optimizer table."),
+) -> None:
+    """Parameter counts per part (and the optimizer table) for a config, without data."""
+    import torch
+
+    from golflab.model.gpt import GPT
+    from golflab.model.info import expected_param_count, flops_per_token, param_counts
+    from golflab.optim.table import build_table
+
+    cfg = resolve_config(preset, config, overrides)
+    v = cfg.model.vocab_size or vocab or 1024
+    with torch.device("meta"):
+        model = GPT(cfg.model, v)
+    counts = param_counts(model)
+    t = Table("part", "parameters", title=f"model (vocab {v})")
+    for part, n in counts.items():
+        t.add_row(part, f"{n:,}")
+    console.print(t)
+    console.print(f"closed form: {expected_param_count(cfg.model, v):,}   "
+                  f"training FLOPs/token: {flops_per_token(cfg.model, v) / 1e6:.1f} M")
+    if table_rows:
+        ot = Table("parameter", "shape", "role", "optimizer", "lr", "betas", "wd", title="optimizer table")
+        for row in build_table(model, cfg.optim):
+            ot.add_row(row.name, "x".join(map(str, row.shape)), row.role, row.optimizer, f"{row.lr:g}",
+                       f"{row.betas[0]:g},{row.betas[1]:g}" if row.optimizer == "adam" else "-",
+                       f"{row.weight_decay:g}")
+        console.print(ot)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    app.command("train")(train)
+    app.command("eval")(eval_cmd)
+    app.add_typer(model_app, name="model")

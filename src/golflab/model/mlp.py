@@ -16,8 +16,8 @@ def mlp_hidden_dim(cfg: ModelConfig) -> int:
     """Hidden width: explicit mlp_hidden, else mlp_mult x model_dim rounded up to mlp_round."""
     if cfg.mlp_hidden > 0:
         return cfg.mlp_hidden
-    raw = cfg.mlp_mult * cfg.model_dim
-    return math.ceil(raw / cfg.mlp_round - 1e-9) * cfg.mlp_round
+    raw = round(cfg.mlp_mult * cfg.model_dim, 2)  # so 2.6667 x 96 counts as 256, not 256.003
+    return math.ceil(raw / cfg.mlp_round) * cfg.mlp_round
 
 
 class ActMLP(nn.Module):

@@ -1,0 +1,302 @@
+"""One training run: RunConfig + data -> run directory with metrics, weights and result.json.
+
+The clock counts only training: compile warm-up, evaluation and checkpointing are excluded, as in
+parameter golf. The same code runs eagerly on CPU, compiled on one GPU, and under torchrun with
+gradient accumulation keeping the global batch (grad_accum = micro_batches // world_size).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from golflab import __version__
+from golflab.config.loader import config_hash, to_toml
+from golflab.config.schema import RunConfig
+from golflab.errors import ConfigError, DataError, GolflabError, TrainingError
+from golflab.eval.evaluate import EvalResult, evaluate
+from golflab.model.gpt import GPT, build_model
+from golflab.model.info import flops_per_token, peak_flops
+from golflab.optim.table import TableOptimizer
+from golflab.train.distributed import DistEnv, any_rank, init_distributed, shutdown
+from golflab.train.runlog import RunLog, code_version
+from golflab.train.schedule import Clock, budget_reached, lr_scale
+from golflab.train.sources import DataSources
+from golflab.train.state import EMA, load_checkpoint, restore, save_checkpoint, snapshot
+
+NAN_CHECK_EVERY = 25  # steps between host syncs that check the loss for NaN / divergence
+
+
+def setup_backends(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cuda.enable_cudnn_sdp(False)  # flash attention is faster for these shapes
+
+
+def autocast_dtype(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
+    p = cfg.train.precision
+    if p == "fp32" or (p == "auto" and device.type != "cuda"):
+        return None
+    return torch.bfloat16
+
+
+def resolve_vocab(cfg: RunConfig, sources: DataSources) -> int:
+    v = cfg.model.vocab_size or sources.vocab_size
+    if v < sources.vocab_size:
+        raise DataError(f"model.vocab_size={v} is smaller than the dataset tokenizer's vocab ({sources.vocab_size}); "
+                        f"set model.vocab_size={sources.vocab_size} or 0 to take it from the data")
+    return v
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, out_dir: Path | None, sources: DataSources, env: DistEnv, log: RunLog):
+        self.cfg, self.out_dir, self.sources, self.env, self.log = cfg, out_dir, sources, env, log
+        t = cfg.train
+        if t.micro_batches % env.world_size:
+            raise ConfigError(f"train.micro_batches={t.micro_batches} must be divisible by the world size {env.world_size}")
+        self.accum = t.micro_batches // env.world_size
+        self.local_tokens = t.batch_tokens // (env.world_size * self.accum)
+        self.device = env.device
+        self.amp = autocast_dtype(cfg, self.device)
+        torch.manual_seed(cfg.seed)
+        self.vocab = resolve_vocab(cfg, sources)
+        self.model: GPT = build_model(cfg.model, cfg.seed, self.vocab).to(self.device)
+        self.model.prepare(self.device)
+        use_compile = t.compile == "on" or (t.compile == "auto" and self.device.type == "cuda")
+        self.compiled = torch.compile(self.model, dynamic=False, fullgraph=True) if use_compile else self.model
+        self.ddp = DDP(self.compiled, device_ids=[env.local_rank] if self.device.type == "cuda" else None,
+                       broadcast_buffers=False) if env.distributed else None
+        self.optimizer = TableOptimizer(self.model, cfg.optim, self.device)
+        self.loader = sources.train_loader(env.rank, env.world_size, cfg.seed)
+        self.val_tokens = sources.eval_tokens("val")
+        self.clock = Clock()
+        self.ema = EMA(self.model, cfg.schedule.ema_decay) if cfg.schedule.ema_decay > 0 else None
+        self.ckpt_path = out_dir / "checkpoint.pt" if out_dir else None
+
+    # ---- one optimizer step -------------------------------------------------------------------
+    def train_step(self, scale: float) -> torch.Tensor:
+        net = self.ddp or self.compiled
+        total = torch.zeros((), device=self.device)
+        for micro in range(self.accum):
+            if self.ddp is not None:
+                self.ddp.require_backward_grad_sync = micro == self.accum - 1
+            x, y = self.loader.next_batch(self.local_tokens, self.cfg.model.seq_len)
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None):
+                loss = net(x, y)
+            total += loss.detach()
+            (loss / self.accum).backward()
+        if self.cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        self.optimizer.set_schedule(scale, self.clock.step)
+        self.optimizer.step()
+        self.optimizer.zero_grad()
+        if self.ema is not None:
+            self.ema.update()
+        return total / self.accum
+
+    # ---- evaluation ---------------------------------------------------------------------------
+    def evaluate(self, tokens: torch.Tensor, stride: int = 0, limit: int = 0) -> EvalResult:
+        seq = self.cfg.model.seq_len
+        if limit:
+            tokens = tokens[: max(limit, seq) + 1]
+        batch_seqs = max(1, self.cfg.eval.batch_tokens // (self.env.world_size * seq))
+        net = self.compiled
+        self.model.eval()
+        try:
+            return evaluate(lambda x, y: net(x, y, reduction="none"), tokens, seq, self.sources.token_bytes(self.device),
+                            stride=stride, batch_seqs=batch_seqs, rank=self.env.rank, world_size=self.env.world_size,
+                            device=self.device, autocast_dtype=self.amp)
+        finally:
+            self.model.train()
+
+    # ---- the loop -----------------------------------------------------------------------------
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def compile_warmup(self) -> None:
+        steps = self.cfg.schedule.compile_warmup_steps
+        if steps <= 0:
+            return
+        t0 = time.perf_counter()
+        snap = snapshot(self.model, self.optimizer, self.loader)
+        for _ in range(steps):
+            self.train_step(1.0)
+        self.sync()
+        restore(snap, self.model, self.optimizer, self.loader)
+        if self.ema is not None:
+            self.ema = EMA(self.model, self.cfg.schedule.ema_decay)
+        self.log.info(f"compile warm-up: {steps} steps in {time.perf_counter() - t0:.1f}s (not counted; state restored)")
+
+    def save(self) -> None:
+        if self.ckpt_path is None or not self.env.is_main:
+            return
+        save_checkpoint(self.ckpt_path, {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "loader": self.loader.state_dict(), "clock": vars(self.clock).copy(),
+            "ema": self.ema.state_dict() if self.ema else None, "config_hash": config_hash(self.cfg),
+        })
+
+    def resume(self) -> bool:
+        if self.ckpt_path is None or not self.ckpt_path.exists():
+            return False
+        ck = load_checkpoint(self.ckpt_path, self.device)
+        if ck["config_hash"] != config_hash(self.cfg):
+            raise ConfigError(f"{self.ckpt_path} was written by a different config; use a fresh --out directory")
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.loader.load_state_dict(ck["loader"])
+        self.clock = Clock(**ck["clock"])
+        if self.ema is not None and ck["ema"] is not None:
+            self.ema.load_state_dict(ck["ema"])
+        self.log.info(f"resumed from step {self.clock.step} ({self.clock.seconds:.1f}s trained)")
+        return True
+
+    def run(self, resume: bool = False) -> dict[str, Any]:
+        cfg, log = self.cfg, self.log
+        if not (resume and self.resume()):
+            self.compile_warmup()
+        clock = self.clock
+        max_loss = cfg.train.max_loss or 3.0 * math.log(self.vocab)
+        batch_tokens = cfg.train.batch_tokens
+        self.start_clock()
+        while True:
+            done = any_rank(budget_reached(clock, cfg.budget, batch_tokens), self.env)
+            val_every = cfg.eval.val_every
+            if not done and val_every > 0 and clock.step > 0 and clock.step % val_every == 0:
+                self.pause_clock()
+                val = self.evaluate(self.val_tokens, limit=cfg.eval.val_tokens)
+                log.metric("val", step=clock.step, val_loss=val.val_loss, val_bpb=val.val_bpb,
+                           tokens=clock.tokens, elapsed_s=clock.seconds)
+                log.info(f"step {clock.step} val_loss {val.val_loss:.4f} val_bpb {val.val_bpb:.4f}")
+                self.start_clock()
+            if done:
+                break
+            scale = lr_scale(clock, cfg.schedule, cfg.budget, batch_tokens)
+            loss = self.train_step(scale)
+            clock.step += 1
+            clock.tokens += batch_tokens
+            self.tick_clock()
+            if clock.step % NAN_CHECK_EVERY == 0 or clock.step % cfg.train.log_every == 0 or clock.step <= 5:
+                value = loss.item()
+                if not math.isfinite(value) or value > max_loss:
+                    raise TrainingError(
+                        f"training diverged at step {clock.step}: loss {value} (limit {max_loss:.2f}); "
+                        "lower the learning rates, add warmup or set optim.grad_clip")
+                log.metric("train", step=clock.step, loss=value, lr_scale=scale, tokens=clock.tokens,
+                           elapsed_s=clock.seconds)
+                if clock.step % cfg.train.log_every == 0 or clock.step <= 5:
+                    log.info(f"step {clock.step} loss {value:.4f} lr_scale {scale:.3f} "
+                             f"{1000 * clock.seconds / clock.step:.1f} ms/step")
+            every = cfg.train.checkpoint_every
+            if every > 0 and clock.step % every == 0:
+                self.pause_clock()
+                self.save()
+                self.start_clock()
+        self.pause_clock()
+        return self.finish()
+
+    # ---- the training clock: excludes eval, checkpoints and compile warm-up --------------------
+    def start_clock(self) -> None:
+        self.sync()
+        self._base, self._t0 = self.clock.seconds, time.perf_counter()
+
+    def tick_clock(self) -> None:
+        self.clock.seconds = self._base + time.perf_counter() - self._t0
+
+    def pause_clock(self) -> None:
+        self.sync()
+        self.tick_clock()
+
+    def finish(self) -> dict[str, Any]:
+        cfg, clock, log = self.cfg, self.clock, self.log
+        peak_mem = torch.cuda.max_memory_allocated() / 2**30 if self.device.type == "cuda" else None
+        if cfg.train.checkpoint_every > 0:
+            self.save()
+        if self.ema is not None:
+            self.ema.copy_to_model()
+        if self.out_dir is not None and self.env.is_main:
+            torch.save(self.model.state_dict(), self.out_dir / "model.pt")
+        tps = clock.tokens / max(clock.seconds, 1e-9)
+        peak = peak_flops(torch.cuda.get_device_name(self.device)) if self.device.type == "cuda" else None
+        out: dict[str, Any] = {
+            "steps": clock.step, "tokens": clock.tokens, "train_seconds": clock.seconds,
+            "tokens_per_second": tps, "ms_per_step": 1000 * clock.seconds / max(clock.step, 1),
+            "mfu": tps * flops_per_token(cfg.model, self.vocab) / (peak * self.env.world_size) if peak else None,
+            "peak_mem_gb": peak_mem, "params": sum(p.numel() for p in self.model.parameters()),
+        }
+        t_eval = time.perf_counter()
+        final_tokens = self.sources.eval_tokens(cfg.eval.split)
+        std = self.evaluate(final_tokens)
+        out.update(val_loss=std.val_loss, val_bpb=std.val_bpb, sliding_val_loss=None, sliding_val_bpb=None,
+                   eval_split=cfg.eval.split)
+        log.metric("val", step=clock.step, val_loss=std.val_loss, val_bpb=std.val_bpb, tokens=clock.tokens,
+                   elapsed_s=clock.seconds, final=True)
+        log.info(f"final {cfg.eval.split}: val_loss {std.val_loss:.4f} val_bpb {std.val_bpb:.4f} "
+                 f"({std.tokens} tokens, {std.seconds:.1f}s)")
+        if cfg.eval.stride > 0:
+            sw = self.evaluate(final_tokens, stride=cfg.eval.stride)
+            out.update(sliding_val_loss=sw.val_loss, sliding_val_bpb=sw.val_bpb)
+            log.info(f"final sliding (stride {cfg.eval.stride}): val_loss {sw.val_loss:.4f} val_bpb {sw.val_bpb:.4f} "
+                     f"({sw.seconds:.1f}s)")
+        out["artifact"] = self.artifact(final_tokens) if cfg.artifact.enabled else None
+        out["eval_seconds"] = time.perf_counter() - t_eval
+        return out
+
+    def artifact(self, tokens: torch.Tensor) -> dict[str, Any] | None:
+        from golflab.artifact.roundtrip import artifact_roundtrip
+
+        return artifact_roundtrip(self, tokens)
+
+
+def base_result(cfg: RunConfig, env: DistEnv) -> dict[str, Any]:
+    sha, dirty = code_version()
+    device = torch.cuda.get_device_name(env.device) if env.device.type == "cuda" else "cpu"
+    return {"status": "running", "error": None, "seed": cfg.seed, "config_hash": config_hash(cfg),
+            "world_size": env.world_size, "device": device, "git_sha": sha, "git_dirty": dirty,
+            "golflab_version": __version__}
+
+
+def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = None, resume: bool = False) -> dict[str, Any]:
+    """Run one training job; writes result.json (also on failure) and re-raises user errors."""
+    env = init_distributed()
+    setup_backends(env.device)
+    if out_dir is not None and env.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.toml").write_text(to_toml(cfg), encoding="utf-8")
+    log = RunLog(out_dir if env.is_main else None)
+    result = base_result(cfg, env)
+    try:
+        if sources is None:
+            from golflab.train.sources import sources_from_config
+
+            sources = sources_from_config(cfg)
+        trainer = Trainer(cfg, out_dir, sources, env, log)
+        log.info(f"{result['device']} x{env.world_size}, grad_accum {trainer.accum}, "
+                 f"{sum(p.numel() for p in trainer.model.parameters()):,} params, config {result['config_hash']}")
+        result.update(trainer.run(resume=resume))
+        result["status"] = "ok"
+        return result
+    except torch.cuda.OutOfMemoryError:
+        err = TrainingError(f"out of GPU memory with train.batch_tokens={cfg.train.batch_tokens} and "
+                            f"train.micro_batches={cfg.train.micro_batches}; raise micro_batches or shrink the model")
+        result.update(status="failed", error=str(err))
+        raise err from None
+    except GolflabError as exc:
+        result.update(status="failed", error=str(exc))
+        raise
+    except BaseException as exc:
+        result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if env.is_main:
+            log.result(result)
+        log.close()
+        shutdown(env)

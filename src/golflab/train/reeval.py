@@ -1,0 +1,45 @@
+"""Re-evaluate a finished run's weights (e.g. on the held-out test split) without retraining."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from golflab.config.loader import from_toml_file
+from golflab.errors import DataError
+from golflab.eval.evaluate import evaluate
+from golflab.model.gpt import GPT
+from golflab.train.loop import autocast_dtype, resolve_vocab, setup_backends
+from golflab.train.sources import sources_from_config
+
+
+def load_run_model(run_dir: Path, device: torch.device, data: Path | None = None):
+    """(config, model with the run's final weights, data sources) for a finished run directory."""
+    cfg_path, weights = run_dir / "config.toml", run_dir / "model.pt"
+    for p in (cfg_path, weights):
+        if not p.exists():
+            raise DataError(f"{run_dir} is not a finished run: {p.name} is missing")
+    cfg = from_toml_file(cfg_path)
+    if data is not None:
+        cfg.data.path = str(data)
+    sources = sources_from_config(cfg)
+    model = GPT(cfg.model, resolve_vocab(cfg, sources)).to(device)
+    model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+    model.prepare(device)
+    model.eval()
+    return cfg, model, sources
+
+
+def evaluate_run(run_dir: Path, split: str = "val", stride: int = 0, data: Path | None = None) -> dict[str, Any]:
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    setup_backends(device)
+    cfg, model, sources = load_run_model(run_dir, device, data)
+    seq = cfg.model.seq_len
+    res = evaluate(lambda x, y: model(x, y, reduction="none"), sources.eval_tokens(split), seq,
+                   sources.token_bytes(device), stride=stride,
+                   batch_seqs=max(1, cfg.eval.batch_tokens // seq), device=device,
+                   autocast_dtype=autocast_dtype(cfg, device))
+    return {"split": split, "stride": stride, "val_loss": res.val_loss, "val_bpb": res.val_bpb,
+            "tokens": res.tokens, "bytes": res.bytes, "seconds": res.seconds}

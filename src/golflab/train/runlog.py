@@ -1,0 +1,78 @@
+"""The run directory's files: metrics.jsonl, train.log, result.json (see docs/ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _jsonable(x: Any) -> Any:
+    if hasattr(x, "item"):
+        return x.item()
+    return str(x)
+
+
+def _clean(v: Any) -> Any:
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+class RunLog:
+    """Writes only on the main rank; other ranks get a silent instance."""
+
+    def __init__(self, out_dir: Path | None, echo: bool = True):
+        self.out_dir = out_dir
+        self.echo = echo and out_dir is not None
+        self.t0 = time.time()
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            self._metrics = open(out_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+            self._log = open(out_dir / "train.log", "a", encoding="utf-8")  # noqa: SIM115
+
+    def info(self, msg: str) -> None:
+        if self.out_dir is None:
+            return
+        line = f"[{time.time() - self.t0:8.1f}s] {msg}"
+        self._log.write(line + "\n")
+        self._log.flush()
+        if self.echo:
+            print(line, flush=True)
+
+    def metric(self, kind: str, **values: Any) -> None:
+        if self.out_dir is None:
+            return
+        rec = {"kind": kind, **{k: _clean(v) for k, v in values.items()}}
+        self._metrics.write(json.dumps(rec) + "\n")
+        self._metrics.flush()
+
+    def result(self, result: dict[str, Any]) -> None:
+        if self.out_dir is not None:
+            write_json_atomic(self.out_dir / "result.json", {k: _clean(v) for k, v in result.items()})
+
+    def close(self) -> None:
+        if self.out_dir is not None:
+            self._metrics.close()
+            self._log.close()
+
+
+def code_version() -> tuple[str | None, bool | None]:
+    """(git SHA, dirty flag) of the golflab source tree, or (None, None) outside a git checkout."""
+    src = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip() != ""
+        return sha, dirty
+    except (OSError, subprocess.SubprocessError):
+        return None, None

@@ -1,0 +1,65 @@
+"""What a run reads: a training-batch loader over the train split only, and eval tokens from the
+val or test split only. Keeping the two behind separate functions is how the trainer is kept from
+ever training on held-out text or evaluating on training text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from golflab.config.schema import RunConfig
+from golflab.errors import DataError
+
+EVAL_SPLITS = ("val", "test")
+
+
+@dataclass
+class DataSources:
+    vocab_size: int
+    train_loader: Callable[[int, int, int], Any]  # (rank, world_size, seed) -> loader with next_batch()
+    eval_tokens: Callable[[str], Tensor]  # split -> 1-D token tensor (val or test only)
+    token_bytes: Callable[[torch.device], Callable[[Tensor, Tensor], Tensor]]  # device -> (targets, prev) -> bytes
+
+
+def sources_from_config(cfg: RunConfig) -> DataSources:
+    from golflab.data.dataset import Dataset
+    from golflab.data.loader import TokenLoader
+    from golflab.data.shards import open_shard
+    from golflab.data.tokenizers import load_tokenizer
+
+    if not cfg.data.path:
+        raise DataError("no dataset: pass --data DIR (a directory made by `golflab prepare`) or set data.path")
+    ds = Dataset.open(cfg.data.path, tokenizer=cfg.data.tokenizer)
+    table = load_tokenizer(str(ds.tokenizer_path)).byte_table()
+    train_files = ds.split_files("train")
+
+    def train_loader(rank: int, world_size: int, seed: int) -> Any:
+        return TokenLoader(train_files, rank, world_size, seed=seed, order=cfg.data.order,
+                           align_bos=cfg.data.align_bos, bos_id=ds.bos_id)
+
+    cache: dict[str, Tensor] = {}
+
+    def eval_tokens(split: str) -> Tensor:
+        if split not in EVAL_SPLITS:
+            raise DataError(f"evaluation reads only the val or test split, not {split!r}")
+        if split not in cache:
+            files = ds.split_files(split)
+            if not files:
+                raise DataError(f"{ds.path} has no {split} shards")
+            arr = np.concatenate([np.asarray(open_shard(f)) for f in files]).astype(np.int32)
+            cache[split] = torch.from_numpy(arr)
+        return cache[split]
+
+    tables: dict[torch.device, Any] = {}
+
+    def token_bytes(device: torch.device) -> Callable[[Tensor, Tensor], Tensor]:
+        if device not in tables:
+            tables[device] = table.to(device)
+        return tables[device].token_bytes
+
+    return DataSources(ds.vocab_size, train_loader, eval_tokens, token_bytes)
