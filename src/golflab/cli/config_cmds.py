@@ -30,12 +30,11 @@ def config(
     diff: bool = typer.Option(False, "--diff", help="Show only what differs from the defaults."),
 ) -> None:
     """Print the resolved config as TOML, with its hash."""
-    import tomli_w
-
     from golflab.config import config_hash, diff_from_default, to_toml
+    from golflab.config.loader import dumps_toml
 
     cfg = resolve_config(preset, config, overrides, budget, data)
-    text = tomli_w.dumps(diff_from_default(cfg)) if diff else to_toml(cfg)
+    text = dumps_toml(diff_from_default(cfg)) if diff else to_toml(cfg)
     print(f"# config hash {config_hash(cfg)}")
     print(text, end="")
 

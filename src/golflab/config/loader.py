@@ -220,10 +220,30 @@ def diff_from_default(cfg: RunConfig) -> dict[str, Any]:
     return walk(to_dict(RunConfig()), to_dict(cfg))
 
 
-def to_toml(cfg: RunConfig) -> str:
-    import tomli_w
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    return "[" + ", ".join(_toml_value(x) for x in v) + "]"
 
-    return tomli_w.dumps(to_dict(cfg))
+
+def dumps_toml(d: dict[str, Any], prefix: str = "") -> str:
+    """TOML for nested dicts of scalars and lists (all a RunConfig holds); stdlib only, so the
+    exported stand-alone script can write its config too."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in d.items() if not isinstance(v, dict)]
+    out = "\n".join(lines) + ("\n" if lines else "")
+    for k, v in d.items():
+        if isinstance(v, dict):
+            name = f"{prefix}.{k}" if prefix else k
+            out += f"\n[{name}]\n" + dumps_toml(v, name)
+    return out
+
+
+def to_toml(cfg: RunConfig) -> str:
+    return dumps_toml(to_dict(cfg))
 
 
 def from_toml_file(path: str | Path) -> RunConfig:
