@@ -67,7 +67,7 @@ class Attention(nn.Module):
         )
         self.window = cfg.attn_window if layer in cfg.window_layers else 0
         self.num_sinks = cfg.num_registers
-        self.rotary = Rotary(self.head_dim, cfg.rope_base)
+        self.rotary = Rotary(self.head_dim, cfg.rope_base, cfg.seq_len + cfg.num_registers)
         self.block_mask = None  # FlexAttention mask, built outside the compiled graph by prepare()
 
     def prepare(self, seq_len: int, device: torch.device) -> None:
@@ -89,7 +89,7 @@ class Attention(nn.Module):
         if self.qk_norm:
             q, k = rms_norm(q), rms_norm(k)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        cos, sin = self.rotary(T, x.device, q.dtype)
+        cos, sin = self.rotary(T, q.dtype)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if self.qk_norm:
             q = q * self.q_gain.to(q.dtype)[None, :, None, None]

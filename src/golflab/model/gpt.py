@@ -60,6 +60,7 @@ class GPT(nn.Module):
         num_skips = min(self.num_encoder, cfg.num_layers - self.num_encoder)
         self.skip_weights = new_param((num_skips, d), "scalar", ("ones",)) if num_skips else None
         self.head = OutputHead(cfg, self.vocab_size)
+        self.compute_dtype: torch.dtype | None = None  # residual-stream dtype under autocast (set by the trainer)
 
     def init_weights(self, seed: int) -> GPT:
         init_parameters(self, seed)
@@ -73,8 +74,8 @@ class GPT(nn.Module):
     def hidden(self, idx: Tensor) -> Tensor:
         """Final-normed hidden states (B, T, D) for token ids (B, T)."""
         x = self.tok_emb(idx)
-        if torch.is_autocast_enabled(x.device.type):  # run the residual stream in the autocast dtype
-            x = x.to(torch.get_autocast_dtype(x.device.type))
+        if self.compute_dtype is not None:
+            x = x.to(self.compute_dtype)
         x = rms_norm(x)
         R = self.cfg.num_registers
         if self.registers is not None:

@@ -28,21 +28,19 @@ class Linear(nn.Module):
 
 
 class Rotary(nn.Module):
-    """RoPE cos/sin tables, cached per (length, device, dtype); not parameters, not saved."""
+    """RoPE cos/sin tables for up to `max_len` positions, as non-persistent buffers (move with .to())."""
 
-    def __init__(self, dim: int, base: float):
+    def __init__(self, dim: int, base: float, max_len: int):
         super().__init__()
-        self.register_buffer("inv_freq", 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim)),
-                             persistent=False)
-        self._cache: dict[tuple, tuple[Tensor, Tensor]] = {}
+        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+        freqs = torch.outer(torch.arange(max_len, dtype=torch.float32), inv_freq)
+        self.register_buffer("cos", freqs.cos()[None, None], persistent=False)
+        self.register_buffer("sin", freqs.sin()[None, None], persistent=False)
 
-    def forward(self, seq_len: int, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-        key = (seq_len, device, dtype)
-        if key not in self._cache:
-            t = torch.arange(seq_len, device=device, dtype=torch.float32)
-            freqs = torch.outer(t, self.inv_freq.to(device))
-            self._cache[key] = (freqs.cos()[None, None].to(dtype), freqs.sin()[None, None].to(dtype))
-        return self._cache[key]
+    def forward(self, seq_len: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        if seq_len > self.cos.size(2):
+            raise ValueError(f"sequence of {seq_len} tokens is longer than the model's {self.cos.size(2)}")
+        return self.cos[:, :, :seq_len].to(dtype), self.sin[:, :, :seq_len].to(dtype)
 
 
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:

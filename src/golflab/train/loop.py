@@ -68,6 +68,7 @@ class Trainer:
         self.vocab = resolve_vocab(cfg, sources)
         self.model: GPT = build_model(cfg.model, cfg.seed, self.vocab).to(self.device)
         self.model.prepare(self.device)
+        self.model.compute_dtype = self.amp
         use_compile = t.compile == "on" or (t.compile == "auto" and self.device.type == "cuda")
         self.compiled = torch.compile(self.model, dynamic=False, fullgraph=True) if use_compile else self.model
         self.ddp = DDP(self.compiled, device_ids=[env.local_rank] if self.device.type == "cuda" else None,

@@ -28,6 +28,7 @@ def load_run_model(run_dir: Path, device: torch.device, data: Path | None = None
     model = GPT(cfg.model, resolve_vocab(cfg, sources)).to(device)
     model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
     model.prepare(device)
+    model.compute_dtype = autocast_dtype(cfg, device)
     model.eval()
     return cfg, model, sources
 
