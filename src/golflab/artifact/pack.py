@@ -79,3 +79,15 @@ def load_artifact(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         return unpack_artifact(read_artifact(path))
     except GolflabError as exc:
         raise GolflabError(f"{path}: {exc}") from None
+
+
+def describe_artifact(blob: bytes) -> tuple[str, list[dict[str, object]]]:
+    """The compressor and, per stored tensor, its name, scheme, shape, dtype and stored (raw) bytes."""
+    from golflab.artifact.compress import blob_codec
+
+    qm = deserialize_quantized(unwrap_blob(blob))
+    rows: list[dict[str, object]] = [
+        {"name": k, "scheme": qt.scheme, "shape": list(qt.shape), "dtype": qt.dtype, "bytes": qt.nbytes}
+        for k, qt in qm.tensors.items()
+    ]
+    return blob_codec(blob), rows
