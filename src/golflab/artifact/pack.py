@@ -1,0 +1,93 @@
+"""The artifact end to end: state_dict -> quantize -> serialize -> compress -> bytes, and back.
+
+Portable core (stdlib, numpy, torch and the sibling artifact modules); private helpers carry a
+`_pk_` prefix. `roundtrip_state_dict` is the hook the trainer and evaluator use to score the model
+exactly as it will be loaded from the artifact.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from golflab.artifact.compress import check_codec, unwrap_blob, wrap_blob
+from golflab.artifact.quantize import QuantStats, dequantize_state_dict, quantize_state_dict
+from golflab.artifact.serialize import deserialize_quantized, serialize_quantized
+from golflab.config.schema import ArtifactConfig
+from golflab.errors import GolflabError
+
+
+def pack_artifact_with_stats(
+    sd: dict[str, torch.Tensor], cfg: ArtifactConfig, *, shuffle: bool = True
+) -> tuple[bytes, QuantStats]:
+    """Quantize, serialize and compress `sd` by `cfg`; also return the quantization statistics."""
+    check_codec(cfg.compress)
+    qm, stats = quantize_state_dict(sd, cfg)
+    return wrap_blob(serialize_quantized(qm, shuffle=shuffle), cfg.compress), stats
+
+
+def pack_artifact(sd: dict[str, torch.Tensor], cfg: ArtifactConfig) -> bytes:
+    """The artifact's weight bytes for `sd` under `cfg` (self-describing: unpacking needs no config)."""
+    return pack_artifact_with_stats(sd, cfg)[0]
+
+
+def unpack_artifact(blob: bytes) -> dict[str, torch.Tensor]:
+    """Rebuild the state_dict (original names, shapes and dtypes) from artifact bytes."""
+    return dequantize_state_dict(deserialize_quantized(unwrap_blob(blob)))
+
+
+def roundtrip_state_dict(sd: dict[str, torch.Tensor], cfg: ArtifactConfig) -> tuple[dict[str, torch.Tensor], bytes]:
+    """Pack `sd` and unpack the blob again: (weights to load into the model, the blob).
+
+    The weights come from the bytes themselves, so what gets evaluated is what gets shipped.
+    Tensors come back on the CPU in their original dtypes.
+    """
+    blob = pack_artifact(sd, cfg)
+    return unpack_artifact(blob), blob
+
+
+def write_artifact(path: str | os.PathLike[str], blob: bytes) -> int:
+    """Write `blob` atomically (temporary file in the same directory, fsync, rename); returns its size."""
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(blob)
+
+
+def read_artifact(path: str | os.PathLike[str]) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise GolflabError(f"cannot read artifact {path}: {exc.strerror or exc}") from None
+
+
+def load_artifact(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """unpack_artifact of a file, with the file named in any error."""
+    try:
+        return unpack_artifact(read_artifact(path))
+    except GolflabError as exc:
+        raise GolflabError(f"{path}: {exc}") from None
+
+
+def describe_artifact(blob: bytes) -> tuple[str, list[dict[str, object]]]:
+    """The compressor and, per stored tensor, its name, scheme, shape, dtype and stored (raw) bytes."""
+    from golflab.artifact.compress import blob_codec
+
+    qm = deserialize_quantized(unwrap_blob(blob))
+    rows: list[dict[str, object]] = [
+        {"name": k, "scheme": qt.scheme, "shape": list(qt.shape), "dtype": qt.dtype, "bytes": qt.nbytes}
+        for k, qt in qm.tensors.items()
+    ]
+    return blob_codec(blob), rows

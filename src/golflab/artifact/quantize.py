@@ -1,0 +1,336 @@
+"""Quantize a state_dict for the artifact and restore it: int8 / int6 with per-row fp16 scales,
+float passthrough chosen by name and size, non-float tensors as they are.
+
+Portable core: imports only the standard library, numpy and torch (the exported script inlines it),
+so private helpers carry a `_qz_` prefix to keep top-level names distinct.
+
+Schemes (one per tensor):
+  int8_row / int6_row        2-D float: per-row clip at a percentile of |w|, scale = clip / qmax (fp16)
+  int8_tensor / int6_tensor  other large float tensors: one fp32 scale for the whole tensor
+  fp32 / fp16 / bf16         float passthrough (bf16 sources stay bf16: same size, exact)
+  raw                        non-float tensors, bytes as they are
+  alias                      a tensor sharing storage with an earlier one (tied embeddings): stored once
+int6 values live in [-31, 31] and are packed 4 values into 3 bytes (see pack_int6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from golflab.config.schema import ArtifactConfig
+from golflab.errors import ConfigError, GolflabError
+
+QMAX = {8: 127, 6: 31}  # symmetric integer range per bit width
+FP16_MAX = 65504.0
+
+# torch dtype <-> name used in the artifact header; numpy has no bf16, so bf16 travels as uint16 bits
+TORCH_DTYPES: dict[str, torch.dtype] = {
+    "float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
+    "bfloat16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32, "int16": torch.int16,
+    "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool,
+}
+_QZ_DTYPE_NAMES = {v: k for k, v in TORCH_DTYPES.items()}
+
+
+@dataclass
+class QTensor:
+    """One stored tensor: its scheme, original shape/dtype, and the numpy arrays that hold it."""
+
+    scheme: str
+    shape: tuple[int, ...]
+    dtype: str  # original torch dtype name, restored on dequantize
+    parts: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. {"count": n} for int6, {"alias": name}
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(a.nbytes) for a in self.parts.values())
+
+
+@dataclass
+class QuantizedModel:
+    """A quantized state_dict: everything needed to rebuild the tensors, no config required."""
+
+    tensors: dict[str, QTensor]
+
+
+@dataclass
+class CategoryStats:
+    count: int = 0
+    numel: int = 0
+    bytes_before: int = 0  # the tensors' in-memory size in their original dtype
+    bytes_after: int = 0  # stored bytes before compression
+
+
+@dataclass
+class QuantStats:
+    params: int
+    categories: dict[str, CategoryStats]
+    max_abs_err: dict[str, float]  # per tensor, filled only when measure_error=True
+
+    @property
+    def bytes_before(self) -> int:
+        return sum(c.bytes_before for c in self.categories.values())
+
+    @property
+    def bytes_after(self) -> int:
+        return sum(c.bytes_after for c in self.categories.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "params": self.params, "bytes_before": self.bytes_before, "bytes_after": self.bytes_after,
+            "categories": {k: vars(v).copy() for k, v in self.categories.items()},
+            "max_abs_err": dict(self.max_abs_err),
+        }
+
+
+# ---------------------------------------------------------------- int6 packing (4 values -> 3 bytes)
+def pack_int6(values: np.ndarray) -> np.ndarray:
+    """Pack integers in [-31, 31] into 3 bytes per 4 values (uint8, length 3 * ceil(n / 4)).
+
+    Values are zigzag-mapped (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...) so small magnitudes have zero
+    high bits, then split into two planes: the high 4 bits of each value (two per byte, first 2/3 of
+    the output) and the low 2 bits (four per byte, last 1/3). Keeping the compressible high bits apart
+    from the near-random low bits lets the compressor model them (measured in docs/artifact.md).
+    The caller records n; padding values are zeros.
+    """
+    v = np.asarray(values).reshape(-1).astype(np.int16)
+    if v.size and (v.min() < -31 or v.max() > 31):
+        raise ValueError("pack_int6: values must lie in [-31, 31]")
+    n = v.size
+    groups = -(-n // 4)
+    u = np.zeros(groups * 4, dtype=np.uint8)
+    u[:n] = ((v << 1) ^ (v >> 15)).astype(np.uint8)  # zigzag: 0..62
+    u = u.reshape(groups, 4)
+    hi, lo = u >> 2, u & 3
+    hi_plane = (hi[:, 0::2] | (hi[:, 1::2] << 4)).reshape(-1)  # 2 bytes per group
+    lo_plane = lo[:, 0] | (lo[:, 1] << 2) | (lo[:, 2] << 4) | (lo[:, 3] << 6)  # 1 byte per group
+    return np.concatenate([hi_plane, lo_plane]).astype(np.uint8)
+
+
+def unpack_int6(packed: np.ndarray, count: int) -> np.ndarray:
+    """Inverse of pack_int6: the first `count` values as int8."""
+    p = np.asarray(packed, dtype=np.uint8).reshape(-1)
+    groups = -(-count // 4)
+    if p.size != 3 * groups:
+        raise GolflabError(f"int6 data has {p.size} bytes, expected {3 * groups} for {count} values")
+    hi_plane, lo_plane = p[: 2 * groups].reshape(groups, 2), p[2 * groups :]
+    u = np.empty((groups, 4), dtype=np.uint8)
+    u[:, 0::2] = hi_plane & 0x0F
+    u[:, 1::2] = hi_plane >> 4
+    u <<= 2
+    for j in range(4):  # 4 bit-fields, each a vectorised op over all groups
+        u[:, j] |= (lo_plane >> (2 * j)) & 3
+    z = u.reshape(-1)[:count].astype(np.int16)
+    return ((z >> 1) ^ -(z & 1)).astype(np.int8)
+
+
+# ---------------------------------------------------------------- integer quantization
+def _qz_quantile_rows(a: torch.Tensor, q: float) -> torch.Tensor:
+    """Per-row q-quantile (0..1) with linear interpolation; torch.quantile caps its input size."""
+    n = a.shape[1]
+    s, _ = torch.sort(a, dim=1)
+    pos = q * (n - 1)
+    lo = int(pos)
+    hi = min(lo + 1, n - 1)
+    frac = pos - lo
+    return s[:, lo] + (s[:, hi] - s[:, lo]) * frac
+
+
+def _qz_fp16_at_least(x: torch.Tensor) -> np.ndarray:
+    """Round float32 values to fp16, upward where rounding went down (so clip / scale <= qmax)."""
+    xs = x.numpy().astype(np.float32)
+    h = xs.astype(np.float16)
+    low = h.astype(np.float32) < xs
+    h[low] = np.nextafter(h[low], np.float16(np.inf))
+    return h
+
+
+def quantize_tensor(t: torch.Tensor, bits: int, clip_percentile: float, per_row: bool) -> QTensor:
+    """Symmetric round-to-nearest quantization of a float tensor with percentile clipping."""
+    qmax = QMAX[bits]
+    w = t.detach().to(device="cpu", dtype=torch.float32)
+    rows = w.reshape(w.shape[0], -1) if per_row else w.reshape(1, -1)
+    if not bool(torch.isfinite(rows).all()):
+        raise GolflabError("tensor has NaN or inf values; cannot quantize it")
+    clip = _qz_quantile_rows(rows.abs(), clip_percentile / 100.0)
+    if per_row:
+        scale16 = _qz_fp16_at_least(clip / qmax)
+        scale16[scale16 == 0] = np.float16(1.0)  # all-zero (or underflowing) rows: any scale works
+        scale = torch.from_numpy(scale16.astype(np.float32))
+        scale_part = scale16
+    else:
+        s = float(clip[0]) / qmax
+        s = s if s > 0 else 1.0
+        scale = torch.tensor([s], dtype=torch.float32)
+        scale_part = np.array([s], dtype=np.float32)
+    clipped = torch.maximum(torch.minimum(rows, clip[:, None]), -clip[:, None])
+    q = torch.clamp(torch.round(clipped / scale[:, None]), -qmax, qmax).to(torch.int8).numpy()
+    scheme = f"int{bits}_{'row' if per_row else 'tensor'}"
+    if bits == 6:
+        parts = {"q": pack_int6(q), "scale": scale_part}
+        meta = {"count": int(q.size)}
+    else:
+        parts, meta = {"q": q.reshape(-1), "scale": scale_part}, {}
+    return QTensor(scheme, tuple(t.shape), _qz_dtype_name(t.dtype), parts, meta)
+
+
+def _qz_dequantize_int(qt: QTensor) -> torch.Tensor:
+    numel = int(np.prod(qt.shape, dtype=np.int64))
+    if qt.scheme.startswith("int6"):
+        q = unpack_int6(qt.parts["q"], int(qt.meta["count"]))
+    else:
+        q = np.asarray(qt.parts["q"], dtype=np.int8)
+    if q.size != numel:
+        raise GolflabError(f"quantized data has {q.size} values, expected {numel} for shape {list(qt.shape)}")
+    scale = torch.from_numpy(np.asarray(qt.parts["scale"], dtype=np.float32).copy())
+    rows = scale.numel()
+    w = torch.from_numpy(q.astype(np.float32)).reshape(rows, -1) * scale[:, None]
+    return w.reshape(qt.shape).to(TORCH_DTYPES[qt.dtype])
+
+
+# ---------------------------------------------------------------- passthrough
+def _qz_dtype_name(dt: torch.dtype) -> str:
+    if dt not in _QZ_DTYPE_NAMES:
+        raise GolflabError(f"unsupported tensor dtype {dt} (supported: {', '.join(TORCH_DTYPES)})")
+    return _QZ_DTYPE_NAMES[dt]
+
+
+def _qz_raw_bytes(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().copy()
+
+
+def store_float(t: torch.Tensor, scheme: str) -> QTensor:
+    """Float passthrough as fp32, fp16 or bf16 (bf16 kept bit-exact)."""
+    target = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[scheme]
+    data = _qz_raw_bytes(t.detach().to(device="cpu", dtype=target))
+    return QTensor(scheme, tuple(t.shape), _qz_dtype_name(t.dtype), {"data": data})
+
+
+def store_raw(t: torch.Tensor) -> QTensor:
+    return QTensor("raw", tuple(t.shape), _qz_dtype_name(t.dtype), {"data": _qz_raw_bytes(t)})
+
+
+def _qz_from_bytes(data: np.ndarray, dtype: torch.dtype, shape: tuple[int, ...]) -> torch.Tensor:
+    buf = np.ascontiguousarray(data, dtype=np.uint8)
+    numel = int(np.prod(shape, dtype=np.int64))
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    if buf.size != numel * itemsize:
+        raise GolflabError(f"tensor data has {buf.size} bytes, expected {numel * itemsize} for shape {list(shape)}")
+    if numel == 0:
+        return torch.empty(shape, dtype=dtype)
+    return torch.frombuffer(bytearray(buf.tobytes()), dtype=dtype).reshape(shape)
+
+
+def _qz_dequantize_float(qt: QTensor) -> torch.Tensor:
+    stored = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}.get(qt.scheme)
+    if stored is None:  # raw
+        return _qz_from_bytes(qt.parts["data"], TORCH_DTYPES[qt.dtype], qt.shape)
+    return _qz_from_bytes(qt.parts["data"], stored, qt.shape).to(TORCH_DTYPES[qt.dtype])
+
+
+# ---------------------------------------------------------------- whole state_dict
+def choose_scheme(name: str, t: torch.Tensor, cfg: ArtifactConfig) -> str:
+    """The storage scheme of one tensor under cfg (before the fp16-range fallback)."""
+    if not t.is_floating_point():
+        return "raw"
+    if any(p in name for p in cfg.keep_float_patterns):
+        return "fp32"
+    half = "bf16" if t.dtype == torch.bfloat16 else "fp16"
+    if cfg.quant == "none" or any(p in name for p in cfg.fp16_patterns):
+        return half
+    if t.numel() <= cfg.keep_float_max_numel:
+        return half
+    bits = 6 if cfg.quant == "int6" else 8
+    return f"int{bits}_{'row' if t.ndim == 2 else 'tensor'}"
+
+
+def check_artifact_config(cfg: ArtifactConfig) -> None:
+    if cfg.quant not in ("int8", "int6", "none"):
+        raise ConfigError(f"artifact.quant: {cfg.quant!r} is not allowed; expected one of 'int8', 'int6', 'none'")
+    if not 0.0 < cfg.clip_percentile <= 100.0:
+        raise ConfigError(f"artifact.clip_percentile: {cfg.clip_percentile} must be in (0, 100]")
+    if cfg.keep_float_max_numel < 0:
+        raise ConfigError(f"artifact.keep_float_max_numel: {cfg.keep_float_max_numel} must be >= 0")
+
+
+def _qz_storage_key(t: torch.Tensor) -> tuple[Any, ...] | None:
+    if t.numel() == 0:
+        return None
+    return (t.device.type, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)
+
+
+def quantize_state_dict(
+    sd: dict[str, torch.Tensor], cfg: ArtifactConfig, *, measure_error: bool = False
+) -> tuple[QuantizedModel, QuantStats]:
+    """Quantize every tensor of `sd` by the rules of `cfg`; returns the model and size statistics."""
+    check_artifact_config(cfg)
+    tensors: dict[str, QTensor] = {}
+    cats: dict[str, CategoryStats] = {}
+    errors: dict[str, float] = {}
+    seen: dict[tuple[Any, ...], str] = {}
+    params = 0
+    for name, t in sd.items():
+        if not isinstance(t, torch.Tensor):
+            raise GolflabError(f"state_dict entry '{name}' is a {type(t).__name__}, not a tensor")
+        key = _qz_storage_key(t)
+        if key is not None and key in seen:
+            qt = QTensor("alias", tuple(t.shape), _qz_dtype_name(t.dtype), {}, {"alias": seen[key]})
+        else:
+            if key is not None:
+                seen[key] = name
+            params += t.numel()
+            scheme = choose_scheme(name, t, cfg)
+            if scheme == "fp16" and t.numel() and float(t.detach().abs().max()) > FP16_MAX:
+                scheme = "fp32"  # would overflow fp16
+            try:
+                if scheme == "raw":
+                    qt = store_raw(t)
+                elif scheme.startswith("int"):
+                    bits = int(scheme[3])
+                    qt = quantize_tensor(t, bits, cfg.clip_percentile, scheme.endswith("row"))
+                else:
+                    qt = store_float(t, scheme)
+            except GolflabError as exc:
+                raise GolflabError(f"state_dict tensor '{name}': {exc}") from None
+            if measure_error and t.is_floating_point() and t.numel():
+                back = dequantize_tensor(qt).float()
+                errors[name] = float((back - t.detach().cpu().float()).abs().max())
+        tensors[name] = qt
+        c = cats.setdefault(qt.scheme, CategoryStats())
+        c.count += 1
+        c.numel += t.numel()
+        c.bytes_before += 0 if qt.scheme == "alias" else t.numel() * t.element_size()
+        c.bytes_after += qt.nbytes
+    return QuantizedModel(tensors), QuantStats(params, cats, errors)
+
+
+def dequantize_tensor(qt: QTensor) -> torch.Tensor:
+    if qt.dtype not in TORCH_DTYPES:
+        raise GolflabError(f"unknown dtype '{qt.dtype}' in quantized model")
+    if qt.scheme.startswith("int"):
+        return _qz_dequantize_int(qt)
+    if qt.scheme in ("fp32", "fp16", "bf16", "raw"):
+        return _qz_dequantize_float(qt)
+    raise GolflabError(f"unknown storage scheme '{qt.scheme}' in quantized model")
+
+
+def dequantize_state_dict(qm: QuantizedModel) -> dict[str, torch.Tensor]:
+    """Rebuild the state_dict: original names, shapes and dtypes; aliases share one tensor."""
+    out: dict[str, torch.Tensor] = {}
+    for name, qt in qm.tensors.items():
+        if qt.scheme == "alias":
+            target = qt.meta.get("alias")
+            if target not in out:
+                raise GolflabError(f"tensor '{name}' aliases '{target}', which is not stored before it")
+            out[name] = out[target]
+            continue
+        try:
+            out[name] = dequantize_tensor(qt)
+        except GolflabError as exc:
+            raise GolflabError(f"quantized tensor '{name}': {exc}") from None
+    return out
