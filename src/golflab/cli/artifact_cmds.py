@@ -1,4 +1,5 @@
-"""`golflab artifact pack|inspect`: build an artifact from saved weights, and look inside one."""
+"""`golflab artifact RUN_DIR`: re-pack a finished run with other settings and re-evaluate each;
+`golflab artifact-pack` / `artifact-inspect`: build an artifact from saved weights, look inside one."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ from rich.table import Table
 from golflab.errors import GolflabError
 
 console = Console()
-artifact_app = typer.Typer(help="Quantize + compress weights into an artifact; check the size rule.",
-                           no_args_is_help=True)
 
 CodeOpt = typer.Option(None, "--code", help="Code file counted against the limit (e.g. train_gpt.py).")
 LimitOpt = typer.Option(16_000_000, "--limit", help="Size limit in bytes (code + compressed weights).")
@@ -27,7 +26,6 @@ def _print_size(blob_path: Path, code: Path | None, limit: int) -> None:
                   f"(limit {s.limit_bytes:,}, headroom {s.headroom:,}): {verdict}", soft_wrap=True)
 
 
-@artifact_app.command("pack")
 def pack(
     weights: Path = typer.Argument(..., help="A torch file holding a state_dict (or a checkpoint with a 'model' key)."),
     out: Path = typer.Option(..., "--out", "-o", help="Artifact file to write."),
@@ -58,7 +56,6 @@ def pack(
     _print_size(out, code, limit)
 
 
-@artifact_app.command("inspect")
 def inspect(
     blob: Path = typer.Argument(..., help="Artifact file."),
     code: Path | None = CodeOpt,
@@ -78,5 +75,56 @@ def inspect(
     _print_size(blob, code, limit)
 
 
+def repack(
+    run_dir: Path = typer.Argument(..., help="A finished run directory (model.pt + config.toml)."),
+    quant: list[str] = typer.Option(["int8", "int6"], "--quant", help="int8, int6 or none (repeatable)."),
+    compress: list[str] = typer.Option(["zlib", "lzma"], "--compress", help="zlib, lzma, brotli, zstd (repeatable)."),
+    fp16: list[str] = typer.Option(["", "tok_emb"], "--fp16",
+                                   help="fp16 passthrough pattern per variant; '' = none (repeatable)."),
+    stride: int = typer.Option(-1, "--stride", help="Sliding-window stride; -1 = the run's eval.stride, 0 = off."),
+    data: Path | None = typer.Option(None, "--data", help="Dataset directory, if it moved since training."),
+    keep: bool = typer.Option(False, "--keep", help="Write each artifact file into RUN_DIR."),
+) -> None:
+    """Re-pack a finished run's weights with each combination of settings, without retraining, and
+    print artifact bytes and val_bpb (standard and sliding) after the round trip for each."""
+    import copy
+    import itertools
+
+    import torch
+
+    from golflab.artifact.roundtrip import squeeze_and_evaluate
+    from golflab.config.loader import validate
+    from golflab.eval.evaluate import evaluate
+    from golflab.train.loop import autocast_dtype
+    from golflab.train.reeval import load_run_model
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    cfg, model, sources = load_run_model(run_dir, device, data)
+    stride = cfg.eval.stride if stride < 0 else stride
+    seq = cfg.model.seq_len
+    tokens = sources.eval_tokens("val")
+
+    def run_eval(s: int):
+        return evaluate(lambda x, y: model(x, y, reduction="none"), tokens, seq, sources.token_bytes(device),
+                        stride=s, batch_seqs=max(1, cfg.eval.batch_tokens // seq), device=device,
+                        autocast_dtype=autocast_dtype(cfg, device))
+
+    base = run_eval(0)
+    table = Table("quant", "compress", "fp16", "bytes total", "fits", "val_bpb", "sliding val_bpb",
+                  title=f"{run_dir}: before round trip val_bpb {base.val_bpb:.4f}")
+    for q, c, f in itertools.product(quant, compress, fp16):
+        variant = copy.deepcopy(cfg)
+        variant.artifact.quant, variant.artifact.compress = q, c  # type: ignore[assignment]
+        variant.artifact.fp16_patterns = [f] if f else []
+        validate(variant)
+        rec = squeeze_and_evaluate(model, variant, run_eval, run_dir if keep else None, stride)
+        sw = rec.get("sliding_val_bpb")
+        table.add_row(q, c, f or "-", f"{rec['bytes_total']:,}", "yes" if rec["fits"] else "[red]no[/]",
+                      f"{rec['val_bpb']:.4f}", f"{sw:.4f}" if sw is not None else "-")
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
-    app.add_typer(artifact_app, name="artifact")
+    app.command("artifact")(repack)
+    app.command("artifact-pack")(pack)
+    app.command("artifact-inspect")(inspect)
