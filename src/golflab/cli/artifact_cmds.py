@@ -124,7 +124,26 @@ def repack(
     console.print(table)
 
 
+def export(
+    run_dirs: list[Path] = typer.Argument(..., help="Finished run directories of one config (one per seed)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write, e.g. records/2026-11-24_my_run/."),
+    fmt: str = typer.Option("parameter-golf", "--format", help="Only parameter-golf for now."),
+    author: str = typer.Option("", "--author"),
+    github_id: str = typer.Option("", "--github-id"),
+    name: str = typer.Option("golflab run", "--name"),
+    blurb: str = typer.Option("", "--blurb"),
+) -> None:
+    """Write a submission folder: README.md, submission.json, train logs and a stand-alone train_gpt.py."""
+    from golflab.artifact.submission import export_parameter_golf
+
+    if fmt != "parameter-golf":
+        raise GolflabError(f"unknown export format {fmt!r}; available: parameter-golf")
+    folder = export_parameter_golf(run_dirs, out, author, github_id, name, blurb)
+    console.print(f"wrote {folder}: README.md, submission.json, train_gpt.py, {len(run_dirs)} train log(s)")
+
+
 def register(app: typer.Typer) -> None:
+    app.command("export")(export)
     app.command("artifact")(repack)
     app.command("artifact-pack")(pack)
     app.command("artifact-inspect")(inspect)
