@@ -68,8 +68,9 @@ def compare_arm(plan: Plan, arm_runs: list[RunRow], ref_runs: list[RunRow], n: i
 class Scheduler:
     """Turns (plan, store) into the runs and evals to do next and records decisions when they are due."""
 
-    def __init__(self, plan: Plan, store: Store, lab_dir: Path):
+    def __init__(self, plan: Plan, store: Store, lab_dir: Path, write: bool = True):
         self.plan, self.store, self.lab_dir = plan, store, lab_dir
+        self.write = write  # False: only look (status and reports never change the lab)
         self._base_dicts: dict[int, dict[str, Any]] = {}
 
     def tick(self) -> LabView:
@@ -147,12 +148,14 @@ class Scheduler:
                 stats["test"] = test.to_dict()
                 final = "win" if test.verdict == "win" else "inconclusive"
                 stats["note"] = "confirmed on test" if final == "win" else f"val win not confirmed on test ({test.verdict})"
-            promoted = arm.promote and final == "win"
-            store.decide(arm.name, final, stats, promoted)
+            if not self.write:
+                continue
+            store.decide(arm.name, final, stats, arm.promote and final == "win")
             decisions = store.decisions()
             st.state = "decided"
 
-        self._materialise(view, need, runs)
+        if self.write:
+            self._materialise(view, need, runs)
         view.pending = sum(1 for r in store.runs() if r.status not in TERMINAL)
         view.pending += sum(1 for e in store.evals() if e.status not in TERMINAL)
         return view
@@ -164,7 +167,8 @@ class Scheduler:
         for r in compared:
             e = evals.get((r.id, TEST_SPLIT))
             if e is None:
-                self.store.add_eval(r.id, TEST_SPLIT)
+                if self.write:
+                    self.store.add_eval(r.id, TEST_SPLIT)
                 missing = True
             elif e.status not in TERMINAL:
                 missing = True
