@@ -18,8 +18,9 @@ import math
 import os
 import sys
 import time
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 EFFECTS = {"relu2": 0.0, "swiglu": -0.02, "gelu": 0.01, "silu": 0.005}
 

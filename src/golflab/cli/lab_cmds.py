@@ -115,7 +115,7 @@ def _print_status(plan_path: Path, store: Path | None, preset: str | None, data:
         c = a.comparison
         table.add_row(a.name, a.ref or "", str(a.n_ok), str(a.n_failed), str(a.n_pending), fmt(a.mean), fmt(a.sd),
                       fmt(c.delta) if c else "", fmt(c.p_welch) if c else "", fmt(c.p_paired) if c else "",
-                      a.verdict, style=styles.get(a.decision.verdict if a.decision else "", None))
+                      a.verdict, style=styles.get(a.decision.verdict if a.decision else ""))
     out = console if console.is_terminal else Console(width=150)  # pipes and logs get the full table
     out.print(table)
     for a in arms:

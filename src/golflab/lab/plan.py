@@ -235,7 +235,7 @@ def parse_plan(text: str, path: str | Path = "<plan>", preset: str | None = None
         if names.count(a.name) > 1:
             raise _fail(src, f"arm.{a.name}", "duplicate arm name")
         if a.run_if:
-            cond, dep = a.run_if
+            dep = a.run_if[1]
             if dep not in names:
                 raise _fail(src, f"arm.{a.name}.run_if", f"unknown arm {dep!r}; arms: {', '.join(names)}")
             if plan_arm(arms, dep).priority >= a.priority:

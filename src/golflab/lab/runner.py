@@ -163,7 +163,7 @@ class Lab:
 
     def _launch(self) -> None:
         free = self._free_slots()
-        for (kind, id_), slot in zip(self._queue(), free):
+        for (kind, id_), slot in zip(self._queue(), free, strict=False):
             if kind == "run":
                 self._start_run(id_, slot)
             else:

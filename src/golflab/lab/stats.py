@@ -135,7 +135,7 @@ def compare(arm: dict[int, float], base: dict[int, float], alpha: float = 0.05, 
     if len(shared) >= 2:
         xa, xb = [arm[s] for s in shared], [base[s] for s in shared]
         c.delta_paired, c.p_paired, se = paired(xa, xb, one_sided)
-        diffs = [x - y for x, y in zip(xa, xb)]
+        diffs = [x - y for x, y in zip(xa, xb, strict=True)]
         c.sd_diff = float(np.std(diffs, ddof=1))
         c.p_perm = sign_flip_p(diffs, one_sided)
         c.test, q_df = "paired", (len(shared) - 1, se, -c.delta_paired, c.p_paired)
