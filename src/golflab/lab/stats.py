@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -66,9 +67,14 @@ def _sd(x: np.ndarray) -> float | None:
 def welch(arm: list[float], base: list[float], one_sided: bool = True) -> tuple[float, float, float]:
     """(Δ, p, standard error) of Welch's t-test; p is for 'arm lower' when one-sided."""
     a, b = np.asarray(arm, float), np.asarray(base, float)
-    res = sps.ttest_ind(a, b, equal_var=False, alternative="less" if one_sided else "two-sided")
+    delta = float(a.mean() - b.mean())
     se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-    return float(a.mean() - b.mean()), _p(res.pvalue), se
+    if _exact(se, delta):
+        return delta, _exact_p(delta, one_sided), se
+    with warnings.catch_warnings():  # identical values on one side warn about precision; harmless here
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = sps.ttest_ind(a, b, equal_var=False, alternative="less" if one_sided else "two-sided")
+    return delta, float(res.pvalue), se
 
 
 def welch_df(arm: list[float], base: list[float]) -> float:
@@ -80,13 +86,24 @@ def welch_df(arm: list[float], base: list[float]) -> float:
 def paired(arm: list[float], base: list[float], one_sided: bool = True) -> tuple[float, float, float]:
     """(mean difference, p, standard error) of the paired t-test on arm[k] - base[k]."""
     d = np.asarray(arm, float) - np.asarray(base, float)
-    res = sps.ttest_rel(arm, base, alternative="less" if one_sided else "two-sided")
-    return float(d.mean()), _p(res.pvalue), float(d.std(ddof=1) / math.sqrt(len(d)))
+    mean, se = float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
+    if _exact(se, mean):
+        return mean, _exact_p(mean, one_sided), se
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = sps.ttest_rel(arm, base, alternative="less" if one_sided else "two-sided")
+    return mean, float(res.pvalue), se
 
 
-def _p(p: float) -> float:
-    # zero variance gives nan from scipy; treat an exact, consistent difference as maximally certain
-    return float(p) if not math.isnan(p) else float("nan")
+def _exact(se: float, delta: float) -> bool:
+    """No spread (to rounding): the t statistic is undefined, the difference is exact."""
+    return se <= 1e-9 * max(1e-9, abs(delta))
+
+
+def _exact_p(delta: float, one_sided: bool) -> float:
+    if one_sided:
+        return 0.0 if delta < 0 else 1.0
+    return 0.0 if delta != 0 else 1.0
 
 
 def sign_flip_p(diffs: list[float], one_sided: bool = True, seed: int = 0) -> float:
@@ -153,11 +170,9 @@ def _mean(x: np.ndarray) -> float | None:
 
 
 def verdict(improvement: float, p: float, ucb: float, alpha: float, min_effect: float) -> str:
-    if math.isnan(p):  # zero spread on both sides: the difference is exact
-        p = 0.0 if improvement != 0 else 1.0
     if p < alpha and improvement > 0 and improvement >= min_effect:
         return "win"
-    if ucb < min_effect or (math.isnan(ucb) and improvement < min_effect):
+    if ucb < min_effect:
         return "loss"
     return "inconclusive"
 
