@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -71,6 +72,7 @@ def run(
     executor = Executor(launcher=shlex.split(launcher) if launcher else None)
     lab = Lab(plan, store, executor, slots, timeout if timeout else _default_timeout(plan))
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored (nohup, &)
     where = ", ".join(s.label for s in slots)
     console.print(f"lab [bold]{plan.name}[/]: store {lab.store_path}, slots {where}")
     try:
@@ -84,7 +86,9 @@ def run(
                 lab.run()
     except KeyboardInterrupt:
         console.print("[yellow]stopped; running runs were stopped and re-queued. Run the same command to resume.[/]")
-        raise typer.Exit(130) from None
+        # typer turns KeyboardInterrupt/Exit into a *returned* code in non-standalone mode, which
+        # golflab.cli.main drops; SystemExit passes through both
+        sys.exit(130)
     _print_status(plan_path, store, preset, data)
 
 
