@@ -207,3 +207,14 @@ def test_sigint_stops_children_and_requeues(tmp_path):
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
     shutil.rmtree(tmp_path / "mlp-activations.lab")
+
+
+def test_status_without_a_lab_is_a_clear_error(tmp_path):
+    plan = copy_plan(tmp_path)
+    res = subprocess.run([*CLI, "status", str(plan)], env=cli_env(), capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "no lab store at" in res.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text(plan.read_text().replace('"model.mlp=gelu"', '"model.mlp=tanh"'))
+    res = subprocess.run([*CLI, "run", str(bad), "--gpus", "cpu"], env=cli_env(), capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 2 and "arm.gelu.overrides: model.mlp: 'tanh' is not allowed" in res.stderr

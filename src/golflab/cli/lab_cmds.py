@@ -111,18 +111,28 @@ def _print_status(plan_path: Path, store: Path | None, preset: str | None, data:
     from golflab.lab.report import fmt
 
     plan, st, arms = _open(plan_path, store, preset, data)
-    table = Table(title=f"{plan.name}: {plan.metric} (lower is better)")
-    for col in ("arm", "vs", "ok", "failed", "pending", "mean", "σ", "Δ", "p Welch", "p paired", "verdict"):
-        table.add_column(col, justify="left" if col in ("arm", "vs", "verdict") else "right")
+    from rich import box
+
+    table = Table(title=f"{plan.name}: {plan.metric} (lower is better)", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True,
+                  caption="runs = ok/failed/pending; Δ and p against the baseline (or the promoted arm, see below); "
+                          "p = Welch, p pair = paired t-test")
+    for col in ("arm", "runs", "mean", "σ", "Δ", "p", "p pair", "verdict"):
+        # numbers are never cut; a long arm name is
+        table.add_column(col, justify="left" if col in ("arm", "verdict") else "right", no_wrap=True,
+                         overflow="ellipsis" if col == "arm" else "fold",
+                         min_width={"arm": 6, "runs": 5, "verdict": 14}.get(col, 7))
     styles = {"win": "green", "loss": "red"}
     for a in arms:
         c = a.comparison
-        table.add_row(a.name, a.ref or "", str(a.n_ok), str(a.n_failed), str(a.n_pending), fmt(a.mean), fmt(a.sd),
+        table.add_row(a.name, f"{a.n_ok}/{a.n_failed}/{a.n_pending}", fmt(a.mean), fmt(a.sd),
                       fmt(c.delta) if c else "", fmt(c.p_welch) if c else "", fmt(c.p_paired) if c else "",
                       a.verdict, style=styles.get(a.decision.verdict if a.decision else ""))
     out = console if console.is_terminal else Console(width=150)  # pipes and logs get the full table
     out.print(table)
     for a in arms:
+        if a.ref not in (None, "baseline"):
+            out.print(f"  {a.name}: compared with {a.ref} (promoted), built on its config")
         if a.state in ("waiting", "skipped") and a.reason:
             out.print(f"  {a.name}: {a.state}, {a.reason}")
     st.close()

@@ -38,33 +38,60 @@ def _save(fig, path: Path) -> Path:
 
 
 def metric_plot(plan: Plan, arms: list[ArmSummary], path: Path) -> Path:
-    """Each seed's value as a dot, the mean with its 95% t-interval as a bar, the baseline mean dashed."""
+    """Left: each seed's value, the mean with its 95% t-interval, the baseline mean dashed.
+    Right: the per-seed differences from the reference arm (what the paired test judges) with their
+    mean and 95% interval; below zero is better."""
     plt = _plt()
     shown = [a for a in arms if a.values]
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(shown) + 2), 4.2))
+    by_name = {a.name: a for a in arms}
+    diffs = []
+    for a in shown:
+        ref = by_name.get(a.ref) if a.ref else None
+        shared = sorted(set(a.values) & set(ref.values)) if ref else []
+        if len(shared) >= 1:
+            diffs.append((a, [a.values[s] - ref.values[s] for s in shared]))
+    width = max(5.0, 1.3 * len(shown) + 2) + (max(3.5, 1.2 * len(diffs) + 1.5) if diffs else 0)
+    ncols = 2 if diffs else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(width, 4.4), squeeze=False,
+                             gridspec_kw={"width_ratios": [len(shown) + 1, len(diffs) + 1][:ncols]})
+    ax = axes[0, 0]
     rng = np.random.default_rng(0)
     base = next((a for a in shown if a.name == BASELINE), None)
     if base is not None:
         ax.axhline(base.mean, color=COLORS[BASELINE], ls="--", lw=1, alpha=0.7, label="baseline mean")
     for i, a in enumerate(shown):
-        vals = np.array(list(a.values.values()))
-        color = _color(a)
-        ax.scatter(i + rng.uniform(-0.12, 0.12, len(vals)), vals, s=22, color=color, alpha=0.55, zorder=2)
-        m, lo, hi = mean_ci(list(vals))
-        ax.errorbar(i + 0.28, m, yerr=[[m - lo], [hi - m]], fmt="o", color=color, ms=7, capsize=5, lw=2, zorder=3)
+        _dots_and_ci(ax, i, list(a.values.values()), _color(a), rng)
     ax.set_xticks(range(len(shown)))
     ax.set_xticklabels(["\n".join(x for x in (a.name, a.verdict, f"(n={len(a.values)})") if x) for a in shown],
                        fontsize=8)
     ax.set_ylabel(f"{plan.metric} (lower is better)")
-    ax.set_title(f"{plan.name}: {plan.metric} per arm (dots: seeds; bar: mean ± 95% CI)", fontsize=10)
+    ax.set_title(f"{plan.metric} per arm (dots: seeds; bar: mean ± 95% CI)", fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     ax.set_xlim(-0.5, len(shown) - 0.3)
     if base is not None:
         ax.legend(fontsize=8, loc="best")
+    if diffs:
+        ax = axes[0, 1]
+        ax.axhline(0.0, color="black", lw=1, alpha=0.6)
+        for i, (a, d) in enumerate(diffs):
+            _dots_and_ci(ax, i, d, _color(a), rng)
+        ax.set_xticks(range(len(diffs)))
+        ax.set_xticklabels([f"{a.name}\n− {a.ref}\n(pairs={len(d)})" for a, d in diffs], fontsize=8)
+        ax.set_ylabel(f"Δ {plan.metric} on the same seed")
+        ax.set_title("paired differences (below 0 = better)", fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_xlim(-0.5, len(diffs) - 0.3)
+    fig.suptitle(plan.name, fontsize=10)
     fig.tight_layout()
     path = _save(fig, path)
     plt.close(fig)
     return path
+
+
+def _dots_and_ci(ax, x: float, vals: list[float], color: str, rng: np.random.Generator) -> None:
+    ax.scatter(x + rng.uniform(-0.12, 0.12, len(vals)), vals, s=22, color=color, alpha=0.55, zorder=2)
+    m, lo, hi = mean_ci(vals)
+    ax.errorbar(x + 0.28, m, yerr=[[m - lo], [hi - m]], fmt="o", color=color, ms=7, capsize=5, lw=2, zorder=3)
 
 
 def curves_plot(plan: Plan, store: Store, arms: list[ArmSummary], path: Path) -> Path | None:
