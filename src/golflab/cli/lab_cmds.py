@@ -1,9 +1,170 @@
-"""CLI commands (placeholder until their issue lands)."""
+"""`golflab lab run|status|report`: run an experiment plan, watch it, and write its report."""
 
 from __future__ import annotations
 
+import shlex
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from golflab.errors import GolflabError
+
+console = Console()
+lab_app = typer.Typer(help="Experiment plans: baseline + arms x seeds, judged with paired/Welch tests.",
+                      no_args_is_help=True)
+
+PlanArg = Annotated[Path, typer.Argument(help="Plan file (TOML), e.g. plans/mlp-activations.toml.")]
+StoreOpt = Annotated[Path | None, typer.Option("--store", help="Lab store (default: <plan dir>/<name>.lab.sqlite).")]
+PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="Replace the plan's baseline preset.")]
+DataOpt = Annotated[Path | None, typer.Option("--data", "-d", help="Replace the plan's dataset directory.")]
+
+
+def _parse_gpus(text: str | None) -> list[int] | None:
+    if text is None or text == "auto":
+        try:
+            import torch
+
+            n = torch.cuda.device_count()
+        except Exception:  # no torch / no driver: CPU slots
+            n = 0
+        return list(range(n)) or None
+    if text in ("", "none", "cpu"):
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise GolflabError(f"--gpus {text!r}: expected e.g. 0,1,2,3, auto or cpu") from None
+
+
+def _default_timeout(plan) -> float | None:
+    """A run may take its wallclock budget twice over plus 10 minutes (compile, eval, artifact)."""
+    cfg = plan.build_config([], plan.seed_of(0))
+    return 2 * cfg.budget.seconds + 600 if cfg.budget.seconds > 0 else None
+
+
+@lab_app.command("run")
+def run(
+    plan_path: PlanArg,
+    gpus: Annotated[str | None, typer.Option("--gpus", help="GPU ids, e.g. 0,1,2,3; 'auto' (default) or 'cpu'.")] = None,
+    procs_per_run: Annotated[int, typer.Option("--procs-per-run", help="GPUs per run (torchrun when > 1).")] = 1,
+    parallel: Annotated[int, typer.Option("--parallel", help="Concurrent runs without GPUs.")] = 1,
+    data: DataOpt = None,
+    preset: PresetOpt = None,
+    store: StoreOpt = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds before a run is killed "
+                                                  "(default: 2 x budget + 600).")] = None,
+    launcher: Annotated[str | None, typer.Option("--launcher", hidden=True,
+                                                 help="Command replacing `python -m golflab` (wrappers, tests).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress display.")] = False,
+) -> None:
+    """Run (or resume) a plan: every GPU slot busy, each run its own process; Ctrl-C stops cleanly."""
+    from golflab.lab.executor import Executor, make_slots
+    from golflab.lab.plan import load_plan
+    from golflab.lab.runner import Lab
+
+    plan = load_plan(plan_path, preset=preset, data=data)
+    slots = make_slots(_parse_gpus(gpus), procs_per_run, parallel)
+    executor = Executor(launcher=shlex.split(launcher) if launcher else None)
+    lab = Lab(plan, store, executor, slots, timeout if timeout else _default_timeout(plan))
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored (nohup, &)
+    where = ", ".join(s.label for s in slots)
+    console.print(f"lab [bold]{plan.name}[/]: store {lab.store_path}, slots {where}")
+    try:
+        if quiet:
+            lab.run()
+        else:
+            from golflab.lab.live import live_progress
+
+            with live_progress(console) as update:
+                lab.on_progress = update
+                lab.run()
+    except KeyboardInterrupt:
+        console.print("[yellow]stopped; running runs were stopped and re-queued. Run the same command to resume.[/]")
+        # typer turns KeyboardInterrupt/Exit into a *returned* code in non-standalone mode, which
+        # golflab.cli.main drops; SystemExit passes through both
+        sys.exit(130)
+    _print_status(plan_path, store, preset, data)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _open(plan_path: Path, store: Path | None, preset: str | None, data: Path | None):
+    from golflab.lab.plan import load_plan
+    from golflab.lab.runner import open_store
+    from golflab.lab.summary import stored_plan, summarize
+
+    file_plan = load_plan(plan_path, preset=preset, data=data)
+    st = open_store(file_plan, store, create=False)
+    plan = stored_plan(st, file_plan)
+    return plan, st, summarize(plan, st)
+
+
+def _print_status(plan_path: Path, store: Path | None, preset: str | None, data: Path | None) -> None:
+    from golflab.lab.report import fmt
+
+    plan, st, arms = _open(plan_path, store, preset, data)
+    from rich import box
+
+    table = Table(title=f"{plan.name}: {plan.metric} (lower is better)", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True,
+                  caption="runs = ok/failed/pending; Δ and p against the baseline (or the promoted arm, see below); "
+                          "p = Welch, p pair = paired t-test")
+    for col in ("arm", "runs", "mean", "σ", "Δ", "p", "p pair", "verdict"):
+        # numbers are never cut; a long arm name is
+        table.add_column(col, justify="left" if col in ("arm", "verdict") else "right", no_wrap=True,
+                         overflow="ellipsis" if col == "arm" else "fold",
+                         min_width={"arm": 6, "runs": 5, "verdict": 14}.get(col, 7))
+    styles = {"win": "green", "loss": "red"}
+    for a in arms:
+        c = a.comparison
+        table.add_row(a.name, f"{a.n_ok}/{a.n_failed}/{a.n_pending}", fmt(a.mean), fmt(a.sd),
+                      fmt(c.delta) if c else "", fmt(c.p_welch) if c else "", fmt(c.p_paired) if c else "",
+                      a.verdict, style=styles.get(a.decision.verdict if a.decision else ""))
+    out = console if console.is_terminal else Console(width=150)  # pipes and logs get the full table
+    out.print(table)
+    for a in arms:
+        if a.ref not in (None, "baseline"):
+            out.print(f"  {a.name}: compared with {a.ref} (promoted), built on its config")
+        if a.state in ("waiting", "skipped") and a.reason:
+            out.print(f"  {a.name}: {a.state}, {a.reason}")
+    st.close()
+
+
+@lab_app.command("status")
+def status(plan_path: PlanArg, store: StoreOpt = None, preset: PresetOpt = None, data: DataOpt = None) -> None:
+    """Per arm: runs ok/failed/pending, mean, σ, Δ, p (Welch and paired), verdict."""
+    _print_status(plan_path, store, preset, data)
+
+
+@lab_app.command("report")
+def report(
+    plan_path: PlanArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for report.md and the PNG plots.")],
+    store: StoreOpt = None,
+    preset: PresetOpt = None,
+    data: DataOpt = None,
+) -> None:
+    """Write report.md (table, value lists, decisions, noise floor, seeds needed) and plots."""
+    from golflab.lab.report import write_report
+    from golflab.lab.summary import require_runs
+
+    plan, st, arms = _open(plan_path, store, preset, data)
+    try:
+        require_runs(arms, st)
+        for path in write_report(plan, st, arms, out):
+            console.print(f"wrote {path}")
+    finally:
+        st.close()
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.add_typer(lab_app, name="lab")
