@@ -36,7 +36,9 @@ _register()
 def main() -> None:
     """Console-script entry point: user errors become one red line and a non-zero exit code."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and rc != 0:  # typer returns Exit codes and Ctrl-C (130) in this mode
+            sys.exit(rc)
     except GolflabError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
