@@ -79,3 +79,36 @@ def open_shard(path: str | Path) -> np.ndarray:
     if count == 0:
         return np.zeros(0, dtype="<u2")
     return np.memmap(path, dtype="<u2", mode="r", offset=HEADER_BYTES, shape=(count,))
+
+
+class ShardWriter:
+    """Streams tokens into one shard without holding them in memory; the header is completed and the
+    file renamed into place by close(), so an interrupted write never leaves a valid-looking shard."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.count = 0
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
+        self._f = open(self._tmp, "wb")  # noqa: SIM115 - closed in close()/abort()
+        self._f.write(b"\0" * HEADER_BYTES)
+
+    def write(self, tokens: np.ndarray) -> None:
+        arr = np.asarray(tokens)
+        if arr.size and (int(arr.min()) < 0 or int(arr.max()) > MAX_TOKEN_ID):
+            self.abort()
+            raise DataError(f"{self.path}: token ids must lie in [0, {MAX_TOKEN_ID}] to fit uint16")
+        self._f.write(arr.astype("<u2", copy=False).tobytes())
+        self.count += int(arr.size)
+
+    def close(self) -> Path:
+        header = np.zeros(HEADER_WORDS, dtype="<i4")
+        header[0], header[1], header[2] = SHARD_MAGIC, SHARD_VERSION, self.count
+        self._f.seek(0)
+        self._f.write(header.tobytes())
+        self._f.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        self._f.close()
+        self._tmp.unlink(missing_ok=True)

@@ -235,7 +235,6 @@ def train_sentencepiece(
     max_sentence_length: int = 16384,
     character_coverage: float = 0.9995,
     num_threads: int = 0,
-    seed: int = 0,
 ) -> SentencePieceTokenizer:
     """Train a BPE model on the lines of `texts`; writes `<out_prefix>.model` and `.vocab`."""
     import sentencepiece as spm
