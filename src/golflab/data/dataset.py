@@ -1,0 +1,178 @@
+"""Dataset: a directory of token shards plus the tokenizer that made them.
+
+Two layouts are understood:
+
+* golflab's own (written by `golflab prepare`): `manifest.json` with `"format": "golflab-dataset"`,
+  shards `<prefix>_000000.bin ...` per split (prefix = split name unless the manifest says otherwise)
+  and the tokenizer file, named by the manifest, next to them.
+* a parameter-golf dataset dir (`fineweb_train_*.bin`, `fineweb_val_*.bin`, no golflab manifest). The
+  tokenizer is the one passed in, or the one that parameter-golf's own `manifest.json` two levels up
+  (ROOT/manifest.json for ROOT/datasets/<name>/) assigns to a dataset called <name>.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from golflab.data.tokenizers import Tokenizer, load_tokenizer
+from golflab.errors import DataError
+
+MANIFEST = "manifest.json"
+FORMAT = "golflab-dataset"
+FORMAT_VERSION = 1
+SPLITS = ("train", "val", "test")
+PG_PREFIX = {"train": "fineweb_train", "val": "fineweb_val"}
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(directory: str | Path, manifest: dict[str, Any]) -> Path:
+    """Write DIR/manifest.json atomically (temp name, then rename)."""
+    path = Path(directory) / MANIFEST
+    tmp = path.with_name(f".{MANIFEST}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} is not readable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path} does not hold a JSON object")
+    return data
+
+
+class Dataset:
+    def __init__(
+        self, path: Path, manifest: dict[str, Any], prefixes: dict[str, str], tokenizer_path: Path,
+        layout: str,
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.layout = layout  # "golflab" or "parameter-golf"
+        self.tokenizer_path = tokenizer_path
+        self._prefixes = prefixes
+
+    @classmethod
+    def open(cls, path: str | Path, tokenizer: str = "") -> Dataset:
+        """Open and validate a dataset dir; `tokenizer` overrides the one the manifest names."""
+        root = Path(path)
+        if not root.is_dir():
+            raise DataError(f"dataset directory {root} does not exist")
+        manifest_path = root / MANIFEST
+        manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
+        if manifest.get("format") == FORMAT:
+            ds = cls._open_golflab(root, manifest, tokenizer)
+        elif any(root.glob("fineweb_train_*.bin")) or any(root.glob("fineweb_val_*.bin")):
+            ds = cls._open_parameter_golf(root, tokenizer)
+        else:
+            raise DataError(f"{root} holds neither a golflab {MANIFEST} nor parameter-golf fineweb_*.bin shards")
+        for split in ("train", "val"):
+            if not ds.split_files(split):
+                raise DataError(f"dataset {root} has no {split} shards ({ds._prefixes[split]}_*.bin)")
+        ds._check_tokenizer()
+        return ds
+
+    @classmethod
+    def _open_golflab(cls, root: Path, manifest: dict[str, Any], tokenizer: str) -> Dataset:
+        version = manifest.get("format_version")
+        if version != FORMAT_VERSION:
+            raise DataError(f"{root / MANIFEST} has format_version {version}, expected {FORMAT_VERSION}")
+        splits = manifest.get("splits", {})
+        prefixes = {s: str(splits.get(s, {}).get("prefix", s)) for s in SPLITS}
+        if tokenizer:
+            tok_path = Path(tokenizer)
+        else:
+            name = manifest.get("tokenizer", {}).get("file")
+            if not name:
+                raise DataError(f"{root / MANIFEST} names no tokenizer file (tokenizer.file)")
+            tok_path = root / name
+        ds = cls(root, manifest, prefixes, tok_path, "golflab")
+        for split in SPLITS:
+            expected = splits.get(split, {}).get("shards")
+            found = len(ds.split_files(split))
+            if expected is not None and found != expected:
+                raise DataError(f"{root / MANIFEST} lists {expected} {split} shards but {root} holds {found}")
+        return ds
+
+    @classmethod
+    def _open_parameter_golf(cls, root: Path, tokenizer: str) -> Dataset:
+        manifest: dict[str, Any] = {"layout": "parameter-golf"}
+        if tokenizer:
+            tok_path = Path(tokenizer)
+        else:
+            tok_path, entry = _parameter_golf_tokenizer(root)
+            manifest["tokenizer"] = {k: entry[k] for k in ("vocab_size",) if k in entry}
+        return cls(root, manifest, {**PG_PREFIX, "test": "fineweb_test"}, tok_path, "parameter-golf")
+
+    def _check_tokenizer(self) -> None:
+        if not self.tokenizer_path.is_file():
+            raise DataError(f"tokenizer {self.tokenizer_path} of dataset {self.path} does not exist")
+        entry = self.manifest.get("tokenizer", {})
+        expected_vocab = entry.get("vocab_size")
+        vocab = self.tokenizer.vocab_size
+        if expected_vocab is not None and vocab != int(expected_vocab):
+            raise DataError(
+                f"tokenizer {self.tokenizer_path} has vocab {vocab} but the shards' manifest says {expected_vocab}"
+            )
+        expected_hash = entry.get("sha256")
+        if expected_hash and sha256_file(self.tokenizer_path) != expected_hash:
+            raise DataError(
+                f"tokenizer {self.tokenizer_path} differs from the one the shards were made with "
+                f"(sha256 mismatch with {self.path / MANIFEST})"
+            )
+
+    def split_files(self, split: str) -> list[Path]:
+        """Sorted shard files of "train", "val" or "test" (empty when the split does not exist)."""
+        if split not in SPLITS:
+            raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+        return sorted(self.path.glob(f"{self._prefixes[split]}_*.bin"))
+
+    @cached_property
+    def tokenizer(self) -> Tokenizer:
+        return load_tokenizer(self.tokenizer_path)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+    @property
+    def bos_id(self) -> int | None:
+        bos = self.manifest.get("tokenizer", {}).get("bos_id", "absent")
+        return self.tokenizer.bos_id if bos == "absent" else bos
+
+    def byte_table(self):  # -> golflab.eval.bpb.ByteTable
+        return self.tokenizer.byte_table()
+
+
+def _parameter_golf_tokenizer(root: Path) -> tuple[Path, dict[str, Any]]:
+    """Tokenizer file and entry that ROOT/manifest.json (parameter-golf's) assigns to dataset root.name."""
+    pg_root = root.resolve().parent.parent
+    pg_manifest = pg_root / MANIFEST
+    hint = "pass the tokenizer explicitly (data.tokenizer / --tokenizer)"
+    if not pg_manifest.is_file():
+        raise DataError(f"dataset {root} has no tokenizer: no {pg_manifest} to name one; {hint}")
+    manifest = _read_json(pg_manifest)
+    dataset = next((d for d in manifest.get("datasets", []) if d.get("name") == root.name), None)
+    if dataset is None:
+        raise DataError(f"{pg_manifest} lists no dataset named {root.name}; {hint}")
+    name = dataset.get("tokenizer_name")
+    entry = next((t for t in manifest.get("tokenizers", []) if t.get("name") == name), None)
+    rel = entry and (entry.get("model_path") or entry.get("path"))
+    if not rel:
+        raise DataError(f"{pg_manifest} has no tokenizer file for {name!r} (dataset {root.name}); {hint}")
+    return pg_root / rel, entry

@@ -1,0 +1,167 @@
+"""TokenLoader: deterministic, resumable, multi-rank batches from memory-mapped token shards.
+
+The shards form one cyclic stream (sorted file order, or a seed-permuted order). Every call to
+`next_batch` consumes one global chunk of the stream; rank r gets the r-th disjoint part of it.
+
+* "sequential" reproduces parameter-golf's loader exactly: each call takes world_size *
+  (local_tokens + 1) contiguous tokens, rank r gets span r, x = span[:-1] and y = span[1:] (cut to a
+  multiple of seq_len), and the stream wraps from the end of the last shard to the start of the first.
+* "shuffled" permutes the shard order and starts the stream at an offset, both drawn from the seed
+  (the same on every rank, so spans stay disjoint).
+* align_bos=True makes every sequence start at a BOS token: the global chunk is world_size *
+  (local_tokens // seq_len) sequences, each starting at the first BOS at or after the end of the
+  previous sequence's inputs (the tail of a document longer than seq_len is skipped). Sequence k goes
+  to rank k // n_seq.
+
+Shards are opened with np.memmap and only the requested spans are read. Portable core: standard
+library, numpy and torch only.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from golflab.data.shards import open_shard, read_header
+from golflab.errors import DataError
+
+_BOS_CACHE_SHARDS = 4  # BOS-position arrays kept in memory (one per recently used shard)
+
+
+class TokenLoader:
+    def __init__(
+        self,
+        files: Sequence[str | Path],
+        rank: int = 0,
+        world_size: int = 1,
+        seed: int = 0,
+        order: str = "sequential",
+        align_bos: bool = False,
+        bos_id: int | None = None,
+    ) -> None:
+        if not files:
+            raise DataError("TokenLoader: no shard files given")
+        if not 0 <= rank < world_size:
+            raise DataError(f"TokenLoader: rank {rank} is outside world_size {world_size}")
+        if order not in ("sequential", "shuffled"):
+            raise DataError(f"data.order must be 'sequential' or 'shuffled', got {order!r}")
+        if align_bos and bos_id is None:
+            raise DataError("data.align_bos needs the tokenizer's BOS id, but the dataset has none")
+        paths = sorted(Path(f) for f in files)
+        counts = [read_header(p) for p in paths]  # validates every shard up front
+        total = sum(counts)
+        if total == 0:
+            raise DataError(f"TokenLoader: the shards hold no tokens (first: {paths[0]})")
+        start = 0
+        if order == "shuffled":
+            rng = np.random.default_rng(seed)
+            perm = rng.permutation(len(paths))
+            paths, counts = [paths[i] for i in perm], [counts[i] for i in perm]
+            start = int(rng.integers(total))
+        self.rank, self.world_size, self.seed = rank, world_size, seed
+        self.order, self.align_bos, self.bos_id = order, align_bos, bos_id
+        self.files: list[Path] = paths  # in stream order
+        self._counts = np.asarray(counts, dtype=np.int64)
+        self._starts = np.concatenate([[0], np.cumsum(self._counts)[:-1]]).astype(np.int64)
+        self.total_tokens = int(total)
+        self._pos = start
+        self._maps: dict[int, np.ndarray] = {}
+        self._bos: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    # ---- stream access -------------------------------------------------------------------------
+    def _shard(self, i: int) -> np.ndarray:
+        if i not in self._maps:
+            self._maps[i] = open_shard(self.files[i])
+        return self._maps[i]
+
+    def _locate(self, pos: int) -> tuple[int, int]:
+        """Shard index and offset of stream position pos (0 <= pos < total); empty shards are skipped."""
+        i = int(np.searchsorted(self._starts, pos, side="right")) - 1
+        return i, pos - int(self._starts[i])
+
+    def _read(self, pos: int, n: int) -> np.ndarray:
+        """n tokens of the cyclic stream starting at pos, as int64."""
+        out = np.empty(n, dtype=np.int64)
+        pos %= self.total_tokens
+        done = 0
+        while done < n:
+            i, off = self._locate(pos)
+            k = min(n - done, int(self._counts[i]) - off)
+            out[done : done + k] = self._shard(i)[off : off + k]
+            done += k
+            pos = (pos + k) % self.total_tokens
+        return out
+
+    def _bos_positions(self, i: int) -> np.ndarray:
+        if i in self._bos:
+            self._bos.move_to_end(i)
+        else:
+            self._bos[i] = np.flatnonzero(self._shard(i) == self.bos_id)
+            if len(self._bos) > _BOS_CACHE_SHARDS:
+                self._bos.popitem(last=False)
+        return self._bos[i]
+
+    def _next_bos(self, pos: int) -> int:
+        """Stream position of the first BOS token at or after pos (cyclically)."""
+        pos %= self.total_tokens
+        i, off = self._locate(pos)
+        for step in range(len(self.files) + 1):
+            j = (i + step) % len(self.files)
+            found = self._bos_positions(j)
+            if step == 0:
+                found = found[np.searchsorted(found, off) :]
+            elif step == len(self.files):  # back in the first shard: only positions before pos remain
+                found = found[: np.searchsorted(found, off)]
+            if found.size:
+                return int(self._starts[j]) + int(found[0])
+        raise DataError(f"no BOS token (id {self.bos_id}) in any shard, e.g. {self.files[0]}; cannot align_bos")
+
+    # ---- batches -------------------------------------------------------------------------------
+    def next_batch(self, local_tokens: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets of this rank, int64 CPU tensors of shape (local_tokens // seq_len, seq_len)."""
+        n_seq = local_tokens // seq_len
+        if seq_len <= 0 or n_seq <= 0:
+            raise DataError(f"local batch of {local_tokens} tokens holds no sequence of length {seq_len}")
+        if self.align_bos:
+            rows = []
+            for k in range(self.world_size * n_seq):
+                start = self._next_bos(self._pos)
+                if k // n_seq == self.rank:
+                    rows.append(self._read(start, seq_len + 1))
+                self._pos = (start + seq_len) % self.total_tokens
+            seqs = np.stack(rows)
+            x, y = seqs[:, :-1], seqs[:, 1:]
+        else:
+            span = local_tokens + 1
+            chunk = self._read(self._pos + self.rank * span, span)
+            self._pos = (self._pos + self.world_size * span) % self.total_tokens
+            used = n_seq * seq_len
+            x, y = chunk[:used].reshape(n_seq, seq_len), chunk[1 : used + 1].reshape(n_seq, seq_len)
+        return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
+
+    # ---- resume --------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "pos": self._pos,
+            "files": [p.name for p in self.files],
+            "order": self.order,
+            "seed": self.seed,
+            "align_bos": self.align_bos,
+            "total_tokens": self.total_tokens,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue exactly where the saved loader stopped; the shards must be the same."""
+        mine = self.state_dict()
+        for key in ("files", "order", "seed", "align_bos", "total_tokens"):
+            if state.get(key) != mine[key]:
+                raise DataError(
+                    f"loader state does not match these shards: {key} was {state.get(key)!r}, now {mine[key]!r}"
+                )
+        self._pos = int(state["pos"])

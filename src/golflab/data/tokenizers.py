@@ -1,0 +1,282 @@
+"""Tokenizers behind one small interface: SentencePiece BPE (trained here) and tiktoken encodings.
+
+golflab's SentencePiece defaults follow parameter-golf (BPE, byte_fallback, split_digits, no dummy
+prefix, pad 0 / bos 1 / eos 2 / unk 3) except the normalization: "identity" and no whitespace
+collapsing, so decode(encode(text)) == text and byte counts are those of the real text.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from golflab.errors import DataError
+from golflab.eval.bpb import ByteTable
+
+TIKTOKEN_SUFFIX = ".tiktoken.json"
+
+
+class Tokenizer(ABC):
+    kind: str = ""
+    name: str = ""
+    path: Path | None = None  # the file it was loaded from, if any
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def bos_id(self) -> int | None: ...
+
+    @property
+    @abstractmethod
+    def eos_id(self) -> int | None: ...
+
+    @abstractmethod
+    def encode(self, text: str) -> list[int]: ...
+
+    @abstractmethod
+    def encode_batch(self, texts: list[str], num_threads: int = 0) -> list[list[int]]: ...
+
+    @abstractmethod
+    def decode(self, ids: Iterable[int]) -> str: ...
+
+    @abstractmethod
+    def byte_table(self) -> ByteTable: ...
+
+    @abstractmethod
+    def save(self, path: str | Path) -> Path:
+        """Write the tokenizer as one file (temp name, then rename) and return its path."""
+
+
+class SentencePieceTokenizer(Tokenizer):
+    kind = "sentencepiece"
+
+    def __init__(self, path: str | Path) -> None:
+        import sentencepiece as spm
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DataError(f"tokenizer {self.path} does not exist")
+        try:
+            self.sp = spm.SentencePieceProcessor(model_file=str(self.path))
+        except Exception as exc:
+            raise DataError(f"tokenizer {self.path} is not a SentencePiece model ({exc})") from None
+        self.name = self.path.stem
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.sp.vocab_size())
+
+    @property
+    def bos_id(self) -> int | None:
+        return _opt_id(self.sp.bos_id())
+
+    @property
+    def eos_id(self) -> int | None:
+        return _opt_id(self.sp.eos_id())
+
+    def encode(self, text: str) -> list[int]:
+        return self.sp.encode(text)
+
+    def encode_batch(self, texts: list[str], num_threads: int = 0) -> list[list[int]]:
+        return self.sp.encode(texts, num_threads=num_threads or -1)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.sp.decode(list(ids))
+
+    def byte_table(self) -> ByteTable:
+        return ByteTable.from_sentencepiece(self.sp)
+
+    def save(self, path: str | Path) -> Path:
+        return _copy_atomic(self.path, Path(path))
+
+
+class TiktokenTokenizer(Tokenizer):
+    """A tiktoken Encoding; `<|endoftext|>` (if present) serves as BOS/EOS, as in modded-nanogpt."""
+
+    kind = "tiktoken"
+
+    def __init__(self, encoding: Any, path: str | Path | None = None) -> None:
+        self.enc = encoding
+        self.path = Path(path) if path is not None else None
+        self.name = encoding.name
+        self._eot = encoding._special_tokens.get("<|endoftext|>")
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.enc.n_vocab)
+
+    @property
+    def bos_id(self) -> int | None:
+        return self._eot
+
+    @property
+    def eos_id(self) -> int | None:
+        return self._eot
+
+    def encode(self, text: str) -> list[int]:
+        return self.enc.encode_ordinary(text)  # special-token strings in text are plain text
+
+    def encode_batch(self, texts: list[str], num_threads: int = 0) -> list[list[int]]:
+        return self.enc.encode_ordinary_batch(texts, num_threads=num_threads or os.cpu_count() or 1)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.enc.decode(list(ids))
+
+    def byte_table(self) -> ByteTable:
+        return ByteTable.from_tiktoken(self.enc)
+
+    def save(self, path: str | Path) -> Path:
+        data = {
+            "kind": "tiktoken",
+            "name": self.enc.name,
+            "pat_str": self.enc._pat_str,
+            "special_tokens": self.enc._special_tokens,
+            "mergeable_ranks": {base64.b64encode(k).decode("ascii"): v for k, v in self.enc._mergeable_ranks.items()},
+        }
+        return _write_atomic(Path(path), json.dumps(data).encode("utf-8"))
+
+
+def _opt_id(i: int) -> int | None:
+    return None if i < 0 else int(i)
+
+
+def _write_atomic(path: Path, data: bytes) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
+def _copy_atomic(src: Path, dst: Path) -> Path:
+    if src.resolve() == dst.resolve():
+        return dst
+    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    return dst
+
+
+def _tiktoken_from_file(path: Path) -> TiktokenTokenizer:
+    import tiktoken
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        enc = tiktoken.Encoding(
+            name=data["name"],
+            pat_str=data["pat_str"],
+            mergeable_ranks={base64.b64decode(k): int(v) for k, v in data["mergeable_ranks"].items()},
+            special_tokens={k: int(v) for k, v in data["special_tokens"].items()},
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"tokenizer {path} is not a golflab tiktoken file ({exc})") from None
+    return TiktokenTokenizer(enc, path)
+
+
+def load_tokenizer(path_or_name: str | Path) -> Tokenizer:
+    """A SentencePiece `.model`, a golflab `*.tiktoken.json`, or a tiktoken encoding name
+    (`gpt2`, `tiktoken:gpt2`) whose file is in the local tiktoken cache."""
+    spec = str(path_or_name)
+    path = Path(spec)
+    if path.is_file():
+        if spec.endswith(TIKTOKEN_SUFFIX):
+            return _tiktoken_from_file(path)
+        return SentencePieceTokenizer(path)
+    if spec.endswith((".model", ".json")) or os.sep in spec:
+        raise DataError(f"tokenizer {spec} does not exist")
+    import tiktoken
+
+    name = spec.removeprefix("tiktoken:")
+    if name not in tiktoken.list_encoding_names():
+        raise DataError(f"tokenizer {spec!r} is neither a file nor a tiktoken encoding name")
+    try:
+        return TiktokenTokenizer(tiktoken.get_encoding(name))
+    except Exception as exc:
+        raise DataError(
+            f"tiktoken encoding {name!r} is not in the local cache and could not be downloaded ({type(exc).__name__})"
+        ) from None
+
+
+def _sentences(texts: Iterable[str], max_len: int, max_sentences: int) -> Iterator[str]:
+    """Lines of the texts, long lines cut at a space near max_len characters (SentencePiece skips
+    sentences longer than max_sentence_length bytes, so cut in characters with a margin for UTF-8)."""
+    n = 0
+    limit = max(16, max_len // 4)
+    for text in texts:
+        for line in text.split("\n"):
+            while line:
+                if len(line) <= limit:
+                    piece, line = line, ""
+                else:
+                    cut = line.rfind(" ", limit // 2, limit)
+                    cut = limit if cut <= 0 else cut
+                    piece, line = line[:cut], line[cut:]
+                yield piece
+                n += 1
+                if n >= max_sentences:
+                    return
+
+
+def train_sentencepiece(
+    texts: Iterable[str],
+    vocab_size: int,
+    out_prefix: str | Path,
+    *,
+    normalization: str = "identity",
+    max_sentences: int = 2_000_000,
+    max_sentence_length: int = 16384,
+    character_coverage: float = 0.9995,
+    num_threads: int = 0,
+) -> SentencePieceTokenizer:
+    """Train a BPE model on the lines of `texts`; writes `<out_prefix>.model` and `.vocab`."""
+    import sentencepiece as spm
+
+    if vocab_size < 260:
+        raise DataError(f"vocab size {vocab_size} is too small: byte fallback alone needs 256 + 4 ids")
+    out_prefix = Path(out_prefix)
+    out_prefix.parent.mkdir(parents=True, exist_ok=True)
+    sentences = list(_sentences(texts, max_sentence_length, max_sentences))
+    if not sentences:
+        raise DataError(f"no text to train the tokenizer {out_prefix} on")
+    args: dict[str, Any] = dict(
+        model_prefix=str(out_prefix),
+        model_type="bpe",
+        vocab_size=vocab_size,
+        byte_fallback=True,
+        split_digits=True,
+        add_dummy_prefix=False,
+        allow_whitespace_only_pieces=True,
+        normalization_rule_name=normalization,
+        remove_extra_whitespaces=normalization != "identity",
+        pad_id=0,
+        bos_id=1,
+        eos_id=2,
+        unk_id=3,
+        max_sentence_length=max_sentence_length,
+        input_sentence_size=max_sentences,
+        shuffle_input_sentence=True,
+        hard_vocab_limit=False,
+        num_threads=num_threads or os.cpu_count() or 1,
+        minloglevel=2,
+    )
+    # A small vocab cannot hold every character of a varied corpus next to the 256 byte pieces:
+    # lower the character coverage until it fits (rare characters fall back to bytes anyway).
+    coverages = [character_coverage] + [c for c in (0.999, 0.995, 0.99, 0.98) if c < character_coverage]
+    for i, coverage in enumerate(coverages):
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(sentences), character_coverage=coverage, **args
+            )
+            break
+        except RuntimeError as exc:
+            if "required_chars" not in str(exc) or i == len(coverages) - 1:
+                raise DataError(f"SentencePiece training for {out_prefix} failed: {exc}") from None
+    return SentencePieceTokenizer(f"{out_prefix}.model")
