@@ -105,7 +105,7 @@ def repack(
     tokens = sources.eval_tokens("val")
 
     def run_eval(s: int):
-        return evaluate(lambda x, y: model(x, y, reduction="none"), tokens, seq, sources.token_bytes(device),
+        return evaluate(lambda x, y: model(x, y, reduction="none"), tokens, seq, sources.byte_table,
                         stride=s, batch_seqs=max(1, cfg.eval.batch_tokens // seq), device=device,
                         autocast_dtype=autocast_dtype(cfg, device))
 

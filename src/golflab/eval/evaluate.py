@@ -8,15 +8,15 @@ parameter-golf's scorer does; with stride == seq_len the sliding eval is exactly
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import Tensor
+
+from golflab.eval.bpb import BpbAccumulator, ByteTable
 
 
 @dataclass
@@ -50,7 +50,7 @@ def evaluate(
     nats_fn: Callable[[Tensor, Tensor], Tensor],
     tokens: Tensor,
     seq_len: int,
-    token_bytes: Callable[[Tensor, Tensor], Tensor],
+    table: ByteTable,
     *,
     stride: int = 0,
     batch_seqs: int = 64,
@@ -59,7 +59,7 @@ def evaluate(
     device: torch.device | None = None,
     autocast_dtype: torch.dtype | None = None,
 ) -> EvalResult:
-    """nats_fn(x, y) -> per-token nats (B*T,); token_bytes(targets, prev) -> bytes per target."""
+    """nats_fn(x, y) -> per-token nats (B*T,); val_bpb counts target bytes with `table`."""
     t0 = time.perf_counter()
     device = device or torch.device("cpu")
     starts, score_from = eval_windows(tokens.numel(), seq_len, stride)
@@ -68,9 +68,8 @@ def evaluate(
     toks = tokens.to(device=device, dtype=torch.int64)
     offsets = torch.arange(seq_len + 1, device=device)
     positions = torch.arange(seq_len, device=device)
-    nats = torch.zeros((), dtype=torch.float64, device=device)
-    count = torch.zeros((), dtype=torch.float64, device=device)
-    nbytes = torch.zeros((), dtype=torch.float64, device=device)
+    table = table.to(device)
+    acc = BpbAccumulator(device)
     for b in range(0, len(starts), batch_seqs):
         s = torch.as_tensor(starts[b : b + batch_seqs], device=device)
         f = torch.as_tensor(score_from[b : b + batch_seqs], device=device)
@@ -83,12 +82,12 @@ def evaluate(
         with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
             per_tok = nats_fn(x, y).view(x.shape).float()
         mask = positions[None, :] >= f[:, None]
-        nats += (per_tok * mask).sum(dtype=torch.float64)
-        count += mask.sum()
-        nbytes += (token_bytes(y, x) * mask).sum(dtype=torch.float64)
+        if bool(mask.all()):
+            acc.add(per_tok, y, table, prev=x)
+        else:
+            acc.add(per_tok[mask], y[mask], table, prev=x[mask])
     if world_size > 1:
-        for t in (nats, count, nbytes):
-            dist.all_reduce(t)
-    n, c, nb = nats.item(), count.item(), nbytes.item()
-    return EvalResult(val_loss=n / c, val_bpb=n / math.log(2) / nb, tokens=int(c), bytes=int(nb),
+        acc.all_reduce()
+    val_loss, bpb = acc.result()
+    return EvalResult(val_loss=val_loss, val_bpb=bpb, tokens=acc.tokens, bytes=acc.bytes,
                       seconds=time.perf_counter() - t0)

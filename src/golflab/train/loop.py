@@ -111,7 +111,7 @@ class Trainer:
         net = self.compiled
         self.model.eval()
         try:
-            return evaluate(lambda x, y: net(x, y, reduction="none"), tokens, seq, self.sources.token_bytes(self.device),
+            return evaluate(lambda x, y: net(x, y, reduction="none"), tokens, seq, self.sources.byte_table,
                             stride=stride, batch_seqs=batch_seqs, rank=self.env.rank, world_size=self.env.world_size,
                             device=self.device, autocast_dtype=self.amp)
         finally:

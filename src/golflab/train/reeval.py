@@ -39,7 +39,7 @@ def evaluate_run(run_dir: Path, split: str = "val", stride: int = 0, data: Path 
     cfg, model, sources = load_run_model(run_dir, device, data)
     seq = cfg.model.seq_len
     res = evaluate(lambda x, y: model(x, y, reduction="none"), sources.eval_tokens(split), seq,
-                   sources.token_bytes(device), stride=stride,
+                   sources.byte_table, stride=stride,
                    batch_seqs=max(1, cfg.eval.batch_tokens // seq), device=device,
                    autocast_dtype=autocast_dtype(cfg, device))
     return {"split": split, "stride": stride, "val_loss": res.val_loss, "val_bpb": res.val_bpb,

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from golflab.config.schema import RunConfig
 from golflab.errors import DataError
+from golflab.eval.bpb import ByteTable
 
 EVAL_SPLITS = ("val", "test")
 
@@ -23,19 +24,17 @@ class DataSources:
     vocab_size: int
     train_loader: Callable[[int, int, int], Any]  # (rank, world_size, seed) -> loader with next_batch()
     eval_tokens: Callable[[str], Tensor]  # split -> 1-D token tensor (val or test only)
-    token_bytes: Callable[[torch.device], Callable[[Tensor, Tensor], Tensor]]  # device -> (targets, prev) -> bytes
+    byte_table: ByteTable  # per-token UTF-8 bytes for val_bpb
 
 
 def sources_from_config(cfg: RunConfig) -> DataSources:
     from golflab.data.dataset import Dataset
     from golflab.data.loader import TokenLoader
     from golflab.data.shards import open_shard
-    from golflab.data.tokenizers import load_tokenizer
 
     if not cfg.data.path:
         raise DataError("no dataset: pass --data DIR (a directory made by `golflab prepare`) or set data.path")
     ds = Dataset.open(cfg.data.path, tokenizer=cfg.data.tokenizer)
-    table = load_tokenizer(str(ds.tokenizer_path)).byte_table()
     train_files = ds.split_files("train")
 
     def train_loader(rank: int, world_size: int, seed: int) -> Any:
@@ -55,11 +54,4 @@ def sources_from_config(cfg: RunConfig) -> DataSources:
             cache[split] = torch.from_numpy(arr)
         return cache[split]
 
-    tables: dict[torch.device, Any] = {}
-
-    def token_bytes(device: torch.device) -> Callable[[Tensor, Tensor], Tensor]:
-        if device not in tables:
-            tables[device] = table.to(device)
-        return tables[device].token_bytes
-
-    return DataSources(ds.vocab_size, train_loader, eval_tokens, token_bytes)
+    return DataSources(ds.vocab_size, train_loader, eval_tokens, ds.byte_table())
