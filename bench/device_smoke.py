@@ -62,7 +62,7 @@ def main() -> None:
             rows[name] = run(name, "golf-baseline", SMALL + ov, "12steps", args.data, args.out)
             print(name, rows[name].get("status"), f"{rows[name]['wall']:.0f}s", flush=True)
     for preset in ("golf-baseline", "golf-swiglu576"):
-        rows[preset] = run(preset, preset, ["eval.val_every=0"], f"{args.seconds}s", args.data, args.out)
+        rows[preset] = run(preset, preset, ["eval.val_every=0", "eval.stride=256"], f"{args.seconds}s", args.data, args.out)
         print(preset, rows[preset].get("status"), f"{rows[preset]['wall']:.0f}s", flush=True)
     print("\n| run | status | steps | ms/step | val_bpb | sliding | artifact bytes | artifact val_bpb | MFU | mem GB | wall s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
