@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import inspect
 import io
 import json
 import os
+import pkgutil
 import sys
 import warnings
 from collections.abc import Iterator
@@ -43,14 +45,36 @@ def _module_doc(name: str) -> str:
         doc = inspect.getdoc(obj)
         if doc:
             parts.append(f"{attr}\n\n{doc}")
+        if inspect.isclass(obj):  # public methods defined by the class itself
+            for meth_name, meth in sorted(vars(obj).items()):
+                mdoc = None if meth_name.startswith("_") else getattr(meth, "__doc__", None)
+                if isinstance(mdoc, str) and mdoc.strip():
+                    parts.append(f"{attr}.{meth_name}\n\n{inspect.cleandoc(mdoc)}")
     text = "\n\n".join(parts)
     return text if len(parts) > 1 or mod.__doc__ else ""
 
 
+def _module_names() -> list[str]:
+    """Top-level standard-library modules and the public submodules of its packages, sorted."""
+    names = set()
+    for top in sorted(getattr(sys, "stdlib_module_names", ())):
+        if top.startswith(_SKIP_PREFIXES):
+            continue
+        names.add(top)
+        spec = importlib.util.find_spec(top) if top not in sys.builtin_module_names else None
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        found = pkgutil.walk_packages(spec.submodule_search_locations, prefix=f"{top}.", onerror=lambda _: None)
+        for info in found:
+            leaf = info.name.rsplit(".", 1)[-1]
+            if not leaf.startswith("_") and "test" not in info.name:
+                names.add(info.name)
+    return sorted(names)
+
+
 def iter_demo_documents() -> Iterator[str]:
     """Standard-library module docs (sorted by module name), then the pydoc topics (sorted)."""
-    names = sorted(getattr(sys, "stdlib_module_names", ()))
-    for name in names:
+    for name in _module_names():
         if name.startswith(_SKIP_PREFIXES):
             continue
         doc = _module_doc(name)
