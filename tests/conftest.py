@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-WORDS = ("the model trains on shards of tokens and the lab judges each change with several seeds "
-         "while the optimizer orthogonalises every update matrix before it is applied to the weights "
-         "parameter golf counts bytes of code and compressed weights under sixteen million").split()
+WORDS = " ".join([
+    "the model trains on shards of tokens and the lab judges each change with several seeds",
+    "while the optimizer orthogonalises every update matrix before it is applied to the weights",
+    "parameter golf counts bytes of code and compressed weights under sixteen million",
+]).split()
 
 
 def synthetic_corpus(path: Path, docs: int = 400, seed: int = 0) -> Path:

@@ -96,7 +96,7 @@ def test_ddp_two_processes_end_with_identical_weights_matching_one_process(tiny_
 
 
 def test_divergence_fails_fast_with_a_clear_message(tiny_dataset, tmp_path):
-    cfg = cfg_for(tiny_dataset, "200steps", "optim.tied_embed.lr=1e4", "optim.matrix.lr=1e3", "optim.scalar.lr=1e3",
+    cfg = cfg_for(tiny_dataset, "200steps", "model.logit_softcap=0", "optim.tied_embed.lr=1e30", "optim.matrix.lr=1e30",
                   "eval.val_every=0")
     with pytest.raises(TrainingError, match="training diverged at step"):
         train(cfg, tmp_path / "run", sources_from_config(cfg))
@@ -110,9 +110,9 @@ def test_cli_exit_codes(tiny_dataset, tmp_path):
             "--out", str(tmp_path / "r")]
     bad_key = subprocess.run([*base, "--set", "model.nope=1"], capture_output=True, text=True)
     assert bad_key.returncode == 2 and "unknown config key 'model.nope'" in bad_key.stderr
-    missing = subprocess.run([*base[:6], str(tmp_path / "missing"), *base[7:]], capture_output=True, text=True)
+    missing = subprocess.run([*base[:7], str(tmp_path / "missing"), *base[8:]], capture_output=True, text=True)
     assert missing.returncode == 2 and "missing" in missing.stderr
-    diverge = subprocess.run([*base, "--set", "optim.tied_embed.lr=1e5", "--set", "optim.matrix.lr=1e4"],
+    diverge = subprocess.run([*base, "--set", "model.logit_softcap=0", "--set", "optim.tied_embed.lr=1e30", "--set", "optim.matrix.lr=1e30"],
                              capture_output=True, text=True)
     assert diverge.returncode == 3 and "diverged" in diverge.stderr
 
