@@ -188,3 +188,16 @@ def test_measure_error_reports_max_abs_error() -> None:
     back = dequantize_state_dict(qm)["w"]
     assert stats.max_abs_err["w"] == pytest.approx(float((back - w).abs().max()))
     assert stats.to_dict()["categories"]["int6_row"]["count"] == 1
+
+
+def test_scale_floor_gives_a_fixed_point_step_for_small_rows():
+    from golflab.artifact.quantize import dequantize_tensor, quantize_tensor
+
+    w = torch.randn(8, 256) * 0.02  # rows far smaller than 1: parameter-golf's 1/127 floor binds
+    free = quantize_tensor(w, 8, 100.0, True)
+    floored = quantize_tensor(w, 8, 100.0, True, scale_floor=1 / 127)
+    assert np.allclose(floored.parts["scale"].astype(np.float32), 1 / 127, rtol=1e-3)
+    err_free = (dequantize_tensor(free) - w).abs().max()
+    err_floor = (dequantize_tensor(floored) - w).abs().max()
+    assert err_floor > 10 * err_free  # coarser
+    assert np.abs(floored.parts["q"]).max() < np.abs(free.parts["q"]).max()  # fewer levels used

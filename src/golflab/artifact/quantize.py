@@ -150,8 +150,11 @@ def _qz_fp16_at_least(x: torch.Tensor) -> np.ndarray:
     return h
 
 
-def quantize_tensor(t: torch.Tensor, bits: int, clip_percentile: float, per_row: bool) -> QTensor:
-    """Symmetric round-to-nearest quantization of a float tensor with percentile clipping."""
+def quantize_tensor(t: torch.Tensor, bits: int, clip_percentile: float, per_row: bool,
+                    scale_floor: float = 0.0) -> QTensor:
+    """Symmetric round-to-nearest quantization of a float tensor with percentile clipping; per-row
+    scales never go below `scale_floor` (parameter-golf's baseline uses 1/127: small rows then get a
+    fixed-point step, which compresses far better and loses more accuracy)."""
     qmax = QMAX[bits]
     w = t.detach().to(device="cpu", dtype=torch.float32)
     rows = w.reshape(w.shape[0], -1) if per_row else w.reshape(1, -1)
@@ -159,7 +162,7 @@ def quantize_tensor(t: torch.Tensor, bits: int, clip_percentile: float, per_row:
         raise GolflabError("tensor has NaN or inf values; cannot quantize it")
     clip = _qz_quantile_rows(rows.abs(), clip_percentile / 100.0)
     if per_row:
-        scale16 = _qz_fp16_at_least(clip / qmax)
+        scale16 = _qz_fp16_at_least(torch.clamp(clip / qmax, min=scale_floor))
         scale16[scale16 == 0] = np.float16(1.0)  # all-zero (or underflowing) rows: any scale works
         scale = torch.from_numpy(scale16.astype(np.float32))
         scale_part = scale16
@@ -292,7 +295,7 @@ def quantize_state_dict(
                     qt = store_raw(t)
                 elif scheme.startswith("int"):
                     bits = int(scheme[3])
-                    qt = quantize_tensor(t, bits, cfg.clip_percentile, scheme.endswith("row"))
+                    qt = quantize_tensor(t, bits, cfg.clip_percentile, scheme.endswith("row"), cfg.scale_floor)
                 else:
                     qt = store_float(t, scheme)
             except GolflabError as exc:

@@ -84,6 +84,7 @@ def repack(
     stride: int = typer.Option(-1, "--stride", help="Sliding-window stride; -1 = the run's eval.stride, 0 = off."),
     data: Path | None = typer.Option(None, "--data", help="Dataset directory, if it moved since training."),
     keep: bool = typer.Option(False, "--keep", help="Write each artifact file into RUN_DIR."),
+    scale_floor: float = typer.Option(0.0, "--scale-floor", help="Per-row scale floor (parameter-golf int8: 1/127 = 0.007874)."),
 ) -> None:
     """Re-pack a finished run's weights with each combination of settings, without retraining, and
     print artifact bytes and val_bpb (standard and sliding) after the round trip for each."""
@@ -110,16 +111,17 @@ def repack(
                         autocast_dtype=autocast_dtype(cfg, device))
 
     base = run_eval(0)
-    table = Table("quant", "compress", "fp16", "bytes total", "fits", "val_bpb", "sliding val_bpb",
+    table = Table("quant", "compress", "fp16", "scale floor", "bytes total", "fits", "val_bpb", "sliding val_bpb",
                   title=f"{run_dir}: before round trip val_bpb {base.val_bpb:.4f}")
     for q, c, f in itertools.product(quant, compress, fp16):
         variant = copy.deepcopy(cfg)
         variant.artifact.quant, variant.artifact.compress = q, c  # type: ignore[assignment]
         variant.artifact.fp16_patterns = [f] if f else []
+        variant.artifact.scale_floor = scale_floor
         validate(variant)
         rec = squeeze_and_evaluate(model, variant, run_eval, run_dir if keep else None, stride)
         sw = rec.get("sliding_val_bpb")
-        table.add_row(q, c, f or "-", f"{rec['bytes_total']:,}", "yes" if rec["fits"] else "[red]no[/]",
+        table.add_row(q, c, f or "-", f"{scale_floor:g}", f"{rec['bytes_total']:,}", "yes" if rec["fits"] else "[red]no[/]",
                       f"{rec['val_bpb']:.4f}", f"{sw:.4f}" if sw is not None else "-")
     console.print(table)
 

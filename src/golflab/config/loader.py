@@ -308,6 +308,7 @@ def validate(cfg: RunConfig) -> None:
     a = cfg.artifact
     need(a.limit_bytes > 0, "artifact.limit_bytes must be positive")
     need(50.0 <= a.clip_percentile <= 100.0, "artifact.clip_percentile must be in [50, 100]")
+    need(a.scale_floor >= 0.0, "artifact.scale_floor must be >= 0")
     for role in ("matrix", "embed", "tied_embed", "head", "scalar", "gate", "value_embed"):
         g = getattr(cfg.optim, role)
         need(len(g.betas) == 2 and all(0 <= x < 1 for x in g.betas), f"optim.{role}.betas must be two numbers in [0, 1)")

@@ -141,6 +141,7 @@ class ArtifactConfig:
     quant: QuantKind = "int8"
     compress: CompressKind = "zlib"
     clip_percentile: float = 99.99984
+    scale_floor: float = 0.0  # lower bound on per-row scales; parameter-golf's baseline int8 uses 1/127
     keep_float_patterns: list[str] = field(
         default_factory=lambda: [
             "attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weights", "v_gate", "registers",
