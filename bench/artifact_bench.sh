@@ -7,7 +7,5 @@ python3 -m golflab train -p golf-baseline --data /tmp/deb --budget ${secs}s --se
   --set eval.stride=64 --out $out/run > $out.train.txt 2>&1 || { tail -30 $out.train.txt; exit 1; }
 grep -E "final|artifact|compile" $out/run/train.log
 g() { COLUMNS=160 python3 -m golflab artifact $out/run --stride 64 "$@" 2>&1 | grep -v "^$"; }
+g --quant int6 --compress lzma --compress brotli --compress zstd --fp16 "" --fp16 tok_emb
 g --quant int8 --compress zlib --fp16 "" --scale-floor 0.007874
-g --quant int8 --compress zlib --fp16 "" --fp16 tok_emb
-g --quant int6 --compress lzma --fp16 "" --fp16 tok_emb
-g --quant int6 --compress brotli --fp16 tok_emb

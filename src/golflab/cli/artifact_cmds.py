@@ -105,8 +105,10 @@ def repack(
     seq = cfg.model.seq_len
     tokens = sources.eval_tokens("val")
 
+    net = torch.compile(model, dynamic=False) if device.type == "cuda" else model
+
     def run_eval(s: int):
-        return evaluate(lambda x, y: model(x, y, reduction="none"), tokens, seq, sources.byte_table,
+        return evaluate(lambda x, y: net(x, y, reduction="none"), tokens, seq, sources.byte_table,
                         stride=s, batch_seqs=max(1, cfg.eval.batch_tokens // seq), device=device,
                         autocast_dtype=autocast_dtype(cfg, device))
 

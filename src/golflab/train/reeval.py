@@ -38,7 +38,8 @@ def evaluate_run(run_dir: Path, split: str = "val", stride: int = 0, data: Path 
     setup_backends(device)
     cfg, model, sources = load_run_model(run_dir, device, data)
     seq = cfg.model.seq_len
-    res = evaluate(lambda x, y: model(x, y, reduction="none"), sources.eval_tokens(split), seq,
+    net = torch.compile(model, dynamic=False) if device.type == "cuda" else model
+    res = evaluate(lambda x, y: net(x, y, reduction="none"), sources.eval_tokens(split), seq,
                    sources.byte_table, stride=stride,
                    batch_seqs=max(1, cfg.eval.batch_tokens // seq), device=device,
                    autocast_dtype=autocast_dtype(cfg, device))
