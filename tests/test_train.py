@@ -155,3 +155,12 @@ def test_exported_script_reproduces_the_run_without_golflab(tiny_dataset, tmp_pa
         assert b[step] == pytest.approx(a[step], rel=1e-5)
     assert exported["val_bpb"] == pytest.approx(own["val_bpb"], rel=1e-5)
     assert exported["artifact"]["bytes_code"] == len(script.read_bytes())
+
+
+def test_demo_prepares_and_trains(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "golflab", "demo", "--out", str(tmp_path / "demo"), "--budget",
+                          "5steps"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "val_bpb" in run.stdout
+    res = json.loads((tmp_path / "demo" / "run" / "result.json").read_text())
+    assert res["status"] == "ok" and res["steps"] == 5 and res["val_bpb"] > 0

@@ -1,0 +1,31 @@
+"""The shipped autoresearch plan end to end with the real trainer (tiny preset, a few steps per run)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_mlp_activations_plan_runs_with_the_real_trainer(tiny_dataset, tmp_path):
+    text = (ROOT / "plans" / "mlp-activations.toml").read_text()
+    text = text.replace('budget = "30s"', 'budget = "6steps"').replace("max = 6", "max = 2")
+    plan = tmp_path / "mlp.toml"
+    plan.write_text(text)
+    run = subprocess.run([sys.executable, "-m", "golflab", "lab", "run", str(plan), "--data", str(tiny_dataset),
+                          "--quiet"], capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    results = sorted(tmp_path.glob("mlp-activations.lab/runs/*/seed*/result.json"))
+    arms = {p.parent.parent.name for p in results}
+    assert {"baseline", "swiglu"} <= arms and len(results) >= 4
+    status = subprocess.run([sys.executable, "-m", "golflab", "lab", "status", str(plan), "--data", str(tiny_dataset)],
+                            capture_output=True, text=True, timeout=300)
+    assert status.returncode == 0 and "swiglu" in status.stdout
+    report = subprocess.run([sys.executable, "-m", "golflab", "lab", "report", str(plan), "--data", str(tiny_dataset),
+                             "--out", str(tmp_path / "report")], capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "swiglu" in md and "Runs" in md
+    assert list((tmp_path / "report").glob("*.png"))
