@@ -164,3 +164,21 @@ def test_demo_prepares_and_trains(tmp_path):
     assert "val_bpb" in run.stdout
     res = json.loads((tmp_path / "demo" / "run" / "result.json").read_text())
     assert res["status"] == "ok" and res["steps"] == 5 and res["val_bpb"] > 0
+
+
+def test_export_parameter_golf_folder(tiny_dataset, tmp_path):
+    from golflab.artifact.submission import export_parameter_golf
+
+    runs = []
+    for seed in (1, 2):
+        cfg = cfg_for(tiny_dataset, "3steps", f"seed={seed}", "eval.val_every=0")
+        train(cfg, tmp_path / f"s{seed}", sources_from_config(cfg))
+        runs.append(tmp_path / f"s{seed}")
+    out = export_parameter_golf(runs, tmp_path / "records" / "x", "me", "me-gh", "tiny test", "a blurb")
+    sub = json.loads((out / "submission.json").read_text())
+    assert sub["seeds"] == [1, 2] and len(sub["results"]) == 2
+    assert sub["bytes_code"] == len((out / "train_gpt.py").read_bytes())
+    for key in ("author", "github_id", "name", "blurb", "date", "val_loss", "val_bpb", "bytes_total"):
+        assert key in sub
+    assert sub["val_bpb"] == pytest.approx(sum(r["val_bpb"] for r in sub["results"]) / 2)
+    assert (out / "train_seed1.log").exists() and "| seed |" in (out / "README.md").read_text()
