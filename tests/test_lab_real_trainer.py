@@ -29,3 +29,16 @@ def test_mlp_activations_plan_runs_with_the_real_trainer(tiny_dataset, tmp_path)
     md = (tmp_path / "report" / "report.md").read_text()
     assert "swiglu" in md and "Runs" in md
     assert list((tmp_path / "report").glob("*.png"))
+
+
+def test_identical_arms_with_common_random_numbers_are_bit_identical(tiny_dataset, tmp_path):
+    from golflab.config import load_config
+    from golflab.lab.noise import measure_noise
+
+    cfg = load_config(preset="tiny", budget="4steps", extra={"data": {"path": str(tiny_dataset)}},
+                      overrides=["eval.val_every=0", "eval.stride=0", "artifact.enabled=false"])
+    paired = measure_noise(cfg, 2, tmp_path / "crn", crn=True)
+    assert paired.values_a == paired.values_b  # same seed, same data order, same init: exactly equal
+    assert paired.sd_paired == 0.0 and paired.sd_single > 0
+    unpaired = measure_noise(cfg, 2, tmp_path / "nocrn", crn=False)
+    assert unpaired.values_a == paired.values_a and unpaired.values_b != unpaired.values_a

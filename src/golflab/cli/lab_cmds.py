@@ -165,6 +165,32 @@ def report(
         st.close()
 
 
+@lab_app.command("noise")
+def noise(
+    preset: str = typer.Option("golf-baseline", "--preset", "-p", help="Preset to measure."),
+    budget: str = typer.Option("120s", "--budget", "-b", help="Budget per run."),
+    seeds: int = typer.Option(4, "--seeds", "-n", help="Runs per arm (two identical arms)."),
+    data: Path = typer.Option(..., "--data", "-d", help="Dataset directory."),
+    overrides: list[str] = typer.Option([], "--set", "-s", help="Dotted override (repeatable)."),
+    crn: bool = typer.Option(True, "--crn/--no-crn", help="Pair seeds (common random numbers) or not."),
+    effect: float = typer.Option(0.005, "--effect", help="Effect size (in the metric) to size the tests for."),
+    metric: str = typer.Option("val_bpb", "--metric", help="result.json key to measure."),
+    out: Path = typer.Option(Path("labs/noise"), "--out", "-o", help="Where the runs go."),
+) -> None:
+    """Run a config N times as two identical arms; report the spread of one run's metric and of the
+    paired differences, and the seeds an unpaired (Welch) and a paired test need to see --effect."""
+    from golflab.config import load_config
+    from golflab.lab.noise import measure_noise
+
+    cfg = load_config(preset=preset, budget=budget, overrides=overrides, extra={"data": {"path": str(data)}})
+    r = measure_noise(cfg, seeds, out, crn=crn, metric=metric, effect=effect)
+    console.print(f"arm A {metric}: {', '.join(f'{v:.4f}' for v in r.values_a)}")
+    console.print(f"arm B {metric}: {', '.join(f'{v:.4f}' for v in r.values_b)}  ({'paired seeds' if crn else 'other seeds'})")
+    console.print(f"σ single run {r.sd_single:.5f}   σ paired difference {r.sd_paired:.5f}")
+    console.print(f"seeds per arm to detect {effect} at p<0.05 with 80% power: Welch {r.seeds_welch:.1f}, "
+                  f"paired {r.seeds_paired:.1f}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.add_typer(lab_app, name="lab")
