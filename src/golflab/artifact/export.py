@@ -87,7 +87,15 @@ def _ordered_modules() -> list[str]:
 
 
 class _StripGolflabImports(ast.NodeTransformer):
-    """Drop `from golflab... import x` everywhere (keeping `as` aliases as assignments)."""
+    """Drop `from golflab... import x` everywhere (keeping `as` aliases as assignments), and docstrings:
+    every byte of the script counts against the 16 MB limit."""
+
+    def _undoc(self, node):
+        self.generic_visit(node)
+        node.body = _strip_docstring(node.body) or [ast.Pass()]
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _undoc
 
     def visit_ImportFrom(self, node: ast.ImportFrom):
         if node.module and node.module.split(".")[0] == "golflab":
