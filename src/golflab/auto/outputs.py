@@ -33,6 +33,7 @@ def progress_png(decisions: list[Any], path: Path, metric: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     colors = {"keep": "tab:green", "discard": "tab:gray", "crash": "tab:red"}
@@ -59,6 +60,7 @@ def progress_png(decisions: list[Any], path: Path, metric: str) -> None:
     uniq = dict(zip(labels, handles, strict=False))
     ax.legend(uniq.values(), uniq.keys(), fontsize=8)
     ax.set_xlabel("experiment")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"{metric} (lower is better)")
     ax.set_title("golflab auto: kept only on a significant paired win")
     fig.tight_layout()
