@@ -31,3 +31,12 @@ def test_results_tsv_rows():
     assert lines[1].split("\t") == ["abcdef1", "3.100000", "0.0", "keep", "baseline model.mlp=relu2"]
     assert lines[2].split("\t") == ["0123456", "3.500000", "1.2", "discard",
                                     "optim.matrix.lr=0.05 (pruned at fidelity 0.25)"]
+
+
+def test_cli_needs_exactly_one_source(tmp_path):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "golflab", "auto", "--data", str(tmp_path)], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode != 0 and "exactly one of --space or --plan" in run.stderr

@@ -17,8 +17,10 @@ def auto(
     data: Path = typer.Option(..., "--data", help="Prepared dataset directory."),
     space: Path | None = typer.Option(None, "--space", help="Search space TOML (see spaces/)."),
     plan: Path | None = typer.Option(None, "--plan", help="Lab plan TOML: propose its arms in priority order."),
-    preset: str = typer.Option("tiny", "--preset", help="Preset the baseline starts from."),
-    budget: str = typer.Option("30s", "--budget", help="Budget of one full run: 30s, 10m, 200steps."),
+    preset: str | None = typer.Option(None, "--preset", help="Preset the baseline starts from (default: the "
+                                      "plan's, else tiny)."),
+    budget: str | None = typer.Option(None, "--budget", help="Budget of one full run: 30s, 10m, 200steps "
+                                      "(default: the plan's, else 30s)."),
     set_: list[str] = typer.Option([], "--set", help="Baseline override key=value (repeatable)."),
     max_experiments: int = typer.Option(12, "--max-experiments", help="Stop after this many experiments."),
     hours: float | None = typer.Option(None, "--hours", help="Stop starting experiments after this long."),
@@ -47,8 +49,11 @@ def auto(
     if plan is not None:
         proposer = PlanProposer(plan, preset=preset, data=data)
         base = [*proposer.plan.baseline, *base]
+        preset, budget = proposer.plan.preset, budget or proposer.plan.budget
     else:
+        preset = preset or "tiny"
         proposer = SpaceProposer(load_space(space, preset), seed=seed, fidelity=fidelity)
+    budget = budget or "30s"
     settings = AutoSettings(preset=preset, data=str(data), budget=budget, base_overrides=base, seeds_min=seeds_min,
                             seeds_max=seeds_max, alpha=alpha, min_effect=min_effect,
                             max_experiments=max_experiments, hours=hours)
