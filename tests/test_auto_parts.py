@@ -1,0 +1,42 @@
+"""Small pieces of the auto loop: override merging, budget scaling, results.tsv."""
+
+from __future__ import annotations
+
+from golflab.auto.loop import Decision, merge_overrides, scale_budget
+from golflab.auto.outputs import TSV_HEADER, results_tsv
+from golflab.config import load_config
+
+
+def test_later_overrides_replace_earlier_ones_of_the_same_key():
+    assert merge_overrides(["model.mlp=relu2", "optim.matrix.lr=0.01"], ["model.mlp=swiglu"]) == [
+        "model.mlp=swiglu", "optim.matrix.lr=0.01"]
+
+
+def test_fidelity_scales_the_set_budget_only():
+    cfg = load_config(preset="tiny", budget="8steps")
+    scale_budget(cfg, 0.25)
+    assert cfg.budget.steps == 2 and cfg.budget.seconds == 0
+    cfg = load_config(preset="tiny", budget="40s")
+    scale_budget(cfg, 0.25)
+    assert cfg.budget.seconds == 10.0 and cfg.budget.steps == 0
+
+
+def test_results_tsv_rows():
+    ds = [Decision(0, "baseline", ["model.mlp=relu2"], "abcdef123456", "keep", {1: 3.0, 2: 3.2}, 3.1, None, None,
+                   "baseline"),
+          Decision(1, "t001", ["optim.matrix.lr=0.05"], "0123456789ab", "discard", {}, 3.5, None, None,
+                   "pruned at fidelity 0.25", 1.25)]
+    lines = results_tsv(ds).splitlines()
+    assert lines[0] == TSV_HEADER
+    assert lines[1].split("\t") == ["abcdef1", "3.100000", "0.0", "keep", "baseline model.mlp=relu2"]
+    assert lines[2].split("\t") == ["0123456", "3.500000", "1.2", "discard",
+                                    "optim.matrix.lr=0.05 (pruned at fidelity 0.25)"]
+
+
+def test_cli_needs_exactly_one_source(tmp_path):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "golflab", "auto", "--data", str(tmp_path)], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode != 0 and "exactly one of --space or --plan" in run.stderr
