@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -33,7 +34,7 @@ def train(
 
     cfg = resolve_config(preset, config, overrides, budget, data)
     result = run_training(cfg, out, resume=resume)
-    if result.get("status") == "ok" and int(__import__("os").environ.get("RANK", "0")) == 0:
+    if result.get("status") == "ok" and os.environ.get("RANK", "0") == "0":  # print once under torchrun
         _print_result(result)
 
 
