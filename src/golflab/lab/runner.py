@@ -24,6 +24,7 @@ from golflab.lab.outcome import log_tail, metric_value, read_json, read_metrics,
 from golflab.lab.plan import BASELINE, Plan
 from golflab.lab.schedule import LabView, Scheduler
 from golflab.lab.store import Store
+from golflab.train.runlog import code_version as runlog_code_version
 
 
 def default_store_path(plan: Plan) -> Path:
@@ -37,15 +38,8 @@ def lab_dir_of(store_path: Path) -> Path:
 
 def code_version(cwd: Path | None = None) -> tuple[str, bool]:
     """(git SHA, dirty) of the repository in cwd; ("unknown", False) outside git."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
-        st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                            capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown", False
-    if sha.returncode != 0:
-        return "unknown", False
-    return sha.stdout.strip(), bool(st.stdout.strip())
+    sha, dirty = runlog_code_version(cwd or Path.cwd())
+    return (sha, bool(dirty)) if sha else ("unknown", False)
 
 
 def open_store(plan: Plan, store_path: Path | None = None, create: bool = True) -> Store:

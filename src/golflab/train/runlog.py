@@ -65,9 +65,10 @@ class RunLog:
             self._log.close()
 
 
-def code_version() -> tuple[str | None, bool | None]:
-    """(git SHA, dirty flag) of the golflab source tree, or (None, None) outside a git checkout."""
-    src = Path(__file__).resolve().parent
+def code_version(where: Path | None = None) -> tuple[str | None, bool | None]:
+    """(git SHA, dirty flag) of the git checkout at `where` (default: golflab's own source tree), or
+    (None, None) outside a git checkout."""
+    src = where or Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()
