@@ -91,26 +91,17 @@ def repack(
     import copy
     import itertools
 
-    import torch
-
     from golflab.artifact.roundtrip import squeeze_and_evaluate
     from golflab.config.loader import validate
-    from golflab.eval.evaluate import evaluate
-    from golflab.train.loop import autocast_dtype
-    from golflab.train.reeval import load_run_model
+    from golflab.train.reeval import open_run, run_evaluator
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    cfg, model, sources = load_run_model(run_dir, device, data)
+    cfg, model, sources, device = open_run(run_dir, data)
     stride = cfg.eval.stride if stride < 0 else stride
-    seq = cfg.model.seq_len
     tokens = sources.eval_tokens("val")
-
-    net = torch.compile(model, dynamic=False) if device.type == "cuda" else model
+    evaluator = run_evaluator(cfg, model, sources, device)
 
     def run_eval(s: int):
-        return evaluate(lambda x, y: net(x, y, reduction="none"), tokens, seq, sources.byte_table,
-                        stride=s, batch_seqs=max(1, cfg.eval.batch_tokens // seq), device=device,
-                        autocast_dtype=autocast_dtype(cfg, device))
+        return evaluator(tokens, s)
 
     base = run_eval(0)
     table = Table("quant", "compress", "fp16", "scale floor", "bytes total", "fits", "val_bpb", "sliding val_bpb",

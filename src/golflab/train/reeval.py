@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import torch
 
 from golflab.config.loader import from_toml_file
 from golflab.errors import DataError
-from golflab.eval.evaluate import evaluate
+from golflab.eval.evaluate import EvalResult, evaluate
 from golflab.model.gpt import GPT
 from golflab.train.loop import autocast_dtype, resolve_vocab, setup_backends
 from golflab.train.sources import sources_from_config
@@ -33,15 +34,29 @@ def load_run_model(run_dir: Path, device: torch.device, data: Path | None = None
     return cfg, model, sources
 
 
-def evaluate_run(run_dir: Path, split: str = "val", stride: int = 0, data: Path | None = None) -> dict[str, Any]:
+def open_run(run_dir: Path, data: Path | None = None):
+    """(config, model, sources, device) of a finished run, on CUDA when there is one."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     setup_backends(device)
     cfg, model, sources = load_run_model(run_dir, device, data)
-    seq = cfg.model.seq_len
+    return cfg, model, sources, device
+
+
+def run_evaluator(cfg, model: GPT, sources, device: torch.device) -> Callable[[torch.Tensor, int], EvalResult]:
+    """eval(tokens, stride) for a loaded run, with the model compiled once on CUDA."""
     net = torch.compile(model, dynamic=False) if device.type == "cuda" else model
-    res = evaluate(lambda x, y: net(x, y, reduction="none"), sources.eval_tokens(split), seq,
-                   sources.byte_table, stride=stride,
-                   batch_seqs=max(1, cfg.eval.batch_tokens // seq), device=device,
-                   autocast_dtype=autocast_dtype(cfg, device))
+    seq = cfg.model.seq_len
+
+    def run(tokens: torch.Tensor, stride: int = 0) -> EvalResult:
+        return evaluate(lambda x, y: net(x, y, reduction="none"), tokens, seq, sources.byte_table, stride=stride,
+                        batch_seqs=max(1, cfg.eval.batch_tokens // seq), device=device,
+                        autocast_dtype=autocast_dtype(cfg, device))
+
+    return run
+
+
+def evaluate_run(run_dir: Path, split: str = "val", stride: int = 0, data: Path | None = None) -> dict[str, Any]:
+    cfg, model, sources, device = open_run(run_dir, data)
+    res = run_evaluator(cfg, model, sources, device)(sources.eval_tokens(split), stride)
     return {"split": split, "stride": stride, "val_loss": res.val_loss, "val_bpb": res.val_bpb,
             "tokens": res.tokens, "bytes": res.bytes, "seconds": res.seconds}
