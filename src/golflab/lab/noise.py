@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 from golflab.config.loader import to_toml
 from golflab.config.schema import RunConfig
 from golflab.errors import TrainingError
+from golflab.lab.executor import Executor
 from golflab.lab.stats import seeds_needed
 
 SEED_OFFSET_WITHOUT_CRN = 10_000
@@ -38,8 +38,7 @@ class NoiseReport:
 def run_once(cfg: RunConfig, run_dir: Path, metric: str) -> float:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.toml").write_text(to_toml(cfg), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "golflab", "train", "--config", str(run_dir / "config.toml"),
-                           "--out", str(run_dir)], capture_output=True, text=True)
+    proc = subprocess.run(Executor().train_cmd(run_dir), capture_output=True, text=True)
     (run_dir / "stdout.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     result_path = run_dir / "result.json"
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
