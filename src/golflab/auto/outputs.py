@@ -6,13 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from golflab.fileio import write_atomic
+
 TSV_HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescription"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def results_tsv(decisions: list[Any]) -> str:
@@ -72,5 +68,5 @@ def progress_png(decisions: list[Any], path: Path, metric: str) -> None:
 
 def write_outputs(decisions: list[Any], out: Path, metric: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "results.tsv", results_tsv(decisions).encode())
+    write_atomic(out / "results.tsv", results_tsv(decisions).encode())
     progress_png(decisions, out / "progress.png", metric)

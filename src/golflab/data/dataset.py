@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from golflab.data.tokenizers import Tokenizer, load_tokenizer
 from golflab.errors import DataError
+from golflab.fileio import write_atomic
 
 MANIFEST = "manifest.json"
 FORMAT = "golflab-dataset"
@@ -39,11 +39,7 @@ def sha256_file(path: str | Path) -> str:
 
 def write_manifest(directory: str | Path, manifest: dict[str, Any]) -> Path:
     """Write DIR/manifest.json atomically (temp name, then rename)."""
-    path = Path(directory) / MANIFEST
-    tmp = path.with_name(f".{MANIFEST}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(Path(directory) / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
 def _read_json(path: Path) -> dict[str, Any]:

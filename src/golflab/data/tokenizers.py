@@ -18,6 +18,7 @@ from typing import Any
 
 from golflab.errors import DataError
 from golflab.eval.bpb import ByteTable
+from golflab.fileio import write_atomic
 
 TIKTOKEN_SUFFIX = ".tiktoken.json"
 
@@ -142,18 +143,11 @@ class TiktokenTokenizer(Tokenizer):
             "special_tokens": self.enc._special_tokens,
             "mergeable_ranks": {base64.b64encode(k).decode("ascii"): v for k, v in self.enc._mergeable_ranks.items()},
         }
-        return _write_atomic(Path(path), json.dumps(data).encode("utf-8"))
+        return write_atomic(Path(path), json.dumps(data).encode("utf-8"))
 
 
 def _opt_id(i: int) -> int | None:
     return None if i < 0 else int(i)
-
-
-def _write_atomic(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return path
 
 
 def _copy_atomic(src: Path, dst: Path) -> Path:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 from pathlib import Path
 
+from golflab.fileio import write_atomic
 from golflab.lab.plan import BASELINE, Plan
 from golflab.lab.store import Store
 from golflab.lab.summary import ArmSummary, needed_lines, noise_floor
@@ -121,7 +121,5 @@ def write_report(plan: Plan, store: Store, arms: list[ArmSummary], out_dir: Path
     if curve:
         plots.append(curve)
     md = out_dir / "report.md"
-    tmp = md.with_suffix(".md.tmp")
-    tmp.write_text(report_markdown(plan, store, arms, [str(p) for p in plots]), encoding="utf-8")
-    os.replace(tmp, md)
+    write_atomic(md, report_markdown(plan, store, arms, [str(p) for p in plots]))
     return [md, *plots]

@@ -10,7 +10,6 @@ process survived, and re-run from scratch; finished runs are never redone. On Ke
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from golflab.errors import GolflabError
+from golflab.fileio import write_atomic
 from golflab.lab.executor import Executor, Slot, make_slots, stop_orphan, stop_tree
 from golflab.lab.outcome import log_tail, metric_value, read_json, read_metrics, run_values
 from golflab.lab.plan import BASELINE, Plan
@@ -169,9 +169,7 @@ class Lab:
         if run_dir.exists():
             shutil.rmtree(run_dir)  # a killed attempt: start from scratch
         run_dir.mkdir(parents=True)
-        tmp = run_dir / "config.toml.tmp"
-        tmp.write_text(row.config_toml, encoding="utf-8")
-        os.replace(tmp, run_dir / "config.toml")
+        write_atomic(run_dir / "config.toml", row.config_toml)
         cmd = self.executor.train_cmd(run_dir, max(1, len(slot.gpus)))
         proc = self.executor.start(cmd, slot, self.lab_dir, run_dir / "stdout.log")
         self.store.mark_running(run_id, proc.pid, slot.label, *self.code)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from golflab.fileio import write_atomic
+
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_jsonable) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
 
 
 def _jsonable(x: Any) -> Any:
