@@ -8,6 +8,7 @@ FAKE_CRASH    crash (exit 3, no result.json) when the run dir contains this text
 FAKE_FAIL     write result.json with status failed when the run dir contains this text;
 FAKE_HANG     sleep forever when the run dir contains this text;
 FAKE_SLEEP    seconds to sleep before finishing (to kill a lab mid-run);
+FAKE_NO_SPLITS  ignore eval.also_splits (as an older trainer would: confirmation then queues evals);
 FAKE_LOG      append "train <run dir>" / "eval <run dir>" to this file on every start.
 """
 
@@ -79,6 +80,9 @@ def train(config: Path, out: Path) -> int:
               "val_loss": final * 0.69, "val_bpb": float("nan") if failed else final,
               "sliding_val_bpb": final - 0.01, "artifact": {"val_bpb": final + 0.005, "bytes_total": 1000},
               "steps": 30, "train_seconds": 3.0, "device": "cpu", "seed": cfg["seed"]}
+    if not os.environ.get("FAKE_NO_SPLITS"):
+        splits = cfg.get("eval", {}).get("also_splits", [])
+        result["splits"] = {s: {"val_loss": bpb(cfg, s) * 0.69, "val_bpb": bpb(cfg, s)} for s in splits}
     atomic_json(out / "result.json", result)
     return 1 if failed else 0
 

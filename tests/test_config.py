@@ -103,3 +103,17 @@ def test_parse_budget(text, expected):
 def test_bad_budget():
     with pytest.raises(ConfigError, match="budget 'soon'"):
         parse_budget("soon")
+
+
+def test_cli_usage_error_is_one_message_not_a_traceback():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "golflab", "config", "show", "x"], capture_output=True,
+                          text=True, env=env)
+    assert proc.returncode == 2
+    assert "unexpected extra argument" in proc.stderr and "Traceback" not in proc.stderr

@@ -116,6 +116,14 @@ def test_confirm_on_test(tmp_path):
     store = run_lab(plan)
     d = store.decisions()["swiglu"]
     assert d.verdict == "win" and d.promoted and d.stats["test"]["verdict"] == "win"
+    assert not store.evals()  # every run scored the test split itself (eval.also_splits)
+    assert all(r.values.get("test_val_bpb") is not None for r in store.runs() if r.status == "ok")
+    store.close()
+    # a trainer that leaves no test score: the confirmation queues test-split evals instead
+    (tmp_path / "c").mkdir()
+    plan3 = copy_plan(tmp_path / "c", edit=lambda t: t.replace("confirm_on_test = false", "confirm_on_test = true"))
+    store = run_lab(plan3, {"FAKE_NO_SPLITS": "1"})
+    assert store.decisions()["swiglu"].stats["test"]["verdict"] == "win"
     assert len([e for e in store.evals() if e.status == "ok"]) == 4
     store.close()
     # a val win that does not hold on the test split is not promoted
@@ -218,3 +226,16 @@ def test_status_without_a_lab_is_a_clear_error(tmp_path):
     res = subprocess.run([*CLI, "run", str(bad), "--gpus", "cpu"], env=cli_env(), capture_output=True, text=True,
                          timeout=60)
     assert res.returncode == 2 and "arm.gelu.overrides: model.mlp: 'tanh' is not allowed" in res.stderr
+
+
+def test_an_arm_without_common_random_numbers_runs_on_other_seeds(tmp_path):
+    def edit(t: str) -> str:
+        t = t.replace("seeds = { min = 2, max = 6 }", "seeds = { min = 2, max = 2 }")
+        return t + '\n[[arm]]\nname = "swiglu-unpaired"\noverrides = ["model.mlp=swiglu"]\ncrn = false\n'
+
+    store = run_lab(copy_plan(tmp_path, edit=edit))
+    runs = by_arm(store)
+    base = sorted(r.seed for r in runs["baseline"])
+    assert sorted(r.seed for r in runs["swiglu-unpaired"]) == [s + 10_000 for s in base[:2]]
+    d = store.decisions()["swiglu-unpaired"]
+    assert d.stats["val"]["n_pairs"] == 0 and d.stats["val"]["test"] == "welch"

@@ -182,3 +182,21 @@ def test_export_parameter_golf_folder(tiny_dataset, tmp_path):
         assert key in sub
     assert sub["val_bpb"] == pytest.approx(sum(r["val_bpb"] for r in sub["results"]) / 2)
     assert (out / "train_seed1.log").exists() and "| seed |" in (out / "README.md").read_text()
+
+
+def test_also_splits_scores_the_final_model_on_test_and_skips_a_missing_split(tiny_dataset, tmp_path):
+    from dataclasses import replace
+
+    cfg = cfg_for(tiny_dataset, "2steps", "eval.stride=0", "artifact.enabled=false", 'eval.also_splits=["test"]')
+    sources = sources_from_config(cfg)
+    result = train(cfg, tmp_path / "run", sources)
+    test = result["splits"]["test"]
+    assert math.isfinite(test["val_bpb"]) and test["val_bpb"] != result["val_bpb"]
+
+    def no_test(split):
+        if split == "test":
+            raise DataError("no test shards")
+        return sources.eval_tokens(split)
+
+    result = train(cfg, tmp_path / "run2", replace(sources, eval_tokens=no_test))
+    assert result["status"] == "ok" and result["splits"] == {}

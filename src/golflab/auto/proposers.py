@@ -21,6 +21,9 @@ class Proposal:
     overrides: list[str]
     fidelity: float = 1.0  # < 1: first run one seed at this fraction of the budget, then maybe prune
     token: Any = field(default=None, repr=False)  # the proposer's own handle (an Optuna trial)
+    code: Path | None = None  # a checkout whose src/ the runs import golflab from (a code proposal)
+    diff: str = ""  # the code change as a unified diff (stored with the decision, kept or not)
+    description: str = ""  # one line: what the change is and why
 
 
 class Proposer(Protocol):

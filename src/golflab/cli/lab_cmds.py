@@ -169,24 +169,32 @@ def report(
 def noise(
     preset: str = typer.Option("golf-baseline", "--preset", "-p", help="Preset to measure."),
     budget: str = typer.Option("120s", "--budget", "-b", help="Budget per run."),
-    seeds: int = typer.Option(4, "--seeds", "-n", help="Runs per arm (two identical arms)."),
+    seeds: int = typer.Option(4, "--seeds", "-n", help="Runs per arm."),
     data: Path = typer.Option(..., "--data", "-d", help="Dataset directory."),
-    overrides: list[str] = typer.Option([], "--set", "-s", help="Dotted override (repeatable)."),
+    overrides: list[str] = typer.Option([], "--set", "-s", help="Dotted override of both arms (repeatable)."),
+    arm_set: list[str] = typer.Option([], "--arm-set", help="Dotted override of arm B only, e.g. "
+                                      "model.mlp=swiglu (repeatable); without it the arms are identical."),
     crn: bool = typer.Option(True, "--crn/--no-crn", help="Pair seeds (common random numbers) or not."),
     effect: float = typer.Option(0.005, "--effect", help="Effect size (in the metric) to size the tests for."),
     metric: str = typer.Option("val_bpb", "--metric", help="result.json key to measure."),
-    out: Path = typer.Option(Path("labs/noise"), "--out", "-o", help="Where the runs go."),
+    out: Path = typer.Option(Path("labs/noise"), "--out", "-o", help="Where the runs go (finished runs "
+                             "with the same config are reused)."),
 ) -> None:
-    """Run a config N times as two identical arms; report the spread of one run's metric and of the
-    paired differences, and the seeds an unpaired (Welch) and a paired test need to see --effect."""
+    """Run a config N times as arm A and arm B (identical, or A plus --arm-set); report the spread of one
+    run's metric and of the paired differences, and the seeds a Welch and a paired test need for --effect."""
     from golflab.config import load_config
     from golflab.lab.noise import measure_noise
 
-    cfg = load_config(preset=preset, budget=budget, overrides=overrides, extra={"data": {"path": str(data)}})
-    r = measure_noise(cfg, seeds, out, crn=crn, metric=metric, effect=effect)
+    extra = {"data": {"path": str(data)}}
+    cfg = load_config(preset=preset, budget=budget, overrides=overrides, extra=extra)
+    cfg_b = load_config(preset=preset, budget=budget, overrides=[*overrides, *arm_set], extra=extra)
+    r = measure_noise(cfg, seeds, out, crn=crn, metric=metric, effect=effect, cfg_b=cfg_b,
+                      log=lambda m: console.print(m, markup=False))
+    change = " ".join(arm_set) or "identical to A"
     console.print(f"arm A {metric}: {', '.join(f'{v:.4f}' for v in r.values_a)}")
-    console.print(f"arm B {metric}: {', '.join(f'{v:.4f}' for v in r.values_b)}  ({'paired seeds' if crn else 'other seeds'})")
-    console.print(f"σ single run {r.sd_single:.5f}   σ paired difference {r.sd_paired:.5f}")
+    console.print(f"arm B ({change}) {metric}: {', '.join(f'{v:.4f}' for v in r.values_b)}  "
+                  f"({'paired seeds' if crn else 'other seeds'})")
+    console.print(f"mean B - A {r.delta:+.5f}   σ single run {r.sd_single:.5f}   σ paired difference {r.sd_paired:.5f}")
     console.print(f"seeds per arm to detect {effect} at p<0.05 with 80% power: Welch {r.seeds_welch:.1f}, "
                   f"paired {r.seeds_paired:.1f}")
 

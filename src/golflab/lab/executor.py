@@ -43,6 +43,7 @@ class Executor:
     python: str = field(default_factory=lambda: sys.executable)
     launcher: list[str] | None = None  # replaces `python -m golflab` (a wrapper or a fake trainer)
     extra_env: dict[str, str] = field(default_factory=dict)
+    code_dir: Path | None = None  # run golflab from this checkout's src/ (a proposed code change)
 
     def golflab(self, nproc: int = 1) -> list[str]:
         if self.launcher:
@@ -64,6 +65,8 @@ class Executor:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, slot.gpus))
         env["TORCHINDUCTOR_CACHE_DIR"] = str(lab_dir / ".inductor-cache")  # shared: repeated compiles are fast
         env["PYTHONUNBUFFERED"] = "1"
+        if self.code_dir is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.code_dir / "src"), env.get("PYTHONPATH")]))
         env.update(self.extra_env)
         return env
 

@@ -1,13 +1,16 @@
 """`golflab lab noise`: how noisy is one run at a budget, and how much does pairing seeds remove?
 
-Runs a config N times (seeds s0 .. s0+N-1) as arm A and the identical config again as arm B. With
-common random numbers, B's seed k equals A's seed k: same data order, same initial weights, so the paired
-differences measure only non-determinism (exactly zero on CPU). Without them (`crn=False`), B uses other
-seeds, as two unrelated runs would. The spreads give the seeds each test needs to see a given effect.
+Runs a config N times (seeds s0 .. s0+N-1) as arm A and again as arm B: the identical config, or A plus
+one real change (`--arm-set`). With common random numbers, B's seed k equals A's seed k: same data order,
+same initial weights for the parameters they share, so for identical arms the paired differences measure
+only non-determinism (exactly zero on CPU). Without them (`crn=False`), B uses other seeds, as two
+unrelated runs would. The spreads give the seeds each test needs to see a given effect. A finished run
+whose directory holds the same config is reused, so the with- and without-CRN measurements share arm A.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 from dataclasses import dataclass
@@ -18,27 +21,50 @@ import numpy as np
 from golflab.config.loader import to_toml
 from golflab.config.schema import RunConfig
 from golflab.errors import TrainingError
-from golflab.lab.executor import Executor
+from golflab.lab.executor import Executor, Slot
+from golflab.lab.plan import UNPAIRED_SEED_OFFSET
 from golflab.lab.stats import seeds_needed
-
-SEED_OFFSET_WITHOUT_CRN = 10_000
 
 
 @dataclass
 class NoiseReport:
     values_a: list[float]
     values_b: list[float]
-    sd_single: float  # spread of one run's metric across seeds
+    sd_single: float  # spread of one run's metric across seeds (pooled over the two arms)
     sd_paired: float  # spread of the per-seed differences B - A
     seeds_welch: float  # seeds per arm an unpaired test needs for `effect`
     seeds_paired: float  # seeds a paired test needs for `effect`
     effect: float
 
+    @property
+    def delta(self) -> float:
+        return float(np.mean(self.values_b) - np.mean(self.values_a))
 
-def run_once(cfg: RunConfig, run_dir: Path, metric: str) -> float:
+
+def _finished(run_dir: Path, toml: str, metric: str) -> float | None:
+    """The metric of a finished ok run in run_dir trained from exactly this config, else None."""
+    try:
+        if (run_dir / "config.toml").read_text(encoding="utf-8") != toml:
+            return None
+        result = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = result.get(metric) if result.get("status") == "ok" else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def run_once(cfg: RunConfig, run_dir: Path, metric: str, executor: Executor | None = None,
+             reuse: bool = False) -> float:
+    """Train cfg in its own process into run_dir; the metric from its result.json."""
+    toml = to_toml(cfg)
+    if reuse and (done := _finished(run_dir, toml, metric)) is not None:
+        return done
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.toml").write_text(to_toml(cfg), encoding="utf-8")
-    proc = subprocess.run(Executor().train_cmd(run_dir), capture_output=True, text=True)
+    (run_dir / "result.json").unlink(missing_ok=True)
+    (run_dir / "config.toml").write_text(toml, encoding="utf-8")
+    ex = executor or Executor()
+    # env: code_dir on PYTHONPATH, and an inductor cache shared by the runs beside this one's parent
+    proc = subprocess.run(ex.train_cmd(run_dir), capture_output=True, text=True, env=ex.env(Slot(0), run_dir.parent.parent))
     (run_dir / "stdout.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     result_path = run_dir / "result.json"
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
@@ -51,19 +77,24 @@ def run_once(cfg: RunConfig, run_dir: Path, metric: str) -> float:
 
 
 def measure_noise(cfg: RunConfig, seeds: int, out: Path, crn: bool = True, metric: str = "val_bpb",
-                  effect: float = 0.005, alpha: float = 0.05) -> NoiseReport:
-    import copy
-
+                  effect: float = 0.005, alpha: float = 0.05, cfg_b: RunConfig | None = None,
+                  log=None) -> NoiseReport:
+    """Arm A = cfg, arm B = cfg_b (default: cfg again), `seeds` runs each; finished runs are reused."""
+    cfg_b = cfg_b if cfg_b is not None else cfg
     a_vals, b_vals = [], []
     for k in range(seeds):
         seed = cfg.seed + k
-        for arm, s, vals in (("a", seed, a_vals), ("b", seed if crn else seed + SEED_OFFSET_WITHOUT_CRN, b_vals)):
-            c = copy.deepcopy(cfg)
+        b_seed = seed if crn else seed + UNPAIRED_SEED_OFFSET
+        for arm, base, s, vals in (("a", cfg, seed, a_vals), ("b", cfg_b, b_seed, b_vals)):
+            c = copy.deepcopy(base)
             c.seed = s
-            vals.append(run_once(c, out / arm / f"seed{s}", metric))
+            vals.append(run_once(c, out / arm / f"seed{s}", metric, reuse=True))
+            if log:
+                log(f"arm {arm} seed {s}: {metric} {vals[-1]:.5f}")
     a, b = np.array(a_vals), np.array(b_vals)
-    sd_single = float(np.concatenate([a, b]).std(ddof=1)) if seeds >= 2 else float("nan")
-    sd_paired = float((b - a).std(ddof=1)) if seeds >= 2 else float("nan")
+    nan = float("nan")
+    sd_single = float(np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)) if seeds >= 2 else nan
+    sd_paired = float((b - a).std(ddof=1)) if seeds >= 2 else nan
     return NoiseReport(a_vals, b_vals, sd_single, sd_paired,
                        seeds_needed(2 * sd_single**2, effect, alpha, one_sided=False),
                        seeds_needed(sd_paired**2, effect, alpha, one_sided=False), effect)

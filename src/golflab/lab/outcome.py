@@ -69,6 +69,11 @@ def run_values(result: dict[str, Any], metrics: list[dict[str, Any]], target: fl
     art = result.get("artifact")
     if isinstance(art, dict):
         values.update({f"artifact_{k}": art.get(k) for k in ARTIFACT_KEYS if k in art})
+    splits = result.get("splits")
+    if isinstance(splits, dict):  # eval.also_splits: {"test": {"val_bpb": ..}} -> test_val_bpb
+        for split, vals in splits.items():
+            if isinstance(vals, dict):
+                values.update({f"{split}_{k}": v for k, v in vals.items()})
     if target is not None:
         values["time_to_target"] = time_to_target(metrics, target)
     return values

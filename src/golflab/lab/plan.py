@@ -43,6 +43,11 @@ class Arm:
     run_if: tuple[str, str] | None = None  # (condition, arm name), e.g. ("loses", "swiglu")
     promote: bool = False
     seeds: Seeds = field(default_factory=Seeds)
+    crn: bool = True  # False: seeds unrelated to the reference's (shows what common random numbers buy)
+
+
+# an arm with crn = false uses seed + this offset: data order and init share nothing with its reference
+UNPAIRED_SEED_OFFSET = 10_000
 
 
 @dataclass(frozen=True)
@@ -81,16 +86,23 @@ class Plan:
                 return a
         raise KeyError(name)
 
-    def seed_of(self, index: int) -> int:
-        return self.seed_values[index]
+    def seed_of(self, index: int, arm: str | None = None) -> int:
+        """Seed value of seed index `index` (of `arm`: an arm without common random numbers is offset)."""
+        seed = self.seed_values[index]
+        if arm is not None and arm != BASELINE and not self.arm(arm).crn:
+            seed += UNPAIRED_SEED_OFFSET
+        return seed
 
     def build_config(self, overrides: list[str], seed: int) -> Any:
-        """The resolved RunConfig of `overrides` (applied after the baseline's) at `seed`."""
+        """The resolved RunConfig of `overrides` (applied after the baseline's) at `seed`. With held-out
+        confirmation every run also scores the test split, so a later confirmation reads its result."""
         from golflab.config import load_config
 
         extra = {"data": {"path": self.data}} if self.data else None
-        return load_config(preset=self.preset, overrides=[*self.baseline, *overrides, f"seed={seed}"],
+        confirm = ['eval.also_splits=["test"]'] if self.rule.confirm_on_test else []
+        return load_config(preset=self.preset, overrides=[*self.baseline, *confirm, *overrides, f"seed={seed}"],
                            budget=self.budget, extra=extra)
+
 
 
 def _fail(src: Path, key: str, msg: str) -> ConfigError:
@@ -168,7 +180,7 @@ def _arm(src: Path, i: int, raw: Any, default_seeds: Seeds) -> Arm:
     key = f"arm[{i}]"
     if not isinstance(raw, dict):
         raise _fail(src, key, "expected a table ([[arm]])")
-    _check_keys(src, raw, {"name", "overrides", "priority", "run_if", "promote", "seeds"}, key)
+    _check_keys(src, raw, {"name", "overrides", "priority", "run_if", "promote", "seeds", "crn"}, key)
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name) or name == BASELINE:
         raise _fail(src, f"{key}.name", f"expected a name of letters, digits, '_', '-', '.' (not 'baseline'), got {name!r}")
@@ -188,7 +200,13 @@ def _arm(src: Path, i: int, raw: Any, default_seeds: Seeds) -> Arm:
             raise _fail(src, f"{key}.run_if", f"expected '<{'|'.join(CONDITIONS)}>:<arm>', got {cond!r}")
         run_if = (m.group(1), m.group(2))
     seeds = _seeds(src, raw["seeds"], f"{key}.seeds", default_seeds) if "seeds" in raw else default_seeds
-    return Arm(name, overrides, priority, run_if, promote, seeds)
+    crn = raw.get("crn", True)
+    if not isinstance(crn, bool):
+        raise _fail(src, f"{key}.crn", f"expected true or false, got {crn!r}")
+    if promote and not crn:
+        raise _fail(src, f"{key}.crn", "an arm without common random numbers cannot be promoted: later arms "
+                    "could not pair their seeds with it")
+    return Arm(name, overrides, priority, run_if, promote, seeds, crn)
 
 
 _TOP = {"name", "preset", "baseline", "arm", "seeds", "seed", "budget", "data", "metric", "target", "rule"}

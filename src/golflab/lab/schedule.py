@@ -161,10 +161,14 @@ class Scheduler:
         return view
 
     def _confirm(self, arm_runs: list[RunRow], ref_runs: list[RunRow], n: int, evals: dict) -> Comparison | None:
-        """Queue test-split evals of the compared ok runs; their comparison once all have finished."""
+        """The comparison on the test split: from the runs' own test scores (eval.also_splits), else from
+        test-split evals queued for the compared ok runs, once all have finished."""
+        key = "val_bpb" if "bpb" in self.plan.metric or self.plan.metric == "time_to_target" else self.plan.metric
         compared = [r for r in (*arm_runs, *ref_runs) if r.status == "ok" and r.seed_index < n]
         missing = False
         for r in compared:
+            if metric_value(r.values, f"{TEST_SPLIT}_{key}") is not None:
+                continue
             e = evals.get((r.id, TEST_SPLIT))
             if e is None:
                 if self.write:
@@ -174,16 +178,18 @@ class Scheduler:
                 missing = True
         if missing:
             return None
-        key = "val_bpb" if "bpb" in self.plan.metric or self.plan.metric == "time_to_target" else self.plan.metric
 
         def test_values(runs: list[RunRow]) -> dict[int, float]:
             out = {}
             for r in runs:
+                if r.status != "ok" or r.seed_index >= n:
+                    continue
+                v = metric_value(r.values, f"{TEST_SPLIT}_{key}")
                 e = evals.get((r.id, TEST_SPLIT))
-                if r.status == "ok" and r.seed_index < n and e is not None and e.status == "ok":
+                if v is None and e is not None and e.status == "ok":
                     v = metric_value(e.values, key)
-                    if v is not None:
-                        out[r.seed] = v
+                if v is not None:
+                    out[r.seed] = v
             return out
 
         return compare_arm(self.plan, arm_runs, ref_runs, n, values=test_values)
@@ -195,7 +201,7 @@ class Scheduler:
         for arm, indices in need.items():
             have = {r.seed_index for r in runs.get(arm, [])}
             for i in sorted(indices - have):
-                seed = self.plan.seed_of(i)
+                seed = self.plan.seed_of(i, arm)
                 cfg = self.plan.build_config(view.arms[arm].overrides, seed)
                 diff = dict_diff(self._base_dict(seed), to_dict(cfg))
                 run_dir = self.lab_dir / "runs" / arm / f"seed{seed}"

@@ -247,8 +247,25 @@ class Trainer:
             out.update(sliding_val_loss=sw.val_loss, sliding_val_bpb=sw.val_bpb)
             log.info(f"final sliding (stride {cfg.eval.stride}): val_loss {sw.val_loss:.4f} val_bpb {sw.val_bpb:.4f} "
                      f"({sw.seconds:.1f}s)")
+        out["splits"] = self.other_splits()
         out["artifact"] = self.artifact(final_tokens) if cfg.artifact.enabled else None
         out["eval_seconds"] = time.perf_counter() - t_eval
+        return out
+
+    def other_splits(self) -> dict[str, dict[str, float]]:
+        """Standard eval of the final model on `eval.also_splits`; a split the dataset lacks is skipped."""
+        out: dict[str, dict[str, float]] = {}
+        for split in dict.fromkeys(self.cfg.eval.also_splits):
+            if split == self.cfg.eval.split:
+                continue
+            try:
+                tokens = self.sources.eval_tokens(split)
+            except DataError as exc:
+                self.log.info(f"skipping the {split} eval: {exc}")
+                continue
+            r = self.evaluate(tokens)
+            out[split] = {"val_loss": r.val_loss, "val_bpb": r.val_bpb}
+            self.log.info(f"final {split}: val_loss {r.val_loss:.4f} val_bpb {r.val_bpb:.4f}")
         return out
 
     def artifact(self, tokens: torch.Tensor) -> dict[str, Any] | None:
