@@ -55,6 +55,9 @@ class Decision:
     note: str = ""
     peak_mem_gb: float | None = None
     base_band: tuple[float, float] | None = None  # baseline mean ± 2σ when this was judged
+    code_rev: str = ""  # git commit of a code proposal ("" = the installed golflab)
+    diff: str = ""  # a code proposal's unified diff, stored whether kept or not
+    description: str = ""
 
 
 def merge_overrides(base: list[str], new: list[str]) -> list[str]:
@@ -86,6 +89,9 @@ class AutoLoop:
         self.log = log or (lambda msg: None)
         self.decisions: list[Decision] = []
         self.seeds = list(range(settings.first_seed, settings.first_seed + settings.seeds_max))
+        self.kept_overrides: list[str] = list(settings.base_overrides)
+        self.base_code: Path | None = None  # a kept code proposal's checkout (None: the installed golflab)
+        self.base_code_rev = ""
 
     # -- runs -------------------------------------------------------------------------------------
     def config(self, overrides: list[str], seed: int, fidelity: float = 1.0) -> RunConfig:
@@ -97,19 +103,21 @@ class AutoLoop:
             scale_budget(cfg, fidelity)
         return cfg
 
-    def run(self, overrides: list[str], seed: int, fidelity: float = 1.0) -> tuple[float | None, float | None]:
+    def run(self, overrides: list[str], seed: int, fidelity: float = 1.0, code: Path | None = None,
+            code_rev: str = "") -> tuple[float | None, float | None]:
         """(metric, peak memory GB) of one run; stored runs are replayed, crashes give (None, None)."""
+        from golflab.lab.executor import Executor
         from golflab.lab.noise import run_once
 
         cfg = self.config(overrides, seed, fidelity)
-        h = config_hash(cfg, include_seed=False)
+        h = run_key(config_hash(cfg, include_seed=False), code_rev)
         done = self.store.get_run(h, seed)
         if done is not None:
             return done[1], done[2]
         run_dir = self.out / "runs" / h / f"seed{seed}"
         self.log(f"train {h} seed {seed}" + (f" (fidelity {fidelity:g})" if fidelity < 1 else ""))
         try:
-            value, status = run_once(cfg, run_dir, self.s.metric), "ok"
+            value, status = run_once(cfg, run_dir, self.s.metric, Executor(code_dir=code)), "ok"
         except GolflabError as exc:
             value, status = None, "crash"
             self.log(f"  crashed: {exc}")
@@ -121,10 +129,11 @@ class AutoLoop:
         self.store.trained += 1
         return value, peak
 
-    def values(self, overrides: list[str], seeds: list[int]) -> tuple[dict[int, float], float | None]:
+    def values(self, overrides: list[str], seeds: list[int], code: Path | None = None,
+               code_rev: str = "") -> tuple[dict[int, float], float | None]:
         vals, peak = {}, None
         for s in seeds:
-            v, p = self.run(overrides, s)
+            v, p = self.run(overrides, s, code=code, code_rev=code_rev)
             if v is None:
                 return {}, peak
             vals[s], peak = v, p if p is not None else peak
@@ -138,68 +147,82 @@ class AutoLoop:
         from golflab.lab.stats import compare, want_more_seeds
 
         start = time.monotonic()
-        kept = list(self.s.base_overrides)
+        if hasattr(self.proposer, "bind"):
+            self.proposer.bind(self)
+        kept = self.kept_overrides
         base_vals, peak = self.values(kept, self.seeds[: self.s.seeds_min])
         if not base_vals:
             raise GolflabError("the baseline run crashed; see the runs/ folder under the output directory")
         base_hash = config_hash(self.config(kept, 0), include_seed=False)
         self._decide(Decision(0, "baseline", list(kept), base_hash, "keep", base_vals, _mean(base_vals), None,
                               None, "baseline", peak, _band(base_vals)))
-        tried = {base_hash}
+        tried = {run_key(base_hash, "")}
         repeats = 0
         while len(self.decisions) - 1 < self.s.max_experiments and self._time_left(start):
             prop = self.proposer.propose(to_dict(self.config(kept, 0)))
             if prop is None:
                 break
+            idx = len(self.decisions)
+            band = _band(base_vals)
+            code, rev = (prop.code, prop.code_rev) if prop.code is not None else (self.base_code, self.base_code_rev)
+            extra = {"code_rev": rev, "diff": prop.diff, "description": prop.description}
+            if prop.rejected:
+                self.proposer.observe(prop, None)
+                self._decide(Decision(idx, prop.name, prop.overrides, "", "rejected", {}, None, None, None,
+                                      prop.rejected, None, band, **extra))
+                continue
             cand = merge_overrides(kept, prop.overrides)
             h = config_hash(self.config(cand, 0), include_seed=False)
-            if h in tried:  # a config already judged: tell the proposer, ask again
+            key = run_key(h, rev)
+            if key in tried:  # a config already judged: tell the proposer, ask again
                 repeats += 1
-                self.proposer.observe(prop, None if h == base_hash else self._known(h), False)
+                self.proposer.observe(prop, None if key == run_key(base_hash, self.base_code_rev) else self._known(h), False)
                 if repeats >= MAX_REPEATS:
                     self.log("the space looks exhausted: every proposal repeats a tried config")
                     break
                 continue
             repeats = 0
-            tried.add(h)
-            idx = len(self.decisions)
-            band = _band(base_vals)
+            tried.add(key)
             if prop.fidelity < 1.0:
-                short, _ = self.run(cand, self.seeds[0], prop.fidelity)
+                short, _ = self.run(cand, self.seeds[0], prop.fidelity, code, rev)
                 if short is None:
                     self.proposer.observe(prop, None)
                     self._decide(Decision(idx, prop.name, prop.overrides, h, "crash", {}, None, None, None,
-                                          f"crashed at fidelity {prop.fidelity:g}", None, band))
+                                          f"crashed at fidelity {prop.fidelity:g}", None, band, **extra))
                     continue
                 if self.proposer.should_prune(prop, short):
                     self.proposer.observe(prop, short, pruned=True)
                     self._decide(Decision(idx, prop.name, prop.overrides, h, "discard", {}, short, None, None,
-                                          f"pruned at fidelity {prop.fidelity:g}", None, band))
+                                          f"pruned at fidelity {prop.fidelity:g}", None, band, **extra))
                     continue
             n = self.s.seeds_min
-            vals, peak = self.values(cand, self.seeds[:n])
+            vals, peak = self.values(cand, self.seeds[:n], code, rev)
             while vals:
-                base_vals.update(self.values(kept, [s for s in self.seeds[:n] if s not in base_vals])[0])
+                base_vals.update(self.values(kept, [s for s in self.seeds[:n] if s not in base_vals],
+                                             self.base_code, self.base_code_rev)[0])
                 c = compare(vals, {s: base_vals[s] for s in vals if s in base_vals}, self.s.alpha,
                             self.s.min_effect, one_sided=True)
                 if not want_more_seeds(c, n, self.s.seeds_max, self.s.alpha, self.s.min_effect, True):
                     break
                 n += 1
-                more, peak = self.values(cand, [self.seeds[n - 1]])
+                more, peak = self.values(cand, [self.seeds[n - 1]], code, rev)
                 vals = {**vals, **more} if more else {}
             if not vals:
                 self.proposer.observe(prop, None)
                 self._decide(Decision(idx, prop.name, prop.overrides, h, "crash", {}, None, None, None, "crashed",
-                                      None, band))
+                                      None, band, **extra))
                 continue
             p = c.p_paired if c.test == "paired" else c.p_welch
             delta = c.delta_paired if c.test == "paired" else c.delta
             status = "keep" if c.verdict == "win" else "discard"
             self.proposer.observe(prop, _mean(vals))
             self._decide(Decision(idx, prop.name, prop.overrides, h, status, dict(vals), _mean(vals), delta, p,
-                                  c.verdict, peak, band))
+                                  c.verdict, peak, band, **extra))
             if status == "keep":
                 kept, base_vals, base_hash = cand, dict(vals), h
+                self.kept_overrides, self.base_code, self.base_code_rev = cand, code, rev
+                if hasattr(self.proposer, "kept"):
+                    self.proposer.kept(prop)
         return self.decisions
 
     def _known(self, h: str) -> float | None:
@@ -217,6 +240,11 @@ class AutoLoop:
         self.store.put_decision(d.idx, rec)
         self.log(f"{d.name}: {d.status} mean={_fmt(d.mean)} Δ={_fmt(d.delta)} p={_fmt(d.p)} {d.note}")
         write_outputs(self.decisions, self.out, self.s.metric)
+
+
+def run_key(cfg_hash: str, code_rev: str) -> str:
+    """A run's identity without its seed: the config hash, plus the code commit for a code proposal."""
+    return f"{cfg_hash}-{code_rev[:12]}" if code_rev else cfg_hash
 
 
 def _mean(vals: dict[int, float]) -> float | None:

@@ -18,9 +18,12 @@ def results_tsv(decisions: list[Any]) -> str:
         value = f"{d.mean:.6f}" if d.mean is not None else "0.000000"
         mem = f"{d.peak_mem_gb:.1f}" if d.peak_mem_gb is not None else "0.0"
         desc = " ".join(d.overrides) if d.name != "baseline" else "baseline " + " ".join(d.overrides)
+        if getattr(d, "description", ""):
+            desc = f"{d.description} {desc}"
         if d.note and d.note not in ("baseline", "win", "loss", "inconclusive"):
             desc += f" ({d.note})"
-        rows.append("\t".join([d.cfg_hash[:7], value, mem, d.status, desc.strip().replace("\t", " ")]))
+        commit = (getattr(d, "code_rev", "") or d.cfg_hash or "-------")[:7]  # code commit, else config hash
+        rows.append("\t".join([commit, value, mem, d.status, " ".join(desc.split())]))
     return "\n".join(rows) + "\n"
 
 
@@ -32,7 +35,7 @@ def progress_png(decisions: list[Any], path: Path, metric: str) -> None:
     from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    colors = {"keep": "tab:green", "discard": "tab:gray", "crash": "tab:red"}
+    colors = {"keep": "tab:green", "discard": "tab:gray", "crash": "tab:red", "rejected": "tab:orange"}
     best_x, best_y = [], []
     for d in decisions:
         if d.mean is None:

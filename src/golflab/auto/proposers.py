@@ -23,10 +23,16 @@ class Proposal:
     token: Any = field(default=None, repr=False)  # the proposer's own handle (an Optuna trial)
     code: Path | None = None  # a checkout whose src/ the runs import golflab from (a code proposal)
     diff: str = ""  # the code change as a unified diff (stored with the decision, kept or not)
+    code_rev: str = ""  # the git commit of `code` (part of a run's identity: same config, other code)
     description: str = ""  # one line: what the change is and why
+    rejected: str = ""  # non-empty: the proposal failed its checks (the reason); it is recorded, not run
 
 
 class Proposer(Protocol):
+    """Optional hooks, called when present: `bind(loop)` once before the first proposal (the loop's
+    `decisions`, `kept_overrides`, `base_code`, `base_code_rev`, `s` settings and `out` directory), and
+    `kept(proposal)` after a proposal is kept (an agent proposer advances its branch)."""
+
     def propose(self, base: dict[str, Any]) -> Proposal | None: ...
 
     def should_prune(self, proposal: Proposal, short_value: float) -> bool: ...
