@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from golflab.errors import ConfigError
-from golflab.lab.plan import load_plan, parse_plan
+from golflab.lab.plan import UNPAIRED_SEED_OFFSET, load_plan, parse_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,11 @@ def test_shipped_plans_load():
     assert golf.budget == "120s" and golf.baseline_seeds.min == golf.baseline_seeds.max == 2
     cfg = golf.build_config(list(golf.arm("sliding-window").overrides), 1337)
     assert cfg.model.window_layers == [0, 1, 2, 3, 4] and cfg.model.attn_window == 256
-    assert len(golf.arms) == 5
+    assert len(golf.arms) == 6 and cfg.eval.also_splits == ["test"] and cfg.eval.stride == 0
+    assert golf.seed_of(0, "swiglu-unpaired") == golf.seed_of(0, "swiglu") + UNPAIRED_SEED_OFFSET
+    with pytest.raises(ConfigError, match="cannot be promoted"):
+        parse_plan(BASE.replace('overrides = ["model.mlp=swiglu"]', 'overrides = ["model.mlp=swiglu"]\ncrn = false\npromote = true'),
+                   "p.toml")
 
 
 def test_cli_substitutions_and_table_overrides(tmp_path):
