@@ -26,6 +26,6 @@ PY
 python3 -m golflab lab status "$plan" --data /tmp/deb --store "$store" > "$OUT/status.txt" 2>&1
 python3 -m golflab lab report "$plan" --data /tmp/deb --store "$store" --out "$OUT/report" > /dev/null 2>&1
 lab=${store%.sqlite}
-tar czf "$OUT/runs.tgz" --exclude='*.pt' --exclude='*.ptz' --exclude='*.bin' --exclude='.inductor-cache' \
+tar czf "$OUT/runs.tgz" --exclude='*.pt' --exclude='*.ptz' --exclude='*.bin' --exclude='*.glf' --exclude='.inductor-cache' \
   -C "$(dirname "$lab")" "$(basename "$lab")" 2>/dev/null
 cat "$OUT/status.txt"
