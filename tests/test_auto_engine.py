@@ -160,3 +160,22 @@ def test_plan_mode_honours_run_if_and_promote(tmp_path, monkeypatch):
     assert by["swiglu"].verdict == "loss" and set(by) == {"baseline", "swiglu", "gelu", "silu"}
     assert by["gelu"].verdict == "win" and by["gelu"].status == "discard" and "promote = false" in by["gelu"].note
     assert by["silu"].base_idx == 0  # gelu's win did not become the baseline
+
+
+def test_ctrl_c_lets_the_runs_in_flight_finish_and_loses_nothing(tmp_path):
+    space = tmp_path / "s.toml"
+    space.write_text('[[param]]\nkey = "train.log_every"\nlow = 1\nhigh = 500\nint = true\n')
+    out, log = tmp_path / "i", tmp_path / "fake.log"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "FAKE_SLEEP": "0.5", "FAKE_LOG": str(log)}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "auto_fake_driver.py"), str(out), str(space), "2",
+                             "50"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while _stored(out / "auto.sqlite") < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    text, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "stopped: interrupted" in text, text[-2000:]
+    started = len(log.read_text().splitlines())
+    assert _stored(out / "auto.sqlite") == started < 100  # what was in flight finished and was stored
+    with sqlite3.connect(str(out / "auto.sqlite")) as con:
+        assert con.execute("SELECT COUNT(*) FROM inflight").fetchone()[0] == 0

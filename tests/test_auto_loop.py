@@ -18,7 +18,7 @@ FAST = ["--budget", "4steps", "--set", "eval.val_every=0", "--set", "eval.stride
 
 def _cmd(space: Path, data: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "golflab", "auto", "--space", str(space), "--data", str(data), "--preset", "tiny",
-            *FAST, "--max-experiments", "3", "--seeds-min", "2", "--seeds-max", "3", "--out", str(out), "--quiet"]
+            *FAST, "--max-experiments", "3", "--seeds-min", "2", "--seeds-max", "3", "--parallel", "2", "--out", str(out), "--quiet"]
 
 
 def _stored(db: Path) -> int:

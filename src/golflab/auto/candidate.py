@@ -120,13 +120,12 @@ def baseline_flow(base: Base, seeds: list[int]) -> Flow:
                    base_band=band(vals))
 
 
-def candidate_flow(c: Candidate, s: Any, short_key: str | None) -> Flow:
-    """`s`: the loop's AutoSettings; `short_key`: run key of the short-fidelity config (None: no short run)."""
+def candidate_flow(c: Candidate, s: Any, short: Req | None) -> Flow:
+    """`s`: the loop's AutoSettings; `short`: the short-fidelity screening run (None: none)."""
     seeds = list(range(s.first_seed, s.first_seed + s.seeds_max))
     prop = c.prop
-    if short_key is not None and not c.prune_passed:
-        req = Req(short_key, seeds[0], c.overrides, prop.fidelity, c.code)
-        run = (yield [req])[req]
+    if short is not None and not c.prune_passed:
+        run = (yield [short])[short]
         if run.status != "ok" or run.value is None:
             return Outcome("crash", note=f"crashed at fidelity {prop.fidelity:g}")
         if (yield Prune(run.value)):

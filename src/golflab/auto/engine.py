@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +59,8 @@ class Engine:
         self.next_commit = 0
         self.claimed = 0
         self.draining = ""  # why nothing new starts
+        self.interrupts = 0  # Ctrl-C count
+        self.hard = False  # stop the runs in flight now (second Ctrl-C, SIGTERM)
         self.peak_busy = 0  # most runs in flight at once
         self.peak_cands = 0  # most distinct candidates with runs in flight at once
         self._outputs_at = time.monotonic()
@@ -68,7 +72,7 @@ class Engine:
             window = str(len(self.slots) + lookahead)
             self.store.set_meta("window", window)
         self.feed = Feed(loop.proposer, int(window), lookahead, self.s.max_experiments, self._base_at, self._known,
-                         self._key_of, loop.log)
+                         self._key_of, loop.log, lambda: loop.base_code_rev)
 
     # -- bases and identities
     def _base(self, idx: int, overrides: list[str], code: Path | None, rev: str) -> Base:
@@ -98,19 +102,15 @@ class Engine:
         base = Candidate(0, None, self.base, self.base.overrides, self.base.key, self.base.cfg_hash, None, "", True)
         self._start_flow(base, baseline_flow(self.base, self.loop.seeds[: self.s.seeds_min]))
         self.cands[0] = base
-        interrupts = 0
         self.loop.running = True
+        prev = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):  # flags, not exceptions: a commit is never cut in half
+                prev[sig] = signal.signal(sig, self._on_signal)
         try:
             self.feed.start()
             while True:
-                try:
-                    reason = self._tick()
-                except KeyboardInterrupt:
-                    interrupts += 1
-                    if interrupts > 1 or getattr(self.loop, "hard_stop", False) or not self.active:
-                        return "interrupted: runs in flight were stopped; rerun the same command to resume"
-                    self._drain("interrupted (Ctrl-C again stops the runs in flight)")
-                    continue
+                reason = self._tick()
                 if reason:
                     return reason
                 time.sleep(self.loop.poll_s)
@@ -125,6 +125,14 @@ class Engine:
             if not self.feed.thread.is_alive():
                 self.feed.flush()
             self.loop.write_outputs()
+            for sig, handler in prev.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        """Ctrl-C: start nothing new and let the runs in flight finish; a second one, or SIGTERM, stops them."""
+        if signum == signal.SIGTERM or self.interrupts:
+            self.hard = True
+        self.interrupts += 1
 
     def _drain(self, why: str) -> None:
         if not self.draining:
@@ -133,6 +141,10 @@ class Engine:
             self.feed.pause()
 
     def _tick(self) -> str | None:
+        if self.hard:
+            return "interrupted: runs in flight were stopped; rerun the same command to resume"
+        if self.interrupts:
+            self._drain("interrupted (Ctrl-C again stops the runs in flight); rerun the same command to resume")
         self._reap()
         if not self.draining and (why := self.budget.time_reason()):
             self._drain(why)
@@ -173,13 +185,19 @@ class Engine:
         c.ready = r
         if p.rejected:
             c.outcome = Outcome("rejected", note=p.rejected)
-        elif p.code is not None and r.base_code_rev != b.code_rev:
-            c.outcome = Outcome("discard", note=f"stale: built on code {r.base_code_rev[:7] or 'installed'}, "
+        elif p.code is not None and r.code_rev != b.code_rev:
+            c.outcome = Outcome("discard", note=f"stale: built on code {r.code_rev[:7] or 'installed'}, "
                                                f"but {b.code_rev[:7] or 'installed'} was kept meanwhile")
         elif key == b.key:
             c.outcome = Outcome("discard", note="same as the baseline")
         else:
-            short = self.loop.ident(overrides, rev, p.fidelity)[1] if p.fidelity < 1.0 else None
+            short = None
+            if p.fidelity < 1.0:  # screened on the baseline it was proposed on: timing cannot change it
+                sb = r.base
+                s_code, s_rev = (p.code, p.code_rev) if p.code is not None else (sb.code, sb.code_rev)
+                s_over = tuple(merge_overrides(list(sb.overrides), p.overrides))
+                short = Req(self.loop.ident(s_over, s_rev, p.fidelity)[1], self.loop.seeds[0], s_over, p.fidelity,
+                            s_code)
             self._start_flow(c, candidate_flow(c, self.s, short))
         return c
 
@@ -258,7 +276,6 @@ class Engine:
                 continue
             if c.flow is not None:
                 c.flow.close()
-            self.futures.pop(idx, None)
             self.cands[idx] = self._make(c.ready, c)
             self.loop.log(f"{c.prop.name}: re-based onto the new baseline (decision {self.base.idx})")
 

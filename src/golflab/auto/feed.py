@@ -27,15 +27,18 @@ MAX_REPEATS = 20  # proposals in a row that repeat a tried config before the spa
 class Ready:
     idx: int
     prop: Proposal
-    base_code_rev: str  # the kept code when it was proposed (a code proposal is built on it)
+    base: Any  # the baseline it was proposed on (candidate.Base): its short-run screening uses it
+    code_rev: str = ""  # the kept code (loop.base_code_rev) when it was proposed: a code change is built on it
 
 
 class Feed:
     def __init__(self, proposer: Any, window: int, lookahead: int, limit: int | None,
                  base_at: Callable[[int], Any], known: Callable[[int, str], tuple[bool, float | None]],
-                 key_of: Callable[[Any, Proposal], str], log: Callable[[str], None]):
+                 key_of: Callable[[Any, Proposal], str], log: Callable[[str], None],
+                 live_rev: Callable[[], str] = lambda: ""):
         self.proposer, self.window, self.lookahead, self.limit = proposer, window, lookahead, limit
         self.base_at, self.known, self.key_of, self.log = base_at, known, key_of, log
+        self.live_rev = live_rev
         self.cv = threading.Condition()
         self.ready: deque[Ready] = deque()
         self.next_idx = 1
@@ -159,6 +162,7 @@ class Feed:
         base = self.base_at(upto)
         repeats = 0
         while True:
+            live_rev = self.live_rev()
             prop = self.proposer.propose(base.config)
             if prop is None:
                 with self.cv:
@@ -179,6 +183,6 @@ class Feed:
                     self.exhausted = True
                 return
         with self.cv:
-            self.ready.append(Ready(k, prop, base.code_rev))
+            self.ready.append(Ready(k, prop, base, live_rev))
             self.next_idx = k + 1
             self.cv.notify_all()

@@ -125,7 +125,6 @@ class AutoLoop:
         self.engine: Any = None
         self.stop_reason = ""
         self.running = False  # True while run_loop runs (a waiting proposer gives up when it turns False)
-        self.hard_stop = False  # set by a SIGTERM handler: stop the runs in flight at once
         self._ident = lru_cache(maxsize=4096)(self._ident_uncached)
 
     # -- configs and run identities
@@ -168,7 +167,15 @@ class AutoLoop:
     def write_outputs(self) -> None:
         from golflab.auto.outputs import write_outputs
 
-        write_outputs(self.decisions, self.out, self.s.metric, self.s)
+        # a session stopped by its budget before replaying every stored decision still reports them all
+        # (replay is deterministic, so the stored ones past this session's are the same search)
+        ds = list(self.decisions)
+        for rec in self.store.decisions()[len(ds):]:
+            rec = {k: v for k, v in rec.items() if k in Decision.__dataclass_fields__}
+            rec["values"] = {int(k): v for k, v in rec.get("values", {}).items()}
+            rec["base_band"] = tuple(rec["base_band"]) if rec.get("base_band") else None
+            ds.append(Decision(**rec))
+        write_outputs(ds, self.out, self.s.metric, self.s)
 
 
 def _fmt(x: float | None) -> str:

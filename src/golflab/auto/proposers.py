@@ -112,7 +112,8 @@ class PlanProposer:
     """The arms of a lab plan, in priority order, as a queue. An arm with `run_if = "<wins|loses|
     inconclusive>:<arm>"` waits until that arm is decided and is proposed only if its verdict (a val win
     confirmed on test counts as a win) matches; otherwise it is not proposed and listed in `skipped`. An
-    arm whose dependency was itself skipped is skipped. `promote = false` arms are never made the baseline."""
+    arm whose dependency was itself skipped is skipped. `promote = false` arms are never made the baseline.
+    Without `bind(loop)` (no search to ask) the conditions are not evaluated: every arm is proposed."""
 
     def __init__(self, path: str | Path, preset: str | None = None, data: str | Path | None = None,
                  poll_s: float = 0.05):
@@ -141,7 +142,7 @@ class PlanProposer:
 
         while self.pending:
             arm = self.pending[0]
-            if arm.run_if is not None:
+            if arm.run_if is not None and self.loop is not None:  # unbound (no search): a plain queue
                 cond, dep = arm.run_if
                 if dep in self.skipped:
                     self.pending.pop(0)
@@ -149,7 +150,7 @@ class PlanProposer:
                     continue
                 verdict = self._verdict(dep)
                 if verdict is None:  # not decided yet: wait for it (this runs in the proposal thread)
-                    if self.loop is None or not getattr(self.loop, "running", False):
+                    if not getattr(self.loop, "running", False):
                         return None
                     time.sleep(self.poll_s)
                     continue

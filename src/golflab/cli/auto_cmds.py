@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import typer
@@ -81,13 +80,6 @@ def auto(
     slots = make_slots(_parse_gpus(gpus), procs_per_run, parallel)
     loop = AutoLoop(settings, proposer, out_dir, log=None if quiet else (lambda m: console.print(m, markup=False)),
                     slots=slots)
-
-    def on_term(signum, frame) -> None:  # SIGTERM: stop the runs in flight at once
-        loop.hard_stop = True
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     decisions = loop.run_loop()
     table = Table(title=f"golflab auto: {out_dir}")
     for col in ("#", "experiment", "overrides", "mean", "Δ", "p", "verdict", "test"):
