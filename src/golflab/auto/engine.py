@@ -8,19 +8,17 @@ Concurrency semantics (also in docs/auto.md):
 - when a keep is committed, every later candidate still in flight or waiting to be committed was started
   on the old baseline: it is re-based, i.e. merged onto the new kept config and run again (nothing judged
   on the old baseline is reused; its runs still in flight are stopped). A pruned or rejected one stays
-  as it is (the short-run screening is not repeated), and a code proposal built on other code than the
-  new kept code is discarded as stale. So candidate k is always judged against the baseline made by
-  decisions 0 .. k-1, whatever the timing.
+  as it is: the short-run screening always runs on the baseline the proposal was made on (deterministic,
+  see feed.py), and is not repeated. A code proposal built on other code than the new kept code is
+  discarded as stale. So candidate k is always judged against the baseline made by decisions 0 .. k-1,
+  whatever the timing.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,23 +26,14 @@ from golflab.auto.budget import Budget
 from golflab.auto.candidate import Base, Candidate, Outcome, Prune, Req, baseline_flow, candidate_flow
 from golflab.auto.feed import Feed, Ready
 from golflab.auto.loop import Decision, merge_overrides
+from golflab.auto.pool import RunPool
 from golflab.auto.store import RunRow
-from golflab.config.loader import to_dict, to_toml
+from golflab.config.loader import to_dict
 from golflab.errors import GolflabError
 from golflab.fileio import write_atomic
-from golflab.lab.executor import Slot, stop_orphan, stop_tree
-from golflab.lab.outcome import metric_value, read_json, run_values
+from golflab.lab.executor import Slot
 
 OUTPUT_EVERY_S = 30.0
-
-
-@dataclass
-class Active:
-    req: Req
-    proc: Any
-    slot: Slot
-    started: float
-    run_dir: Path
 
 
 class Engine:
@@ -53,7 +42,8 @@ class Engine:
         self.slots: list[Slot] = loop.slots
         self.budget = Budget(self.store, self.s.hours, self.s.gpu_hours, self.s.max_experiments)
         self.cands: dict[int, Candidate] = {}
-        self.active: dict[tuple[str, int], Active] = {}
+        self.pool = RunPool(loop)
+        self.active = self.pool.active  # (run key, seed) -> the run in flight
         self.futures: dict[int, Any] = {}
         self.history: list[Base] = []  # the baseline after decision i
         self.next_commit = 0
@@ -96,9 +86,7 @@ class Engine:
 
     # -- the main loop
     def run(self) -> str:
-        for key, seed, pid, run_dir in self.store.inflight():  # a killed search's children
-            stop_orphan(pid, run_dir)
-            self.store.clear_inflight(key, seed)
+        self.pool.stop_orphans()  # a killed search's children
         base = Candidate(0, None, self.base, self.base.overrides, self.base.key, self.base.cfg_hash, None, "", True)
         self._start_flow(base, baseline_flow(self.base, self.loop.seeds[: self.s.seeds_min]))
         self.cands[0] = base
@@ -116,10 +104,7 @@ class Engine:
                 time.sleep(self.loop.poll_s)
         finally:
             self.loop.running = False
-            for a in self.active.values():
-                stop_tree(a.proc)
-                self.store.clear_inflight(a.req.key, a.req.seed)
-            self.active.clear()
+            self.pool.stop_all()
             self.budget.save(force=True)
             self.feed.stop()
             if not self.feed.thread.is_alive():
@@ -145,7 +130,7 @@ class Engine:
             return "interrupted: runs in flight were stopped; rerun the same command to resume"
         if self.interrupts:
             self._drain("interrupted (Ctrl-C again stops the runs in flight); rerun the same command to resume")
-        self._reap()
+        self.pool.reap()
         if not self.draining and (why := self.budget.time_reason()):
             self._drain(why)
         self._claim()
@@ -290,57 +275,24 @@ class Engine:
         return list(out.values())
 
     def _launch(self) -> None:
-        busy = {a.slot.index for a in self.active.values()}
-        free = [s for s in self.slots if s.index not in busy]
+        free = self.pool.free_slots()
         for r in self._wanted():
             if not free:
                 break
             if (r.key, r.seed) in self.active or self._result(r) is not None:
                 continue
-            self._start(r, free.pop(0))
+            self.pool.start(r, free.pop(0))
         self.peak_busy = max(self.peak_busy, len(self.active))
         owners = {i for a in self.active.values() for i, c in self.cands.items()
                   if i > 0 and isinstance(c.waiting, list) and a.req.key == c.key}
         self.peak_cands = max(self.peak_cands, len(owners))
 
-    def _start(self, r: Req, slot: Slot) -> None:
-        run_dir = self.loop.out / "runs" / r.key / f"seed{r.seed}"
-        if run_dir.exists():
-            shutil.rmtree(run_dir)  # a killed attempt: start from scratch
-        run_dir.mkdir(parents=True)
-        write_atomic(run_dir / "config.toml", to_toml(self.loop.config(list(r.overrides), r.seed, r.fidelity)))
-        ex = dataclasses.replace(self.loop.executor, code_dir=r.code)
-        proc = ex.start(ex.train_cmd(run_dir, max(1, len(slot.gpus))), slot, self.loop.out, run_dir / "stdout.log")
-        self.store.mark_inflight(r.key, r.seed, proc.pid, str(run_dir))
-        self.active[(r.key, r.seed)] = Active(r, proc, slot, time.monotonic(), run_dir)
-        fid = f" (fidelity {r.fidelity:g})" if r.fidelity < 1 else ""
-        self.loop.log(f"train {r.key} seed {r.seed}{fid} on {slot.label}")
-
-    def _reap(self) -> None:
-        for k, a in list(self.active.items()):
-            rc = a.proc.poll()
-            if rc is None:
-                continue
-            del self.active[k]
-            result = read_json(a.run_dir / "result.json") or {}
-            values = run_values(result, [], None)
-            value = metric_value(values, self.s.metric)
-            ok = rc == 0 and result.get("status") == "ok" and value is not None
-            if not ok:
-                self.loop.log(f"  {a.run_dir}: crashed (exit {rc}); see its stdout.log")
-            row = RunRow("ok" if ok else "crash", value if ok else None, result.get("peak_mem_gb"),
-                         metric_value(values, f"test_{self.s.metric}"), time.monotonic() - a.started, len(a.slot.gpus))
-            self.store.put_run(a.req.key, a.req.seed, row, str(a.run_dir))
-            self.store.trained += 1
-
     def _stop_unwanted(self) -> None:
         """Runs no candidate waits for any more (its candidate was re-based) are stopped, not stored."""
         wanted = {(r.key, r.seed) for r in self._wanted()}
-        for k, a in list(self.active.items()):
+        for k in list(self.active):
             if k not in wanted:
-                stop_tree(a.proc)
-                self.store.clear_inflight(*k)
-                del self.active[k]
+                self.pool.stop(k)
 
 
 def _tsv(decisions: list[Decision]) -> bytes:
