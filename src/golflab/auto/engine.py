@@ -266,12 +266,14 @@ class Engine:
 
     # -- runs
     def _wanted(self) -> list[Req]:
+        """Runs the candidates wait for, round-robin over candidates in idx order (so several candidates
+        train at once rather than one taking every slot), each run once."""
+        lists = [w for i in sorted(self.cands) if isinstance(w := self.cands[i].waiting, list)]
         out: dict[tuple[str, int], Req] = {}
-        for idx in sorted(self.cands):
-            w = self.cands[idx].waiting
-            if isinstance(w, list):
-                for r in w:
-                    out.setdefault((r.key, r.seed), r)
+        for k in range(max((len(w) for w in lists), default=0)):
+            for w in lists:
+                if k < len(w):
+                    out.setdefault((w[k].key, w[k].seed), w[k])
         return list(out.values())
 
     def _launch(self) -> None:
@@ -279,7 +281,7 @@ class Engine:
         for r in self._wanted():
             if not free:
                 break
-            if (r.key, r.seed) in self.active or self._result(r) is not None:
+            if (r.key, r.seed) in self.active or self._result(r) is not None or self.pool.adopt(r):
                 continue
             self.pool.start(r, free.pop(0))
         self.peak_busy = max(self.peak_busy, len(self.active))

@@ -43,6 +43,7 @@ class AutoStore:
                 if col not in have:
                     self.db.execute(f"ALTER TABLE runs ADD COLUMN {col} {typ}")
         self.trained = 0  # runs trained by this process (not replayed)
+        self.adopted = 0  # runs a killed process finished but never stored, stored by this one
 
     def get_run(self, key: str, seed: int) -> RunRow | None:
         row = self.db.execute("SELECT status, value, peak_mem_gb, test_value, wall_s, gpus FROM runs "

@@ -93,7 +93,8 @@ def auto(
     skipped = getattr(proposer, "skipped", {})
     for name, why in skipped.items():
         console.print(f"not proposed: {name} ({why})", markup=False)
-    console.print(f"trained {loop.store.trained} runs this time; {loop.store.run_count()} stored; "
+    console.print(f"trained {loop.store.trained} runs this time (+{loop.store.adopted} finished before a kill); "
+                  f"{loop.store.run_count()} stored; "
                   f"results: {out_dir / 'results.tsv'}, {out_dir / 'progress.png'}, {out_dir / 'report.md'}")
     console.print(f"stopped: {loop.stop_reason}", markup=False)
     if loop.stop_reason.startswith("interrupted"):
