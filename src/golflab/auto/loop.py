@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,6 +23,7 @@ from golflab.auto.proposers import Proposer
 from golflab.auto.store import AutoStore
 from golflab.config.loader import config_hash
 from golflab.config.schema import RunConfig
+from golflab.errors import GolflabError
 
 CONFIRM_OVERRIDE = 'eval.also_splits=["test"]'  # harness-owned: every run also scores the test split
 
@@ -151,11 +153,26 @@ class AutoLoop:
         """Run the search until a budget stops it or the proposer is exhausted; `stop_reason` says which."""
         from golflab.auto.engine import Engine
 
+        self._check_settings()
         if hasattr(self.proposer, "bind"):
             self.proposer.bind(self)
         self.engine = Engine(self)
         self.stop_reason = self.engine.run()
         return self.decisions
+
+    def _check_settings(self) -> None:
+        """A store belongs to one search: what decides its path must not change between sessions (the
+        budgets and the slots may: a resumed search can get more time or more GPUs)."""
+        s = self.s
+        what = [s.preset, str(Path(s.data).resolve()), s.budget, list(s.base_overrides), s.seeds_min, s.seeds_max, s.alpha,
+                s.min_effect, s.metric, s.first_seed, s.confirm]
+        digest = json.dumps(what)
+        old = self.store.get_meta("settings")
+        if old is None:
+            self.store.set_meta("settings", digest)
+        elif old != digest:
+            raise GolflabError(f"{self.store.path} belongs to a search with other settings ({old}); rerun with "
+                               "those, or give a new --out")
 
     def decide(self, d: Decision) -> None:
         self.decisions.append(d)
