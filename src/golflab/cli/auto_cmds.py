@@ -53,6 +53,8 @@ def auto(
 
     if (space is None) == (plan is None):
         raise ConfigError("golflab auto: give exactly one of --space or --plan")
+    if lookahead is not None and lookahead < 1:
+        raise ConfigError(f"--lookahead {lookahead} must be >= 1")
     if not 0 < fidelity <= 1:
         raise ConfigError(f"--fidelity {fidelity} must be in (0, 1]")
     base = list(set_)
