@@ -18,7 +18,7 @@ FAST = ["--budget", "4steps", "--set", "eval.val_every=0", "--set", "eval.stride
 
 def _cmd(space: Path, data: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "golflab", "auto", "--space", str(space), "--data", str(data), "--preset", "tiny",
-            *FAST, "--max-experiments", "3", "--seeds-min", "2", "--seeds-max", "3", "--out", str(out), "--quiet"]
+            *FAST, "--max-experiments", "3", "--seeds-min", "2", "--seeds-max", "3", "--parallel", "2", "--out", str(out), "--quiet"]
 
 
 def _stored(db: Path) -> int:
@@ -53,8 +53,8 @@ def test_auto_keeps_a_significant_win_and_resumes_after_a_kill(tiny_dataset, tmp
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     for p, mtime in before.items():
         assert p.stat().st_mtime_ns == mtime, f"{p} was trained again"
-    trained = int(re.search(r"trained (\d+) runs this time", done.stdout).group(1))
-    assert trained + stored_before == _stored(out / "auto.sqlite")
+    m = re.search(r"trained (\d+) runs this time \(\+(\d+) finished before a kill\)", done.stdout)
+    assert int(m.group(1)) + int(m.group(2)) + stored_before == _stored(out / "auto.sqlite")
 
     rows = [line.split("\t") for line in (out / "results.tsv").read_text().splitlines()]
     assert rows[0] == ["commit", "val_bpb", "memory_gb", "status", "description"]

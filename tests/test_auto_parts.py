@@ -40,3 +40,33 @@ def test_cli_needs_exactly_one_source(tmp_path):
     run = subprocess.run([sys.executable, "-m", "golflab", "auto", "--data", str(tmp_path)], capture_output=True,
                          text=True, timeout=120)
     assert run.returncode != 0 and "exactly one of --space or --plan" in run.stderr
+
+
+def test_hours_budget_counts_earlier_sessions(tmp_path):
+    from golflab.auto.budget import Budget
+    from golflab.auto.store import AutoStore, RunRow
+
+    store = AutoStore(tmp_path / "auto.sqlite")
+    b = Budget(store, hours=1.0)
+    assert b.time_reason() is None
+    store.set_meta("elapsed_s", "3600.5")  # what a killed session left
+    assert Budget(store, hours=1.0).time_reason().startswith("--hours budget reached")
+    store.put_run("k", 1, RunRow("ok", 1.0, None, 1.1, wall_s=1800.0, gpus=2), "d")
+    store.put_run("k", 2, RunRow("ok", 1.0, None, 1.1, wall_s=999.0, gpus=0), "d")  # a CPU slot: no GPU time
+    assert store.gpu_seconds() == 3600.0
+    assert Budget(store, gpu_hours=1.0).time_reason().startswith("--gpu-hours budget reached")
+    assert Budget(store, gpu_hours=1.01).time_reason() is None
+
+
+def test_report_markdown_has_the_table_and_the_noise_band():
+    from golflab.auto.outputs import report_markdown
+
+    ds = [Decision(0, "baseline", [], "abcdef123456", "keep", {1: 3.0, 2: 3.2}, 3.1, None, None, "baseline",
+                   base_band=(2.8, 3.4), sd=0.1414),
+          Decision(1, "t001", ["model.mlp=swiglu"], "0123456789ab", "discard", {1: 2.9, 2: 3.0}, 2.95, -0.15, 0.01,
+                   "val win not confirmed on test", verdict="inconclusive", test_delta=0.01, test_p=0.6,
+                   test_verdict="inconclusive")]
+    md = report_markdown(ds, "val_bpb")
+    assert "| 1 | t001 | model.mlp=swiglu | 2 | 2.9500 | - | -0.1500 | 0.0100 |" in md
+    assert "discard (val win not confirmed on test) | inconclusive (p = 0.6000, Δ = 0.0100) |" in md
+    assert "mean ± 2σ = [2.8000, 3.4000]" in md

@@ -1,4 +1,4 @@
-"""What `golflab auto` leaves behind: an autoresearch-compatible results.tsv and progress.png."""
+"""What `golflab auto` leaves behind: an autoresearch-compatible results.tsv, progress.png, report.md."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from golflab.fileio import write_atomic
+from golflab.lab.report import fmt
 
 TSV_HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescription"
 
@@ -36,6 +37,9 @@ def progress_png(decisions: list[Any], path: Path, metric: str) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     colors = {"keep": "tab:green", "discard": "tab:gray", "crash": "tab:red", "rejected": "tab:orange"}
+    if not decisions:
+        plt.close(fig)
+        return
     best_x, best_y = [], []
     for d in decisions:
         if d.mean is None:
@@ -69,7 +73,54 @@ def progress_png(decisions: list[Any], path: Path, metric: str) -> None:
     os.replace(tmp, path)
 
 
-def write_outputs(decisions: list[Any], out: Path, metric: str) -> None:
+def test_column(d: Any) -> str:
+    """The held-out confirmation of a judged experiment: the test split's verdict and p."""
+    tv = getattr(d, "test_verdict", "")
+    if not tv:
+        return "-"
+    return f"{tv} (p = {fmt(d.test_p)}, Δ = {fmt(d.test_delta)})"
+
+
+def report_markdown(decisions: list[Any], metric: str, settings: Any = None) -> str:
+    """The speedrun-style table of every experiment and the noise band of the baseline."""
+    rows = []
+    for d in decisions:
+        verdict = d.status + (f" ({d.note})" if d.note and d.note != d.status else "")
+        desc = " ".join([getattr(d, "description", ""), *d.overrides]).strip() or "-"
+        rows.append(f"| {d.idx} | {d.name} | {desc} | {len(d.values)} | {fmt(d.mean)} | {fmt(getattr(d, 'sd', None))} "
+                    f"| {fmt(d.delta)} | {fmt(d.p)} | {verdict} | {test_column(d)} |")
+    base = decisions[0] if decisions else None
+    kept = [d for d in decisions if d.status == "keep"]
+    lines = ["# golflab auto report", ""]
+    if settings is not None:
+        s = settings
+        lines += [f"Preset `{s.preset}`, budget {s.budget}, metric **{metric}** (lower is better). Rule: one-sided "
+                  f"paired t-test on shared seeds, alpha = {s.alpha}, min_effect = {s.min_effect}, seeds "
+                  f"{s.seeds_min}..{s.seeds_max}, held-out confirmation on the test split: "
+                  f"{'on' if s.confirm else 'off'}.", ""]
+    lines += ["Δ is the experiment's mean minus its baseline's on the same seeds (paired); p is the one-sided paired "
+              "t-test on val; test is the same test on the test-split scores of the same runs.", "",
+              f"| # | experiment | change | runs | {metric} μ | σ | Δ | p | verdict | test |",
+              "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
+    if base is not None and base.mean is not None:
+        band = base.base_band
+        lines.append(f"- Noise band of the starting baseline: mean {fmt(base.mean)}, σ {fmt(getattr(base, 'sd', None))}"
+                     + (f", mean ± 2σ = [{fmt(band[0])}, {fmt(band[1])}]" if band else "") + ".")
+    if kept:
+        best = kept[-1]
+        lines.append(f"- Best (the kept baseline now): experiment {best.idx} `{best.name}`, {metric} {fmt(best.mean)}"
+                     + (f" ({fmt(best.mean - base.mean)} vs the start)" if base and base.mean is not None
+                        and best.mean is not None else "") + ".")
+    counts: dict[str, int] = {}
+    for d in decisions[1:]:
+        counts[d.status] = counts.get(d.status, 0) + 1
+    lines += [f"- Experiments: {len(decisions) - 1} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}).",
+              "", "![progress](progress.png)", ""]
+    return "\n".join(lines)
+
+
+def write_outputs(decisions: list[Any], out: Path, metric: str, settings: Any = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "results.tsv", results_tsv(decisions).encode())
     progress_png(decisions, out / "progress.png", metric)
+    write_atomic(out / "report.md", report_markdown(decisions, metric, settings).encode())

@@ -26,6 +26,7 @@ class Proposal:
     code_rev: str = ""  # the git commit of `code` (part of a run's identity: same config, other code)
     description: str = ""  # one line: what the change is and why
     rejected: str = ""  # non-empty: the proposal failed its checks (the reason); it is recorded, not run
+    promote: bool = True  # False: a win is reported but does not become the baseline (a plan arm's promote)
 
 
 class Proposer(Protocol):
@@ -108,19 +109,58 @@ def _round(v: Any) -> Any:
 
 
 class PlanProposer:
-    """The arms of a lab plan, in priority order (their `run_if` conditions are not evaluated here)."""
+    """The arms of a lab plan, in priority order, as a queue. An arm with `run_if = "<wins|loses|
+    inconclusive>:<arm>"` waits until that arm is decided and is proposed only if its verdict (a val win
+    confirmed on test counts as a win) matches; otherwise it is not proposed and listed in `skipped`. An
+    arm whose dependency was itself skipped is skipped. `promote = false` arms are never made the baseline.
+    Without `bind(loop)` (no search to ask) the conditions are not evaluated: every arm is proposed."""
 
-    def __init__(self, path: str | Path, preset: str | None = None, data: str | Path | None = None):
+    def __init__(self, path: str | Path, preset: str | None = None, data: str | Path | None = None,
+                 poll_s: float = 0.05):
         from golflab.lab.plan import load_plan
 
         self.plan = load_plan(path, preset=preset, data=data)
         self.pending = list(self.plan.arms)
+        self.skipped: dict[str, str] = {}
+        self.loop: Any = None
+        self.poll_s = poll_s
+
+    def bind(self, loop: Any) -> None:
+        self.loop = loop
+
+    def _verdict(self, name: str) -> str | None:
+        """The decided verdict of arm `name` ("" when it has none: crash, rejected), None while pending."""
+        for d in list(getattr(self.loop, "decisions", [])):
+            if d.name == name:
+                return d.verdict
+        return None
 
     def propose(self, base: dict[str, Any]) -> Proposal | None:
-        if not self.pending:
-            return None
-        arm = self.pending.pop(0)
-        return Proposal(arm.name, list(arm.overrides))
+        import time
+
+        from golflab.lab.schedule import verdict_holds
+
+        while self.pending:
+            arm = self.pending[0]
+            if arm.run_if is not None and self.loop is not None:  # unbound (no search): a plain queue
+                cond, dep = arm.run_if
+                if dep in self.skipped:
+                    self.pending.pop(0)
+                    self.skipped[arm.name] = f"run_if {cond}:{dep}, and {dep} was skipped"
+                    continue
+                verdict = self._verdict(dep)
+                if verdict is None:  # not decided yet: wait for it (this runs in the proposal thread)
+                    if not getattr(self.loop, "running", False):
+                        return None
+                    time.sleep(self.poll_s)
+                    continue
+                if not verdict_holds(cond, verdict):
+                    self.pending.pop(0)
+                    self.skipped[arm.name] = f"run_if {cond}:{dep}, but {dep} was {verdict or 'not judged'}"
+                    continue
+            self.pending.pop(0)
+            return Proposal(arm.name, list(arm.overrides), promote=arm.promote)
+        return None
 
     def should_prune(self, proposal: Proposal, short_value: float) -> bool:
         return False

@@ -1,4 +1,4 @@
-"""`golflab auto`: an autonomous search that keeps a change only on a significant paired win."""
+"""`golflab auto`: an autonomous search that keeps a change only on a significant, confirmed paired win."""
 
 from __future__ import annotations
 
@@ -23,52 +23,84 @@ def auto(
                                       "(default: the plan's, else 30s)."),
     set_: list[str] = typer.Option([], "--set", help="Baseline override key=value (repeatable)."),
     max_experiments: int = typer.Option(12, "--max-experiments", help="Stop after this many experiments."),
-    hours: float | None = typer.Option(None, "--hours", help="Stop starting experiments after this long."),
-    seeds_min: int = typer.Option(2, "--seeds-min", help="Seeds every candidate gets."),
-    seeds_max: int = typer.Option(4, "--seeds-max", help="Most seeds while the verdict is open."),
-    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the paired one-sided test."),
-    min_effect: float = typer.Option(0.0, "--min-effect", help="Smallest improvement worth keeping."),
+    hours: float | None = typer.Option(None, "--hours", help="Wall-clock budget of the search (all sessions)."),
+    gpu_hours: float | None = typer.Option(None, "--gpu-hours", help="GPU-hour budget (finished runs' wall time "
+                                           "x GPUs of their slot)."),
+    seeds_min: int | None = typer.Option(None, "--seeds-min", help="Seeds every candidate gets (default: the "
+                                         "plan's, else 2)."),
+    seeds_max: int | None = typer.Option(None, "--seeds-max", help="Most seeds while the verdict is open "
+                                         "(default: the plan's, else 4)."),
+    alpha: float | None = typer.Option(None, "--alpha", help="Significance level of the paired one-sided test "
+                                       "(default: the plan's, else 0.05)."),
+    min_effect: float | None = typer.Option(None, "--min-effect", help="Smallest improvement worth keeping."),
     fidelity: float = typer.Option(0.25, "--fidelity",
                                    help="Short-run budget fraction for pruning (space only); 1 disables."),
+    no_confirm: bool = typer.Option(False, "--no-confirm", help="Keep val wins without the test-split check."),
+    gpus: str | None = typer.Option(None, "--gpus", help="GPU ids, e.g. 0,1,2,3; 'auto' (default) or 'cpu'."),
+    procs_per_run: int = typer.Option(1, "--procs-per-run", help="GPUs per run (torchrun when > 1)."),
+    parallel: int = typer.Option(1, "--parallel", help="Concurrent runs without GPUs."),
+    lookahead: int | None = typer.Option(None, "--lookahead", help="Proposals kept ready (default: slots)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the proposer (TPE sampler)."),
     out: Path | None = typer.Option(None, "--out", help="Output directory (default: auto.out)."),
     quiet: bool = typer.Option(False, "--quiet", help="No per-run log lines."),
 ) -> None:
-    """Propose changes, run each on shared seeds, keep only significant improvements."""
+    """Propose changes, run each on shared seeds, keep only significant improvements confirmed on test."""
     from golflab.auto.loop import AutoLoop, AutoSettings
     from golflab.auto.proposers import PlanProposer, SpaceProposer
     from golflab.auto.space import load_space
+    from golflab.cli.lab_cmds import _parse_gpus
+    from golflab.lab.executor import make_slots
 
     if (space is None) == (plan is None):
         raise ConfigError("golflab auto: give exactly one of --space or --plan")
-    if not 1 <= seeds_min <= seeds_max:
-        raise ConfigError(f"--seeds-min ({seeds_min}) must be >= 1 and <= --seeds-max ({seeds_max})")
+    if lookahead is not None and lookahead < 1:
+        raise ConfigError(f"--lookahead {lookahead} must be >= 1")
     if not 0 < fidelity <= 1:
         raise ConfigError(f"--fidelity {fidelity} must be in (0, 1]")
     base = list(set_)
+    rule = (0.05, 0.0, 2, 4)
     if plan is not None:
         proposer = PlanProposer(plan, preset=preset, data=data)
-        base = [*proposer.plan.baseline, *base]
-        preset, budget = proposer.plan.preset, budget or proposer.plan.budget
+        pl = proposer.plan
+        base = [*pl.baseline, *base]
+        preset, budget = pl.preset, budget or pl.budget
+        rule = (pl.rule.alpha, pl.rule.min_effect, pl.baseline_seeds.min, pl.baseline_seeds.max)
     else:
         preset = preset or "tiny"
         proposer = SpaceProposer(load_space(space, preset), seed=seed, fidelity=fidelity)
-    budget = budget or "30s"
-    settings = AutoSettings(preset=preset, data=str(data), budget=budget, base_overrides=base, seeds_min=seeds_min,
-                            seeds_max=seeds_max, alpha=alpha, min_effect=min_effect,
-                            max_experiments=max_experiments, hours=hours)
+    alpha = rule[0] if alpha is None else alpha
+    min_effect = rule[1] if min_effect is None else min_effect
+    seeds_min = rule[2] if seeds_min is None else seeds_min
+    seeds_max = max(seeds_min, rule[3]) if seeds_max is None else seeds_max
+    if not 1 <= seeds_min <= seeds_max:
+        raise ConfigError(f"--seeds-min ({seeds_min}) must be >= 1 and <= --seeds-max ({seeds_max})")
+    settings = AutoSettings(preset=preset, data=str(data), budget=budget or "30s", base_overrides=base,
+                            seeds_min=seeds_min, seeds_max=seeds_max, alpha=alpha, min_effect=min_effect,
+                            max_experiments=max_experiments, hours=hours, gpu_hours=gpu_hours,
+                            confirm=not no_confirm, lookahead=lookahead)
     out_dir = out or Path("auto.out")
-    loop = AutoLoop(settings, proposer, out_dir, log=None if quiet else (lambda m: console.print(m, markup=False)))
+    slots = make_slots(_parse_gpus(gpus), procs_per_run, parallel)
+    loop = AutoLoop(settings, proposer, out_dir, log=None if quiet else (lambda m: console.print(m, markup=False)),
+                    slots=slots)
     decisions = loop.run_loop()
     table = Table(title=f"golflab auto: {out_dir}")
-    for col in ("#", "experiment", "overrides", "mean", "Δ", "p", "verdict"):
+    for col in ("#", "experiment", "overrides", "mean", "Δ", "p", "verdict", "test"):
         table.add_column(col)
+    from golflab.auto.outputs import test_column
+
     for d in decisions:
         table.add_row(str(d.idx), d.name, " ".join(d.overrides), _f(d.mean), _f(d.delta), _f(d.p),
-                      f"{d.status} ({d.note})" if d.note else d.status)
+                      f"{d.status} ({d.note})" if d.note else d.status, test_column(d))
     console.print(table)
-    console.print(f"trained {loop.store.trained} runs this time; {loop.store.run_count()} stored; "
-                  f"results: {out_dir / 'results.tsv'}, {out_dir / 'progress.png'}")
+    skipped = getattr(proposer, "skipped", {})
+    for name, why in skipped.items():
+        console.print(f"not proposed: {name} ({why})", markup=False)
+    console.print(f"trained {loop.store.trained} runs this time (+{loop.store.adopted} finished before a kill); "
+                  f"{loop.store.run_count()} stored; "
+                  f"results: {out_dir / 'results.tsv'}, {out_dir / 'progress.png'}, {out_dir / 'report.md'}")
+    console.print(f"stopped: {loop.stop_reason}", markup=False)
+    if loop.stop_reason.startswith("interrupted"):
+        raise typer.Exit(130)
 
 
 def _f(x: float | None) -> str:
