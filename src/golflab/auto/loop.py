@@ -149,14 +149,14 @@ class AutoLoop:
         start = time.monotonic()
         if hasattr(self.proposer, "bind"):
             self.proposer.bind(self)
-        kept = self.kept_overrides
-        base_vals, peak = self.values(kept, self.seeds[: self.s.seeds_min])
+        kept = self.kept_overrides  # bind() may have restored kept changes and set base_code
+        base_vals, peak = self.values(kept, self.seeds[: self.s.seeds_min], self.base_code, self.base_code_rev)
         if not base_vals:
             raise GolflabError("the baseline run crashed; see the runs/ folder under the output directory")
         base_hash = config_hash(self.config(kept, 0), include_seed=False)
         self._decide(Decision(0, "baseline", list(kept), base_hash, "keep", base_vals, _mean(base_vals), None,
-                              None, "baseline", peak, _band(base_vals)))
-        tried = {run_key(base_hash, "")}
+                              None, "baseline", peak, _band(base_vals), code_rev=self.base_code_rev))
+        tried = {run_key(base_hash, self.base_code_rev)}
         repeats = 0
         while len(self.decisions) - 1 < self.s.max_experiments and self._time_left(start):
             prop = self.proposer.propose(to_dict(self.config(kept, 0)))

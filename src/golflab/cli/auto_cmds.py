@@ -17,6 +17,13 @@ def auto(
     data: Path = typer.Option(..., "--data", help="Prepared dataset directory."),
     space: Path | None = typer.Option(None, "--space", help="Search space TOML (see spaces/)."),
     plan: Path | None = typer.Option(None, "--plan", help="Lab plan TOML: propose its arms in priority order."),
+    agent_cmd: str | None = typer.Option(None, "--agent-cmd", help="Coding-agent command run in a fresh git "
+                                         "worktree with $GOLFLAB_BRIEF (see docs/auto.md)."),
+    agent_timeout: float = typer.Option(600.0, "--agent-timeout", help="Seconds one agent answer may take."),
+    agent_check: str | None = typer.Option(None, "--agent-check", help="Extra check command run in the "
+                                           "worktree of a code change, e.g. 'pytest -q tests/test_model.py'."),
+    tag: str | None = typer.Option(None, "--tag", help="Agent branch golflab/auto/<tag> (default: the --out "
+                                   "folder's name)."),
     preset: str | None = typer.Option(None, "--preset", help="Preset the baseline starts from (default: the "
                                       "plan's, else tiny)."),
     budget: str | None = typer.Option(None, "--budget", help="Budget of one full run: 30s, 10m, 200steps "
@@ -39,8 +46,8 @@ def auto(
     from golflab.auto.proposers import PlanProposer, SpaceProposer
     from golflab.auto.space import load_space
 
-    if (space is None) == (plan is None):
-        raise ConfigError("golflab auto: give exactly one of --space or --plan")
+    if sum(x is not None for x in (space, plan, agent_cmd)) != 1:
+        raise ConfigError("golflab auto: give exactly one of --space, --plan or --agent-cmd")
     if not 1 <= seeds_min <= seeds_max:
         raise ConfigError(f"--seeds-min ({seeds_min}) must be >= 1 and <= --seeds-max ({seeds_max})")
     if not 0 < fidelity <= 1:
@@ -50,25 +57,56 @@ def auto(
         proposer = PlanProposer(plan, preset=preset, data=data)
         base = [*proposer.plan.baseline, *base]
         preset, budget = proposer.plan.preset, budget or proposer.plan.budget
-    else:
+    elif space is not None:
         preset = preset or "tiny"
         proposer = SpaceProposer(load_space(space, preset), seed=seed, fidelity=fidelity)
+    out_dir = out or Path("auto.out")
+    log = None if quiet else (lambda m: console.print(m, markup=False))
+    if agent_cmd is not None:
+        preset = preset or "tiny"
+        proposer = _agent(agent_cmd, agent_timeout, agent_check, tag or _tag(out_dir), log)
     budget = budget or "30s"
     settings = AutoSettings(preset=preset, data=str(data), budget=budget, base_overrides=base, seeds_min=seeds_min,
                             seeds_max=seeds_max, alpha=alpha, min_effect=min_effect,
                             max_experiments=max_experiments, hours=hours)
-    out_dir = out or Path("auto.out")
-    loop = AutoLoop(settings, proposer, out_dir, log=None if quiet else (lambda m: console.print(m, markup=False)))
-    decisions = loop.run_loop()
+    loop = AutoLoop(settings, proposer, out_dir, log=log)
+    try:
+        decisions = loop.run_loop()
+    finally:
+        if hasattr(proposer, "cleanup"):
+            proposer.cleanup(keep_base=False)
     table = Table(title=f"golflab auto: {out_dir}")
-    for col in ("#", "experiment", "overrides", "mean", "Δ", "p", "verdict"):
+    for col in ("#", "experiment", "change", "mean", "Δ", "p", "verdict"):
         table.add_column(col)
     for d in decisions:
-        table.add_row(str(d.idx), d.name, " ".join(d.overrides), _f(d.mean), _f(d.delta), _f(d.p),
+        change = " ".join([d.description] * bool(d.description) + d.overrides)
+        table.add_row(str(d.idx), d.name, change, _f(d.mean), _f(d.delta), _f(d.p),
                       f"{d.status} ({d.note})" if d.note else d.status)
     console.print(table)
     console.print(f"trained {loop.store.trained} runs this time; {loop.store.run_count()} stored; "
                   f"results: {out_dir / 'results.tsv'}, {out_dir / 'progress.png'}")
+
+
+def _agent(cmd: str, timeout: float, check: str | None, tag: str, log):
+    """The agent proposer on the git repository of the current directory, which must be a committed
+    golflab checkout: the agent starts from its HEAD, and the baseline runs that code."""
+    from golflab.auto import worktree as wt
+    from golflab.auto.agent import AgentProposer
+
+    repo = wt.repo_root(Path.cwd())
+    if not (repo / "src" / "golflab" / "__init__.py").is_file():
+        raise ConfigError(f"--agent-cmd: {repo} is not a golflab checkout (no src/golflab/); run it from one")
+    dirty = wt.dirty_tracked(repo, "src/")
+    if dirty:
+        raise ConfigError(f"--agent-cmd: {repo} has uncommitted changes under src/ ({', '.join(dirty[:3])}); "
+                          "commit or stash them, the agent starts from a committed state")
+    return AgentProposer(cmd, repo, tag, timeout_s=timeout, check_cmd=check, log=log)
+
+
+def _tag(out: Path) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", out.resolve().name).strip(".-") or "auto"
 
 
 def _f(x: float | None) -> str:
