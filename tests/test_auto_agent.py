@@ -111,6 +111,16 @@ def test_stand_in_agent_change_is_run_judged_kept_and_rejections_keep_their_diff
     assert git(repo, "rev-parse", "HEAD") == start and git(repo, "status", "--porcelain") == ""
     assert (out / "results.tsv").read_text().count("rejected") == 2
 
+    # a rerun in the same folder starts from the kept code (its runs are replayed, not trained again),
+    # names its proposals after the earlier ones and shows the agent the earlier session
+    again = AgentProposer(agent("none"), repo, "t1", max_empty=1)
+    loop = AutoLoop(settings, again, out)
+    base, empty = loop.run_loop()
+    again.cleanup(keep_base=False)
+    assert loop.store.trained == 0 and base.code_rev == lr.code_rev and base.values == {s: lr.values[s] for s in (1, 2)}
+    assert empty.name == "agent005" and empty.note.startswith("no change")
+    assert "Earlier sessions" in (log / "agent005" / "brief.md").read_text()
+
 
 def _bound(repo: Path, tmp_path: Path, cmd: str, **kw) -> AgentProposer:
     """A proposer bound to a stand-in loop object (no training: the smoke run is off)."""

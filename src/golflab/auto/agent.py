@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -41,9 +42,9 @@ def protected_path(path: str) -> bool:
     return any(path.startswith(p) if p.endswith("/") else path == p for p in PROTECTED_PATHS)
 
 
-def _tail(text: str, n: int = 8) -> str:
+def _tail(text: str, n: int = 3) -> str:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return " | ".join(lines[-n:])[-800:] or "no output"
+    return " | ".join(lines[-n:])[-400:] or "no output"
 
 
 def read_answer(path: Path) -> tuple[str, list[str]]:
@@ -91,8 +92,16 @@ class AgentProposer:
         state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
         if state.get("branch") == self.branch and state.get("kept_overrides"):
             loop.kept_overrides = merge_overrides(loop.kept_overrides, state["kept_overrides"])
+        # a rerun in the same --out: the loop numbers its decisions from 0 again and overwrites stored
+        # ones, so earlier sessions' decisions are archived here, and proposal names continue after them
+        self.earlier = list(state.get("earlier", []))
         store = getattr(loop, "store", None)
-        self.earlier = store.decisions() if store is not None else []
+        for rec in store.decisions() if store is not None else []:
+            if rec not in self.earlier:
+                self.earlier.append(rec)
+        names = [re.fullmatch(r"agent(\d+)", str(r.get("name"))) for r in self.earlier]
+        self.count = max((int(m.group(1)) for m in names if m), default=0)
+        self._save_state()
         base = self._add_tree(f"base-{tip[:12]}", tip)
         loop.base_code, loop.base_code_rev = base, tip
 
@@ -100,7 +109,11 @@ class AgentProposer:
         if proposal.code is not None:
             wt.set_branch(self.repo, self.branch, proposal.code_rev)
             self.log(f"{self.branch} -> {proposal.code_rev[:12]} ({proposal.description})")
-        state = {"branch": self.branch, "kept_overrides": list(self.loop.kept_overrides)}
+        self._save_state()
+
+    def _save_state(self) -> None:
+        state = {"branch": self.branch, "kept_overrides": list(self.loop.kept_overrides), "earlier": self.earlier}
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.state_path, json.dumps(state, indent=1))
 
     def should_prune(self, proposal: Proposal, short_value: float) -> bool:

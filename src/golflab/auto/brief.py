@@ -58,7 +58,8 @@ def build_brief(*, proposal: str, number: int, settings: Any, base_config: dict[
                 protected_paths: tuple[str, ...]) -> dict[str, Any]:
     cfg = {k: v for k, v in base_config.items() if k != "seed"}
     hist = history(decisions)
-    tried = [h for h in history(earlier) + hist if h["name"] != "baseline"]
+    tried = [h for h in history(earlier) + hist
+             if h["name"] != "baseline" and (h["description"] or h["overrides"] or h["diff_stat"])]
     goal = (f"Lower {settings.metric} of the {settings.preset or 'default'} preset at budget {settings.budget}. "
             f"A change is kept only on a significant paired win (one-sided p < {settings.alpha}, improvement >= "
             f"{settings.min_effect}) over seeds shared with the current best.")
@@ -80,6 +81,18 @@ def _f(x: Any) -> str:
     return "-" if x is None else f"{x:.4g}"
 
 
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    out = ["| # | name | status | mean | Δ | p | note | overrides | description | diff |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for h in rows:
+        cells = [str(h["idx"]), h["name"], h["status"], _f(h["mean"]), _f(h["delta"]), _f(h["p"]), h["note"] or "",
+                 " ".join(h["overrides"] or []), h["description"] or "", h["diff_stat"]]
+        out.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
+    return out
+
+
 def render_md(b: dict[str, Any]) -> str:
     lines = [f"# golflab auto: brief for proposal {b['proposal']}", "", "## Goal", "", b["goal"], "",
              "## Current best", "", f"Code: commit `{b['base_commit']}` (branch `{b['branch']}`), checked out in "
@@ -90,16 +103,10 @@ def render_md(b: dict[str, Any]) -> str:
              "", "Paths: " + ", ".join(f"`{p}`" for p in b["protected"]["paths"]), "",
              "## How to answer", "", b["answer_format"], "", f"Answer file: `{b['answer_file']}`", "",
              "## History", ""]
-    rows = b["earlier_history"] + b["history"]
-    if not rows:
-        lines.append("(none yet)")
-    else:
-        lines += ["| # | name | status | mean | Δ | p | note | overrides | description | diff |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        for h in rows:
-            cells = [str(h["idx"]), h["name"], h["status"], _f(h["mean"]), _f(h["delta"]), _f(h["p"]),
-                     h["note"] or "", " ".join(h["overrides"] or []), h["description"] or "", h["diff_stat"]]
-            lines.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
+    if b["earlier_history"]:
+        lines += ["Earlier sessions in the same output folder:", "", *_table(b["earlier_history"]), "",
+                  "This session:", ""]
+    lines += _table(b["history"]) or ["(none yet)"]
     lines += ["", "## Ideas already tried", ""]
     lines += [f"- {t}" for t in b["ideas_tried"]] or ["(none yet)"]
     return "\n".join(lines) + "\n"
