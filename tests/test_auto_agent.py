@@ -150,6 +150,15 @@ def test_answers_that_change_nothing_protected_keys_and_timeouts_are_rejected(re
     assert p.propose(BASE).rejected == "the agent command failed (exit 3): something went wrong"
 
 
+def test_answers_the_loop_skips_as_already_tried_are_told_to_the_agent_and_end_the_search(repo, tmp_path):
+    p = _bound(repo, tmp_path, agent("config-bad", "config-bad", "config-bad"), max_empty=2)
+    assert p.propose(BASE).overrides == ["optim.matrix.lr=0.0001"]
+    assert p.propose(BASE).overrides == ["optim.matrix.lr=0.0001"]  # the stand-in loop recorded no decision
+    brief = json.loads((p.root / "agent002" / ".golflab" / "golflab_brief.json").read_text())
+    assert brief["ideas_tried"] == ["agent001 [not run: repeats a config already tried]: optim.matrix.lr=0.0001"]
+    assert p.propose(BASE) is None
+
+
 def test_a_code_change_excludes_the_brief_and_runs_the_extra_check(repo, tmp_path):
     p = _bound(repo, tmp_path, agent("lr", "lr"), check_cmd="grep -q 'g.lr \\* (25.0' src/golflab/optim/table.py")
     prop = p.propose(BASE)

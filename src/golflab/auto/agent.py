@@ -74,7 +74,9 @@ class AgentProposer:
         self.log = log or (lambda msg: None)
         self.loop: Any = None
         self.count = 0
-        self.empty = 0  # answers in a row that changed nothing
+        self.empty = 0  # answers in a row that changed nothing (or repeated a tried config)
+        self.repeats: list[str] = []  # proposals the loop skipped as already tried (no decision recorded)
+        self.last: tuple[Proposal, int] | None = None  # the last proposal, and the decision count then
         self.trees: list[Path] = []  # worktrees this proposer made and has not removed
         self.earlier: list[dict[str, Any]] = []  # decisions an earlier process stored in the same --out
         self.git_env = wt.identity_env(self.repo)
@@ -128,6 +130,15 @@ class AgentProposer:
             raise GolflabError("AgentProposer.bind(loop) must be called before propose()")
         if self.max_proposals is not None and self.count >= self.max_proposals:
             return None
+        if self.last is not None:
+            prev, n = self.last
+            self.last = None
+            if len(self.loop.decisions) == n:  # no decision recorded: the loop had judged this config and code
+                self.repeats.append(f"{prev.name} [not run: repeats a config already tried]: "
+                                    f"{' '.join(prev.overrides) or prev.description}")
+                self.empty += 1
+            else:
+                self.empty = 0
         if self.empty >= self.max_empty:
             self.log(f"the agent proposed nothing {self.empty} times in a row; stopping")
             return None
@@ -143,7 +154,7 @@ class AgentProposer:
         md, js = brief_dir / "GOLFLAB_BRIEF.md", brief_dir / "golflab_brief.json"
         write_brief(build_brief(proposal=name, number=self.count, settings=self.loop.s, base_config=base,
                                 base_commit=base_rev, branch=self.branch, worktree=tree, answer=answer,
-                                decisions=list(self.loop.decisions), earlier=self.earlier,
+                                decisions=list(self.loop.decisions), earlier=self.earlier, repeats=self.repeats,
                                 protected_paths=PROTECTED_PATHS), md, js)
         self.log(f"{name}: running the agent in {tree}")
         env = {**os.environ, **self.git_env, "GOLFLAB_BRIEF": str(md), "GOLFLAB_BRIEF_JSON": str(js),
@@ -164,12 +175,13 @@ class AgentProposer:
         if not code and not overrides:
             self.empty += 1
             return Proposal(name, [], rejected="no change (no commit, no edits, no overrides)")
-        self.empty = 0
         diff = wt.unified_diff(tree, base_rev, head) if code else ""
         desc = desc or "; ".join(wt.subjects(tree, base_rev, head))
         prop = Proposal(name, overrides, code=tree if code else None, code_rev=head if code else "", diff=diff,
                         description=desc)
         prop.rejected = self._check(prop, base_rev)
+        if not prop.rejected:  # (a rejected proposal always gets a decision)
+            self.last = (prop, len(self.loop.decisions))
         return prop
 
     def _check(self, prop: Proposal, base_rev: str) -> str:

@@ -55,7 +55,7 @@ def history(decisions: list[Any]) -> list[dict[str, Any]]:
 
 def build_brief(*, proposal: str, number: int, settings: Any, base_config: dict[str, Any], base_commit: str,
                 branch: str, worktree: Path, answer: Path, decisions: list[Any], earlier: list[dict[str, Any]],
-                protected_paths: tuple[str, ...]) -> dict[str, Any]:
+                protected_paths: tuple[str, ...], repeats: list[str] = ()) -> dict[str, Any]:
     cfg = {k: v for k, v in base_config.items() if k != "seed"}
     hist = history(decisions)
     tried = [h for h in history(earlier) + hist
@@ -73,7 +73,7 @@ def build_brief(*, proposal: str, number: int, settings: Any, base_config: dict[
                       "paths": list(protected_paths)},
         "history": hist, "earlier_history": history(earlier),
         "ideas_tried": [f"{h['name']} [{h['status']}]: " + (h["description"] or " ".join(h["overrides"] or []))
-                        for h in tried],
+                        for h in tried] + list(repeats),
     }
 
 
