@@ -39,7 +39,7 @@ def test_cli_needs_exactly_one_source(tmp_path):
 
     run = subprocess.run([sys.executable, "-m", "golflab", "auto", "--data", str(tmp_path)], capture_output=True,
                          text=True, timeout=120)
-    assert run.returncode != 0 and "exactly one of --space or --plan" in run.stderr
+    assert run.returncode != 0 and "exactly one of --space, --plan or --agent-cmd" in run.stderr
 
 
 def test_hours_budget_counts_earlier_sessions(tmp_path):

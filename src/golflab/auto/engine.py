@@ -54,7 +54,8 @@ class Engine:
         self.peak_busy = 0  # most runs in flight at once
         self.peak_cands = 0  # most distinct candidates with runs in flight at once
         self._outputs_at = time.monotonic()
-        self.base = self._base(0, list(loop.kept_overrides), None, "")
+        # bind() may have restored kept changes and pointed base_code at the branch the agent starts from
+        self.base = self._base(0, list(loop.kept_overrides), loop.base_code, loop.base_code_rev)
         self.history.append(self.base)  # decision 0 (the baseline) does not change it
         window = self.store.get_meta("window")  # kept across resumes: the proposal order depends on it
         lookahead = self.s.lookahead or len(self.slots)
@@ -234,7 +235,8 @@ class Engine:
             if c.idx == 0 and o.status != "keep":
                 raise GolflabError("the baseline run crashed; see the runs/ folder under the output directory")
             p = c.prop
-            extra = {"code_rev": c.code_rev, "diff": p.diff, "description": p.description} if p else {}
+            extra = {"code_rev": c.code_rev, "diff": p.diff, "description": p.description} if p else \
+                {"code_rev": c.code_rev}
             cfg_hash = "" if o.status == "rejected" else c.cfg_hash
             name = p.name if p else "baseline"
             self.loop.decide(Decision(

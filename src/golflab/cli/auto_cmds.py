@@ -17,6 +17,13 @@ def auto(
     data: Path = typer.Option(..., "--data", help="Prepared dataset directory."),
     space: Path | None = typer.Option(None, "--space", help="Search space TOML (see spaces/)."),
     plan: Path | None = typer.Option(None, "--plan", help="Lab plan TOML: propose its arms in priority order."),
+    agent_cmd: str | None = typer.Option(None, "--agent-cmd", help="Coding-agent command run in a fresh git "
+                                         "worktree with $GOLFLAB_BRIEF (see docs/auto.md)."),
+    agent_timeout: float = typer.Option(600.0, "--agent-timeout", help="Seconds one agent answer may take."),
+    agent_check: str | None = typer.Option(None, "--agent-check", help="Extra check command run in the "
+                                           "worktree of a code change, e.g. 'pytest -q tests/test_model.py'."),
+    tag: str | None = typer.Option(None, "--tag", help="Agent branch golflab/auto/<tag> (default: the --out "
+                                   "folder's name)."),
     preset: str | None = typer.Option(None, "--preset", help="Preset the baseline starts from (default: the "
                                       "plan's, else tiny)."),
     budget: str | None = typer.Option(None, "--budget", help="Budget of one full run: 30s, 10m, 200steps "
@@ -51,8 +58,8 @@ def auto(
     from golflab.cli.lab_cmds import _parse_gpus
     from golflab.lab.executor import make_slots
 
-    if (space is None) == (plan is None):
-        raise ConfigError("golflab auto: give exactly one of --space or --plan")
+    if sum(x is not None for x in (space, plan, agent_cmd)) != 1:
+        raise ConfigError("golflab auto: give exactly one of --space, --plan or --agent-cmd")
     if lookahead is not None and lookahead < 1:
         raise ConfigError(f"--lookahead {lookahead} must be >= 1")
     if not 0 < fidelity <= 1:
@@ -65,9 +72,14 @@ def auto(
         base = [*pl.baseline, *base]
         preset, budget = pl.preset, budget or pl.budget
         rule = (pl.rule.alpha, pl.rule.min_effect, pl.baseline_seeds.min, pl.baseline_seeds.max)
-    else:
+    elif space is not None:
         preset = preset or "tiny"
         proposer = SpaceProposer(load_space(space, preset), seed=seed, fidelity=fidelity)
+    out_dir = out or Path("auto.out")
+    log = None if quiet else (lambda m: console.print(m, markup=False))
+    if agent_cmd is not None:
+        preset = preset or "tiny"
+        proposer = _agent(agent_cmd, agent_timeout, agent_check, tag or _tag(out_dir), log)
     alpha = rule[0] if alpha is None else alpha
     min_effect = rule[1] if min_effect is None else min_effect
     seeds_min = rule[2] if seeds_min is None else seeds_min
@@ -78,18 +90,21 @@ def auto(
                             seeds_min=seeds_min, seeds_max=seeds_max, alpha=alpha, min_effect=min_effect,
                             max_experiments=max_experiments, hours=hours, gpu_hours=gpu_hours,
                             confirm=not no_confirm, lookahead=lookahead)
-    out_dir = out or Path("auto.out")
     slots = make_slots(_parse_gpus(gpus), procs_per_run, parallel)
-    loop = AutoLoop(settings, proposer, out_dir, log=None if quiet else (lambda m: console.print(m, markup=False)),
-                    slots=slots)
-    decisions = loop.run_loop()
+    loop = AutoLoop(settings, proposer, out_dir, log=log, slots=slots)
+    try:
+        decisions = loop.run_loop()
+    finally:
+        if hasattr(proposer, "cleanup"):
+            proposer.cleanup(keep_base=False)
     table = Table(title=f"golflab auto: {out_dir}")
-    for col in ("#", "experiment", "overrides", "mean", "Δ", "p", "verdict", "test"):
+    for col in ("#", "experiment", "change", "mean", "Δ", "p", "verdict", "test"):
         table.add_column(col)
     from golflab.auto.outputs import test_column
 
     for d in decisions:
-        table.add_row(str(d.idx), d.name, " ".join(d.overrides), _f(d.mean), _f(d.delta), _f(d.p),
+        change = " ".join([d.description] * bool(d.description) + d.overrides)
+        table.add_row(str(d.idx), d.name, change, _f(d.mean), _f(d.delta), _f(d.p),
                       f"{d.status} ({d.note})" if d.note else d.status, test_column(d))
     console.print(table)
     skipped = getattr(proposer, "skipped", {})
@@ -101,6 +116,28 @@ def auto(
     console.print(f"stopped: {loop.stop_reason}", markup=False)
     if loop.stop_reason.startswith("interrupted"):
         raise typer.Exit(130)
+
+
+def _agent(cmd: str, timeout: float, check: str | None, tag: str, log):
+    """The agent proposer on the git repository of the current directory, which must be a committed
+    golflab checkout: the agent starts from its HEAD, and the baseline runs that code."""
+    from golflab.auto import worktree as wt
+    from golflab.auto.agent import AgentProposer
+
+    repo = wt.repo_root(Path.cwd())
+    if not (repo / "src" / "golflab" / "__init__.py").is_file():
+        raise ConfigError(f"--agent-cmd: {repo} is not a golflab checkout (no src/golflab/); run it from one")
+    dirty = wt.dirty_tracked(repo, "src/")
+    if dirty:
+        raise ConfigError(f"--agent-cmd: {repo} has uncommitted changes under src/ ({', '.join(dirty[:3])}); "
+                          "commit or stash them, the agent starts from a committed state")
+    return AgentProposer(cmd, repo, tag, timeout_s=timeout, check_cmd=check, log=log)
+
+
+def _tag(out: Path) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", out.resolve().name).strip(".-") or "auto"
 
 
 def _f(x: float | None) -> str:
