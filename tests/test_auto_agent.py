@@ -79,17 +79,20 @@ def test_stand_in_agent_change_is_run_judged_kept_and_rejections_keep_their_diff
     runs = _results(out)
     assert len(runs[lr.code_rev]) >= 2  # its runs imported golflab from the proposal's commit
     assert ds["baseline"].code_rev == start and len(runs[start]) >= 2
-    # the next worktree started from the kept commit; its brief shows the kept experiment
+    # agent002 was proposed ahead, while agent001 trained (from the then base); the first worktree made
+    # after the keep starts from the kept commit, and its brief shows the kept experiment
     log = tmp_path / "standin"
-    assert (log / "agent002" / "head").read_text() == lr.code_rev
-    brief = json.loads((log / "agent002" / "brief.json").read_text())
+    assert (log / "agent002" / "head").read_text() == start
+    assert [h["name"] for h in json.loads((log / "agent002" / "brief.json").read_text())["history"]] == ["baseline"]
+    assert (log / "agent003" / "head").read_text() == lr.code_rev
+    brief = json.loads((log / "agent003" / "brief.json").read_text())
     assert brief["base_commit"] == lr.code_rev
-    assert [(h["name"], h["status"]) for h in brief["history"]] == [("baseline", "keep"), ("agent001", "keep")]
+    assert [(h["name"], h["status"]) for h in brief["history"]][:2] == [("baseline", "keep"), ("agent001", "keep")]
     assert "table.py (+1 -1)" in brief["history"][1]["diff_stat"]
-    assert "agent001" in (log / "agent002" / "brief.md").read_text()
+    assert "agent001" in (log / "agent003" / "brief.md").read_text()
     assert "scale the matrix LR by 25" in " ".join(brief["ideas_tried"])
 
-    # a config diff runs on the kept code and loses
+    # a config diff proposed ahead is re-based onto the kept change: it runs on the kept code and loses
     cfg = ds["agent002"]
     assert cfg.overrides == ["optim.matrix.lr=0.0001"] and cfg.status == "discard" and cfg.code_rev == lr.code_rev
     assert len(runs[lr.code_rev]) >= 4

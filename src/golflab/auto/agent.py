@@ -78,6 +78,7 @@ class AgentProposer:
         self.repeats: list[str] = []  # proposals the loop skipped as already tried (no decision recorded)
         self.last: tuple[Proposal, int] | None = None  # the last proposal, and the decision count then
         self.trees: list[Path] = []  # worktrees this proposer made and has not removed
+        self.undecided: set[Path] = set()  # worktrees of proposals not yet judged (their runs import them)
         self.earlier: list[dict[str, Any]] = []  # decisions an earlier process stored in the same --out
         self.git_env = wt.identity_env(self.repo)
 
@@ -122,7 +123,9 @@ class AgentProposer:
         return False
 
     def observe(self, proposal: Proposal, value: float | None, pruned: bool = False) -> None:
-        pass  # worktrees are cleaned up at the next proposal, once it is known which one was kept
+        # judged: its worktree may go at the next cleanup (unless it became the base code)
+        if proposal.code is not None:
+            self.undecided.discard(Path(proposal.code).resolve())
 
     # -- proposing --------------------------------------------------------------------------------
     def propose(self, base: dict[str, Any]) -> Proposal | None:
@@ -182,6 +185,8 @@ class AgentProposer:
         prop.rejected = self._check(prop, base_rev)
         if not prop.rejected:  # (a rejected proposal always gets a decision)
             self.last = (prop, len(self.loop.decisions))
+            if prop.code is not None:
+                self.undecided.add(Path(prop.code).resolve())
         return prop
 
     def _check(self, prop: Proposal, base_rev: str) -> str:
@@ -252,7 +257,7 @@ class AgentProposer:
         branch; discarded and rejected ones live on as diffs in the store)."""
         base = self.loop.base_code if self.loop is not None and keep_base else None
         for path in list(self.trees):
-            if base is not None and Path(base).resolve() == path:
+            if (base is not None and Path(base).resolve() == path) or (keep_base and path in self.undecided):
                 continue
             wt.remove_worktree(self.repo, path)
             self.trees.remove(path)

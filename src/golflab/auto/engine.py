@@ -88,7 +88,8 @@ class Engine:
     # -- the main loop
     def run(self) -> str:
         self.pool.stop_orphans()  # a killed search's children
-        base = Candidate(0, None, self.base, self.base.overrides, self.base.key, self.base.cfg_hash, None, "", True)
+        base = Candidate(0, None, self.base, self.base.overrides, self.base.key, self.base.cfg_hash, self.base.code,
+                         self.base.code_rev, True)
         self._start_flow(base, baseline_flow(self.base, self.loop.seeds[: self.s.seeds_min]))
         self.cands[0] = base
         self.loop.running = True
