@@ -171,7 +171,10 @@ def test_a_code_change_excludes_the_brief_and_runs_the_extra_check(repo, tmp_pat
     p.check_cmd = "echo check says no >&2; false"
     second = p.propose(BASE)
     assert second.rejected.startswith("the check 'echo check says no >&2; false' failed (exit 1): check says no")
-    assert not prop.code.exists()  # the first proposal was not kept: its worktree is gone
+    assert prop.code.exists()  # not judged yet: runs in flight may still import its code
+    p.observe(prop, 1.0)  # judged and not kept: its worktree goes at the next clean-up
+    p.cleanup()
+    assert not prop.code.exists()
 
 
 def test_cli_refuses_outside_git_and_with_uncommitted_source(repo, tmp_path):

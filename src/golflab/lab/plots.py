@@ -95,7 +95,16 @@ def _dots_and_ci(ax, x: float, vals: list[float], color: str, rng: np.random.Gen
 
 
 def curves_plot(plan: Plan, store: Store, arms: list[ArmSummary], path: Path) -> Path | None:
-    """val_bpb against elapsed training seconds: every seed faint, the arm's mean curve bold."""
+    """val_bpb against elapsed training seconds: every seed faint, the arm's mean curve bold. Runs with
+    fewer than two val points (short budgets, val_every beyond the last step) show train loss instead."""
+    for kind, key in (("val", "val_bpb"), ("train", "loss")):
+        out = _curves(plan, store, arms, path, kind, key)
+        if out is not None:
+            return out
+    return None
+
+
+def _curves(plan: Plan, store: Store, arms: list[ArmSummary], path: Path, kind: str, key: str) -> Path | None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     palette = plt.get_cmap("tab10")
@@ -105,8 +114,8 @@ def curves_plot(plan: Plan, store: Store, arms: list[ArmSummary], path: Path) ->
         for r in a.runs:
             if r.status != "ok":
                 continue
-            pts = [(m["elapsed_s"], m["val_bpb"]) for m in store.metrics(r.id, "val")
-                   if isinstance(m.get("elapsed_s"), (int, float)) and isinstance(m.get("val_bpb"), (int, float))]
+            pts = [(m["elapsed_s"], m[key]) for m in store.metrics(r.id, kind)
+                   if isinstance(m.get("elapsed_s"), (int, float)) and isinstance(m.get(key), (int, float))]
             if len(pts) >= 2:
                 curves.append(np.array(sorted(pts)))
         if not curves:
@@ -124,8 +133,12 @@ def curves_plot(plan: Plan, store: Store, arms: list[ArmSummary], path: Path) ->
         plt.close(fig)
         return None
     ax.set_xlabel("training time (s)")
-    ax.set_ylabel("val_bpb")
-    ax.set_title(f"{plan.name}: val_bpb during training (faint: seeds, bold: mean)", fontsize=10)
+    if kind == "train":  # the first steps' loss spikes would flatten the rest of the curve
+        ys = np.concatenate([line.get_ydata() for line in ax.get_lines()])
+        ax.set_ylim(float(ys.min()) - 0.05, float(np.quantile(ys, 0.9)))
+    label = "val_bpb" if kind == "val" else "train loss"
+    ax.set_ylabel(label)
+    ax.set_title(f"{plan.name}: {label} during training (faint: seeds, bold: mean)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

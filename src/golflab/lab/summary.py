@@ -93,7 +93,11 @@ def needed_lines(plan: Plan, arm: ArmSummary) -> list[str]:
     if c is None or c.sd_arm is None or c.sd_base is None:
         return []
     r = plan.rule
-    lines = []
+    unpaired = math.sqrt(c.sd_arm**2 + c.sd_base**2)
+    paired = f"σ of the per-seed differences {c.sd_diff:.4g} ({c.n_pairs} shared seeds)" if c.sd_diff is not None \
+        else "no shared seeds"
+    lines = [f"{arm.name}: σ {c.sd_arm:.4g} (arm), {c.sd_base:.4g} ({arm.ref}); {paired}; σ of an unpaired "
+             f"difference √(σ_arm² + σ_ref²) = {unpaired:.4g}"]
     effects = [("min_effect", r.min_effect)] if r.min_effect > 0 else []
     if c.delta is not None:
         effects.append(("observed |Δ|", abs(c.delta)))
