@@ -9,6 +9,7 @@ FAKE_FAIL     write result.json with status failed when the run dir contains thi
 FAKE_HANG     sleep forever when the run dir contains this text;
 FAKE_SLEEP    seconds to sleep before finishing (to kill a lab mid-run);
 FAKE_NO_SPLITS  ignore eval.also_splits (as an older trainer would: confirmation then queues evals);
+FAKE_NO_VAL_CURVE  write train records only (a budget too short for periodic evals);
 FAKE_LOG      append "train <run dir>" / "eval <run dir>" to this file on every start.
 """
 
@@ -73,8 +74,9 @@ def train(config: Path, out: Path) -> int:
         for i, step in enumerate((10, 20, 30)):
             v = final + 0.2 * (2 - i)
             fh.write(json.dumps({"kind": "train", "step": step, "loss": v * 0.7, "elapsed_s": step * 0.1}) + "\n")
-            fh.write(json.dumps({"kind": "val", "step": step, "val_loss": v * 0.69, "val_bpb": v,
-                                 "elapsed_s": step * 0.1}) + "\n")
+            if not os.environ.get("FAKE_NO_VAL_CURVE"):
+                fh.write(json.dumps({"kind": "val", "step": step, "val_loss": v * 0.69, "val_bpb": v,
+                                     "elapsed_s": step * 0.1}) + "\n")
     failed = knob("FAKE_FAIL", out)
     result = {"status": "failed" if failed else "ok", "error": "loss is NaN (fake)" if failed else None,
               "val_loss": final * 0.69, "val_bpb": float("nan") if failed else final,

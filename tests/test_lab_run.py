@@ -233,9 +233,31 @@ def test_an_arm_without_common_random_numbers_runs_on_other_seeds(tmp_path):
         t = t.replace("seeds = { min = 2, max = 6 }", "seeds = { min = 2, max = 2 }")
         return t + '\n[[arm]]\nname = "swiglu-unpaired"\noverrides = ["model.mlp=swiglu"]\ncrn = false\n'
 
-    store = run_lab(copy_plan(tmp_path, edit=edit))
+    plan_path = copy_plan(tmp_path, edit=edit)
+    store = run_lab(plan_path)
     runs = by_arm(store)
     base = sorted(r.seed for r in runs["baseline"])
     assert sorted(r.seed for r in runs["swiglu-unpaired"]) == [s + 10_000 for s in base[:2]]
     d = store.decisions()["swiglu-unpaired"]
     assert d.stats["val"]["n_pairs"] == 0 and d.stats["val"]["test"] == "welch"
+    # the report's noise section sets the paired spread of swiglu beside the unpaired arm's
+    from golflab.lab.plan import load_plan
+    from golflab.lab.summary import needed_lines, summarize
+
+    plan = load_plan(plan_path)
+    arms = {a.name: a for a in summarize(plan, store)}
+    paired, unpaired = needed_lines(plan, arms["swiglu"])[0], needed_lines(plan, arms["swiglu-unpaired"])[0]
+    assert "σ of the per-seed differences" in paired and "(2 shared seeds)" in paired
+    assert "no shared seeds" in unpaired and "√(σ_arm² + σ_ref²)" in unpaired
+
+
+def test_curve_plot_falls_back_to_train_loss_without_val_curves(tmp_path):
+    from golflab.lab.plots import curves_plot
+    from golflab.lab.summary import summarize
+
+    plan_path = copy_plan(tmp_path, edit=lambda t: t.replace("seeds = { min = 2, max = 6 }", "seeds = { min = 2, max = 2 }"))
+    store = run_lab(plan_path, {"FAKE_NO_VAL_CURVE": "1"})
+    plan = load_plan(plan_path)
+    assert not any(store.metrics(r.id, "val") for r in store.runs())
+    out = curves_plot(plan, store, summarize(plan, store), tmp_path / "curves.png")
+    assert out is not None and out.stat().st_size > 1000
