@@ -40,5 +40,7 @@ def test_identical_arms_with_common_random_numbers_are_bit_identical(tiny_datase
     paired = measure_noise(cfg, 2, tmp_path / "crn", crn=True)
     assert paired.values_a == paired.values_b  # same seed, same data order, same init: exactly equal
     assert paired.sd_paired == 0.0 and paired.sd_single > 0
-    unpaired = measure_noise(cfg, 2, tmp_path / "nocrn", crn=False)
+    trained_a = {p: p.stat().st_mtime_ns for p in (tmp_path / "crn" / "a").glob("seed*/result.json")}
+    unpaired = measure_noise(cfg, 2, tmp_path / "crn", crn=False)  # same folder: arm A is reused
     assert unpaired.values_a == paired.values_a and unpaired.values_b != unpaired.values_a
+    assert len(trained_a) == 2 and all(p.stat().st_mtime_ns == t for p, t in trained_a.items())

@@ -120,9 +120,9 @@ def baseline_flow(base: Base, seeds: list[int]) -> Flow:
                    base_band=band(vals))
 
 
-def candidate_flow(c: Candidate, s: Any, short: Req | None) -> Flow:
-    """`s`: the loop's AutoSettings; `short`: the short-fidelity screening run (None: none)."""
-    seeds = list(range(s.first_seed, s.first_seed + s.seeds_max))
+def candidate_flow(c: Candidate, s: Any, seeds: list[int], short: Req | None) -> Flow:
+    """`s`: the loop's AutoSettings; `seeds`: the search's seeds (seeds_max of them); `short`: the
+    short-fidelity screening run (None: none)."""
     prop = c.prop
     if short is not None and not c.prune_passed:
         run = (yield [short])[short]
@@ -145,24 +145,21 @@ def candidate_flow(c: Candidate, s: Any, short: Req | None) -> Flow:
         if not want_more_seeds(cmp, n, s.seeds_max, s.alpha, s.min_effect, True):
             break
         n += 1
-    paired = cmp.test == "paired"
-    out = Outcome("discard", vals, _mean(vals), cmp.delta_paired if paired else cmp.delta,
-                  cmp.p_paired if paired else cmp.p_welch, cmp.verdict, verdict=cmp.verdict, sd=_sd(vals),
+    out = Outcome("discard", vals, _mean(vals), *cmp.deciding(), cmp.verdict, verdict=cmp.verdict, sd=_sd(vals),
                   peak_mem_gb=max((res[r].peak_mem_gb or 0.0) for r in mine) or None, base_band=band(base))
     if s.confirm:
         tv = {r.seed: res[r].test_value for r in mine if res[r].test_value is not None}
         tb = {r.seed: res[r].test_value for r in theirs if res[r].test_value is not None}
         if len(tv) >= 2 and len(set(tv) & set(tb)) >= 2:
             t = compare(tv, tb, s.alpha, s.min_effect, one_sided=True)
-            tp = t.test == "paired"
-            out.test_delta, out.test_p = (t.delta_paired, t.p_paired) if tp else (t.delta, t.p_welch)
+            out.test_delta, out.test_p = t.deciding()
             out.test_verdict = t.verdict
             if out.verdict == "win" and t.verdict != "win":
                 out.verdict, out.note = "inconclusive", "val win not confirmed on test"
         elif out.verdict == "win":
             out.note = "win (no test split: unconfirmed)"
     if out.verdict == "win":
-        if getattr(prop, "promote", True):
+        if prop.promote:
             out.status = "keep"
         else:
             out.note = "win (promote = false: not made the baseline)"

@@ -185,7 +185,7 @@ class Engine:
                 s_over = tuple(merge_overrides(list(sb.overrides), p.overrides))
                 short = Req(self.loop.ident(s_over, s_rev, p.fidelity)[1], self.loop.seeds[0], s_over, p.fidelity,
                             s_code)
-            self._start_flow(c, candidate_flow(c, self.s, short))
+            self._start_flow(c, candidate_flow(c, self.s, self.loop.seeds, short))
         return c
 
     def _start_flow(self, c: Candidate, flow: Any) -> None:

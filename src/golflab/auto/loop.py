@@ -24,8 +24,7 @@ from golflab.auto.store import AutoStore
 from golflab.config.loader import config_hash
 from golflab.config.schema import RunConfig
 from golflab.errors import GolflabError
-
-CONFIRM_OVERRIDE = 'eval.also_splits=["test"]'  # harness-owned: every run also scores the test split
+from golflab.lab.outcome import ALSO_TEST
 
 
 @dataclass
@@ -133,7 +132,7 @@ class AutoLoop:
     def config(self, overrides: list[str], seed: int, fidelity: float = 1.0) -> RunConfig:
         from golflab.config import load_config
 
-        harness = [CONFIRM_OVERRIDE] if self.s.confirm else []
+        harness = [ALSO_TEST] if self.s.confirm else []
         cfg = load_config(preset=self.s.preset, overrides=[*overrides, *harness, f"seed={seed}"],
                           budget=self.s.budget, extra={"data": {"path": str(self.s.data)}})
         if fidelity < 1.0:
@@ -179,7 +178,7 @@ class AutoLoop:
         rec = copy.deepcopy(d.__dict__)
         rec["values"] = {str(k): v for k, v in d.values.items()}
         self.store.put_decision(d.idx, rec)
-        self.log(f"{d.name}: {d.status} mean={_fmt(d.mean)} Δ={_fmt(d.delta)} p={_fmt(d.p)} {d.note}")
+        self.log(f"{d.name}: {d.status} mean={short(d.mean)} Δ={short(d.delta)} p={short(d.p)} {d.note}")
 
     def write_outputs(self) -> None:
         from golflab.auto.outputs import write_outputs
@@ -195,5 +194,6 @@ class AutoLoop:
         write_outputs(ds, self.out, self.s.metric, self.s)
 
 
-def _fmt(x: float | None) -> str:
+def short(x: float | None) -> str:
+    """4 significant digits, '-' for none (log lines and the CLI table)."""
     return "-" if x is None else f"{x:.4g}"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from golflab.fileio import write_atomic
+from golflab.lab.plots import pyplot, save_png
 from golflab.lab.report import fmt
 
 TSV_HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescription"
@@ -19,22 +19,19 @@ def results_tsv(decisions: list[Any]) -> str:
         value = f"{d.mean:.6f}" if d.mean is not None else "0.000000"
         mem = f"{d.peak_mem_gb:.1f}" if d.peak_mem_gb is not None else "0.0"
         desc = " ".join(d.overrides) if d.name != "baseline" else "baseline " + " ".join(d.overrides)
-        if getattr(d, "description", ""):
+        if d.description:
             desc = f"{d.description} {desc}"
         if d.note and d.note not in ("baseline", "win", "loss", "inconclusive"):
             desc += f" ({d.note})"
-        commit = (getattr(d, "code_rev", "") or d.cfg_hash or "-------")[:7]  # code commit, else config hash
+        commit = (d.code_rev or d.cfg_hash or "-------")[:7]  # code commit, else config hash
         rows.append("\t".join([commit, value, mem, d.status, " ".join(desc.split())]))
     return "\n".join(rows) + "\n"
 
 
 def progress_png(decisions: list[Any], path: Path, metric: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     colors = {"keep": "tab:green", "discard": "tab:gray", "crash": "tab:red", "rejected": "tab:orange"}
     if not decisions:
@@ -67,18 +64,15 @@ def progress_png(decisions: list[Any], path: Path, metric: str) -> None:
     ax.set_ylabel(f"{metric} (lower is better)")
     ax.set_title("golflab auto: kept only on a significant paired win")
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    save_png(fig, path, dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def test_column(d: Any) -> str:
     """The held-out confirmation of a judged experiment: the test split's verdict and p."""
-    tv = getattr(d, "test_verdict", "")
-    if not tv:
+    if not d.test_verdict:
         return "-"
-    return f"{tv} (p = {fmt(d.test_p)}, Δ = {fmt(d.test_delta)})"
+    return f"{d.test_verdict} (p = {fmt(d.test_p)}, Δ = {fmt(d.test_delta)})"
 
 
 def report_markdown(decisions: list[Any], metric: str, settings: Any = None) -> str:
@@ -86,8 +80,8 @@ def report_markdown(decisions: list[Any], metric: str, settings: Any = None) -> 
     rows = []
     for d in decisions:
         verdict = d.status + (f" ({d.note})" if d.note and d.note != d.status else "")
-        desc = " ".join([getattr(d, "description", ""), *d.overrides]).strip() or "-"
-        rows.append(f"| {d.idx} | {d.name} | {desc} | {len(d.values)} | {fmt(d.mean)} | {fmt(getattr(d, 'sd', None))} "
+        desc = " ".join([d.description, *d.overrides]).strip() or "-"
+        rows.append(f"| {d.idx} | {d.name} | {desc} | {len(d.values)} | {fmt(d.mean)} | {fmt(d.sd)} "
                     f"| {fmt(d.delta)} | {fmt(d.p)} | {verdict} | {test_column(d)} |")
     base = decisions[0] if decisions else None
     kept = [d for d in decisions if d.status == "keep"]
@@ -104,7 +98,7 @@ def report_markdown(decisions: list[Any], metric: str, settings: Any = None) -> 
               "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
     if base is not None and base.mean is not None:
         band = base.base_band
-        lines.append(f"- Noise band of the starting baseline: mean {fmt(base.mean)}, σ {fmt(getattr(base, 'sd', None))}"
+        lines.append(f"- Noise band of the starting baseline: mean {fmt(base.mean)}, σ {fmt(base.sd)}"
                      + (f", mean ± 2σ = [{fmt(band[0])}, {fmt(band[1])}]" if band else "") + ".")
     if kept:
         best = kept[-1]

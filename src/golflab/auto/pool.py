@@ -8,17 +8,16 @@ names every child started, so a search killed with SIGKILL can stop its orphans 
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from golflab.auto.candidate import Req
 from golflab.auto.store import RunRow
 from golflab.config.loader import to_toml
-from golflab.fileio import write_atomic
-from golflab.lab.executor import Slot, stop_orphan, stop_tree
-from golflab.lab.outcome import metric_value, read_json, run_values
+from golflab.lab.executor import Slot, prepare_run_dir, stop_orphan, stop_tree
+from golflab.lab.outcome import finished_result, metric_value, read_json, run_values, split_key
 
 
 @dataclass
@@ -48,20 +47,17 @@ class RunPool:
     def adopt(self, r: Req) -> bool:
         """Store a run a killed search finished but never stored (its result.json is complete and its
         config.toml is this run's); False if there is none and the run must be trained."""
-        run_dir = self.loop.out / "runs" / r.key / f"seed{r.seed}"
-        result = read_json(run_dir / "result.json")
-        if result is None or result.get("status") != "ok":
-            return False
-        try:
-            same = (run_dir / "config.toml").read_text(encoding="utf-8") == self._toml(r)
-        except OSError:
-            return False
-        if not same:
+        run_dir = self.run_dir(r)
+        result = finished_result(run_dir, self._toml(r))
+        if result is None:
             return False
         self.store.put_run(r.key, r.seed, self._row(result, 0, 0.0, len(self.slots[0].gpus)), str(run_dir))
         self.store.adopted += 1
         self.loop.log(f"adopt {r.key} seed {r.seed}: finished before the last stop")
         return True
+
+    def run_dir(self, r: Req) -> Path:
+        return self.loop.out / "runs" / r.key / f"seed{r.seed}"
 
     def _toml(self, r: Req) -> str:
         return to_toml(self.loop.config(list(r.overrides), r.seed, r.fidelity))
@@ -73,14 +69,11 @@ class RunPool:
         if not wall_s:  # adopted: the killed session's wall time is unknown; use the trainer's
             wall_s = float(result.get("train_seconds") or 0) + float(result.get("eval_seconds") or 0)
         return RunRow("ok" if ok else "crash", value if ok else None, result.get("peak_mem_gb"),
-                      metric_value(values, f"test_{self.metric}"), wall_s, gpus)
+                      metric_value(values, split_key("test", self.metric)), wall_s, gpus)
 
     def start(self, r: Req, slot: Slot) -> None:
-        run_dir = self.loop.out / "runs" / r.key / f"seed{r.seed}"
-        if run_dir.exists():
-            shutil.rmtree(run_dir)  # a killed attempt: start from scratch
-        run_dir.mkdir(parents=True)
-        write_atomic(run_dir / "config.toml", self._toml(r))
+        run_dir = self.run_dir(r)
+        prepare_run_dir(run_dir, self._toml(r))  # a killed attempt starts from scratch
         ex = dataclasses.replace(self.loop.executor, code_dir=r.code)
         proc = ex.start(ex.train_cmd(run_dir, max(1, len(slot.gpus))), slot, self.loop.out, run_dir / "stdout.log")
         self.store.mark_inflight(r.key, r.seed, proc.pid, str(run_dir))

@@ -52,7 +52,7 @@ def auto(
     quiet: bool = typer.Option(False, "--quiet", help="No per-run log lines."),
 ) -> None:
     """Propose changes, run each on shared seeds, keep only significant improvements confirmed on test."""
-    from golflab.auto.loop import AutoLoop, AutoSettings
+    from golflab.auto.loop import AutoLoop, AutoSettings, short
     from golflab.auto.proposers import PlanProposer, SpaceProposer
     from golflab.auto.space import load_space
     from golflab.cli.lab_cmds import _parse_gpus
@@ -104,7 +104,7 @@ def auto(
 
     for d in decisions:
         change = " ".join([d.description] * bool(d.description) + d.overrides)
-        table.add_row(str(d.idx), d.name, change, _f(d.mean), _f(d.delta), _f(d.p),
+        table.add_row(str(d.idx), d.name, change, short(d.mean), short(d.delta), short(d.p),
                       f"{d.status} ({d.note})" if d.note else d.status, test_column(d))
     console.print(table)
     skipped = getattr(proposer, "skipped", {})
@@ -139,9 +139,6 @@ def _tag(out: Path) -> str:
 
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", out.resolve().name).strip(".-") or "auto"
 
-
-def _f(x: float | None) -> str:
-    return "-" if x is None else f"{x:.4g}"
 
 
 def register(app: typer.Typer) -> None:

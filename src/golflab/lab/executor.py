@@ -9,12 +9,15 @@ and so that a Ctrl-C in the terminal reaches only the lab, which then stops its 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from golflab.fileio import write_atomic
 
 
 @dataclass
@@ -75,6 +78,14 @@ class Executor:
         with open(log, "ab") as fh:
             return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=self.env(slot, lab_dir), start_new_session=True)
+
+
+def prepare_run_dir(run_dir: Path, config_toml: str) -> None:
+    """An empty run directory holding only config.toml (what a killed or earlier attempt left is removed)."""
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    write_atomic(run_dir / "config.toml", config_toml)
 
 
 def stop_tree(proc: subprocess.Popen, grace: float = 10.0) -> None:

@@ -11,7 +11,6 @@ whose directory holds the same config is reused, so the with- and without-CRN me
 from __future__ import annotations
 
 import copy
-import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,8 @@ import numpy as np
 from golflab.config.loader import to_toml
 from golflab.config.schema import RunConfig
 from golflab.errors import TrainingError
-from golflab.lab.executor import Executor, Slot
+from golflab.lab.executor import Executor, Slot, prepare_run_dir
+from golflab.lab.outcome import finished_result, metric_value, read_json
 from golflab.lab.plan import UNPAIRED_SEED_OFFSET
 from golflab.lab.stats import seeds_needed
 
@@ -41,33 +41,18 @@ class NoiseReport:
         return float(np.mean(self.values_b) - np.mean(self.values_a))
 
 
-def _finished(run_dir: Path, toml: str, metric: str) -> float | None:
-    """The metric of a finished ok run in run_dir trained from exactly this config, else None."""
-    try:
-        if (run_dir / "config.toml").read_text(encoding="utf-8") != toml:
-            return None
-        result = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    value = result.get(metric) if result.get("status") == "ok" else None
-    return float(value) if isinstance(value, (int, float)) else None
-
-
-def run_once(cfg: RunConfig, run_dir: Path, metric: str, executor: Executor | None = None,
-             reuse: bool = False) -> float:
-    """Train cfg in its own process into run_dir; the metric from its result.json."""
+def run_once(cfg: RunConfig, run_dir: Path, metric: str) -> float:
+    """Train cfg in its own process into run_dir; the metric from its result.json. A finished ok run
+    of exactly this config in run_dir is reused, not trained again."""
     toml = to_toml(cfg)
-    if reuse and (done := _finished(run_dir, toml, metric)) is not None:
-        return done
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "result.json").unlink(missing_ok=True)
-    (run_dir / "config.toml").write_text(toml, encoding="utf-8")
-    ex = executor or Executor()
-    # env: code_dir on PYTHONPATH, and an inductor cache shared by the runs beside this one's parent
+    done = finished_result(run_dir, toml)
+    if done is not None and (value := metric_value(done, metric)) is not None:
+        return value
+    prepare_run_dir(run_dir, toml)
+    ex = Executor()  # its env shares an inductor cache among the runs beside this one's parent
     proc = subprocess.run(ex.train_cmd(run_dir), capture_output=True, text=True, env=ex.env(Slot(0), run_dir.parent.parent))
     (run_dir / "stdout.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
-    result_path = run_dir / "result.json"
-    result = json.loads(result_path.read_text()) if result_path.exists() else {}
+    result = read_json(run_dir / "result.json") or {}
     if proc.returncode != 0 or result.get("status") != "ok":
         raise TrainingError(f"noise run {run_dir} failed: {result.get('error') or proc.stderr[-300:]}")
     value = result.get(metric)
@@ -88,7 +73,7 @@ def measure_noise(cfg: RunConfig, seeds: int, out: Path, crn: bool = True, metri
         for arm, base, s, vals in (("a", cfg, seed, a_vals), ("b", cfg_b, b_seed, b_vals)):
             c = copy.deepcopy(base)
             c.seed = s
-            vals.append(run_once(c, out / arm / f"seed{s}", metric, reuse=True))
+            vals.append(run_once(c, out / arm / f"seed{s}", metric))
             if log:
                 log(f"arm {arm} seed {s}: {metric} {vals[-1]:.5f}")
     a, b = np.array(a_vals), np.array(b_vals)

@@ -11,6 +11,14 @@ RESULT_KEYS = ("val_loss", "val_bpb", "sliding_val_loss", "sliding_val_bpb", "st
                "eval_seconds", "tokens_per_second", "ms_per_step", "peak_mem_gb", "params", "device",
                "world_size", "git_sha", "git_dirty")
 ARTIFACT_KEYS = ("val_loss", "val_bpb", "sliding_val_loss", "sliding_val_bpb", "bytes_total", "fits")
+# harness-owned override of labs and searches that confirm on held-out data: every run scores the test
+# split too, and its values are stored as split_key("test", metric)
+ALSO_TEST = 'eval.also_splits=["test"]'
+
+
+def split_key(split: str, metric: str) -> str:
+    """The stored name of a metric on another split (eval.also_splits): test_val_bpb."""
+    return f"{split}_{metric}"
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -36,6 +44,17 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
         if isinstance(rec, dict):
             out.append(rec)
     return out
+
+
+def finished_result(run_dir: Path, config_toml: str) -> dict[str, Any] | None:
+    """result.json of an ok run in run_dir trained from exactly this config (text equal), else None."""
+    try:
+        if (run_dir / "config.toml").read_text(encoding="utf-8") != config_toml:
+            return None
+    except OSError:
+        return None
+    result = read_json(run_dir / "result.json")
+    return result if result is not None and result.get("status") == "ok" else None
 
 
 def log_tail(run_dir: Path, lines: int = 15, names: tuple[str, ...] = ("stdout.log", "train.log")) -> str:
@@ -73,7 +92,7 @@ def run_values(result: dict[str, Any], metrics: list[dict[str, Any]], target: fl
     if isinstance(splits, dict):  # eval.also_splits: {"test": {"val_bpb": ..}} -> test_val_bpb
         for split, vals in splits.items():
             if isinstance(vals, dict):
-                values.update({f"{split}_{k}": v for k, v in vals.items()})
+                values.update({split_key(split, k): v for k, v in vals.items()})
     if target is not None:
         values["time_to_target"] = time_to_target(metrics, target)
     return values

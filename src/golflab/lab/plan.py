@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from golflab.errors import ConfigError
+from golflab.lab.outcome import ALSO_TEST
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -99,7 +100,7 @@ class Plan:
         from golflab.config import load_config
 
         extra = {"data": {"path": self.data}} if self.data else None
-        confirm = ['eval.also_splits=["test"]'] if self.rule.confirm_on_test else []
+        confirm = [ALSO_TEST] if self.rule.confirm_on_test else []
         return load_config(preset=self.preset, overrides=[*self.baseline, *confirm, *overrides, f"seed={seed}"],
                            budget=self.budget, extra=extra)
 

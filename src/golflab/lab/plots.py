@@ -15,7 +15,7 @@ from golflab.lab.summary import ArmSummary
 COLORS = {"win": "#2a9d4a", "loss": "#d1495b", "inconclusive": "#8d8d8d", BASELINE: "#2f6db5"}
 
 
-def _plt():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,9 +30,10 @@ def _color(a: ArmSummary) -> str:
     return COLORS.get(a.decision.verdict if a.decision else "", "#e09f3e")
 
 
-def _save(fig, path: Path) -> Path:
+def save_png(fig, path: Path, dpi: int = 130) -> Path:
+    """Write the figure under a temporary name, then rename: a reader never sees half a PNG."""
     tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=130, bbox_inches="tight")
+    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     os.replace(tmp, path)
     return path
 
@@ -41,7 +42,7 @@ def metric_plot(plan: Plan, arms: list[ArmSummary], path: Path) -> Path:
     """Left: each seed's value, the mean with its 95% t-interval, the baseline mean dashed.
     Right: the per-seed differences from the reference arm (what the paired test judges) with their
     mean and 95% interval; below zero is better."""
-    plt = _plt()
+    plt = pyplot()
     shown = [a for a in arms if a.values]
     by_name = {a.name: a for a in arms}
     diffs = []
@@ -83,7 +84,7 @@ def metric_plot(plan: Plan, arms: list[ArmSummary], path: Path) -> Path:
         ax.set_xlim(-0.5, len(diffs) - 0.3)
     fig.suptitle(plan.name, fontsize=10)
     fig.tight_layout()
-    path = _save(fig, path)
+    path = save_png(fig, path)
     plt.close(fig)
     return path
 
@@ -105,7 +106,7 @@ def curves_plot(plan: Plan, store: Store, arms: list[ArmSummary], path: Path) ->
 
 
 def _curves(plan: Plan, store: Store, arms: list[ArmSummary], path: Path, kind: str, key: str) -> Path | None:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     palette = plt.get_cmap("tab10")
     drawn = False
@@ -142,6 +143,6 @@ def _curves(plan: Plan, store: Store, arms: list[ArmSummary], path: Path, kind: 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = _save(fig, path)
+    path = save_png(fig, path)
     plt.close(fig)
     return path

@@ -10,7 +10,6 @@ process survived, and re-run from scratch; finished runs are never redone. On Ke
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -18,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from golflab.errors import GolflabError
-from golflab.fileio import write_atomic
-from golflab.lab.executor import Executor, Slot, make_slots, stop_orphan, stop_tree
+from golflab.lab.executor import Executor, Slot, make_slots, prepare_run_dir, stop_orphan, stop_tree
 from golflab.lab.outcome import log_tail, metric_value, read_json, read_metrics, run_values
 from golflab.lab.plan import BASELINE, Plan
 from golflab.lab.schedule import LabView, Scheduler
@@ -166,10 +164,7 @@ class Lab:
     def _start_run(self, run_id: int, slot: Slot) -> None:
         row = self.store.run(run_id)
         run_dir = Path(row.run_dir)
-        if run_dir.exists():
-            shutil.rmtree(run_dir)  # a killed attempt: start from scratch
-        run_dir.mkdir(parents=True)
-        write_atomic(run_dir / "config.toml", row.config_toml)
+        prepare_run_dir(run_dir, row.config_toml)  # a killed attempt starts from scratch
         cmd = self.executor.train_cmd(run_dir, max(1, len(slot.gpus)))
         proc = self.executor.start(cmd, slot, self.lab_dir, run_dir / "stdout.log")
         self.store.mark_running(run_id, proc.pid, slot.label, *self.code)

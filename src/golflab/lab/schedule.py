@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from golflab.lab.outcome import metric_value
+from golflab.lab.outcome import metric_value, split_key
 from golflab.lab.plan import BASELINE, Plan
 from golflab.lab.stats import Comparison, compare, want_more_seeds
 from golflab.lab.store import TERMINAL, RunRow, Store
@@ -167,7 +167,7 @@ class Scheduler:
         compared = [r for r in (*arm_runs, *ref_runs) if r.status == "ok" and r.seed_index < n]
         missing = False
         for r in compared:
-            if metric_value(r.values, f"{TEST_SPLIT}_{key}") is not None:
+            if metric_value(r.values, split_key(TEST_SPLIT, key)) is not None:
                 continue
             e = evals.get((r.id, TEST_SPLIT))
             if e is None:
@@ -184,7 +184,7 @@ class Scheduler:
             for r in runs:
                 if r.status != "ok" or r.seed_index >= n:
                     continue
-                v = metric_value(r.values, f"{TEST_SPLIT}_{key}")
+                v = metric_value(r.values, split_key(TEST_SPLIT, key))
                 e = evals.get((r.id, TEST_SPLIT))
                 if v is None and e is not None and e.status == "ok":
                     v = metric_value(e.values, key)

@@ -59,6 +59,10 @@ class Comparison:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def deciding(self) -> tuple[float | None, float | None]:
+        """(Δ, p) of the test the verdict used: paired where seeds are shared, else Welch."""
+        return (self.delta_paired, self.p_paired) if self.test == "paired" else (self.delta, self.p_welch)
+
 
 def _sd(x: np.ndarray) -> float | None:
     return float(np.std(x, ddof=1)) if len(x) >= 2 else None
