@@ -70,3 +70,17 @@ def test_report_markdown_has_the_table_and_the_noise_band():
     assert "| 1 | t001 | model.mlp=swiglu | 2 | 2.9500 | - | -0.1500 | 0.0100 |" in md
     assert "discard (val win not confirmed on test) | inconclusive (p = 0.6000, Δ = 0.0100) |" in md
     assert "mean ± 2σ = [2.8000, 3.4000]" in md
+
+
+def test_progress_axis_spans_full_runs_not_a_pruned_short_run():
+    from golflab.auto.outputs import progress_figure
+    from golflab.lab.plots import pyplot
+
+    ds = [Decision(0, "baseline", [], "a" * 12, "keep", {1: 1.23, 2: 1.24}, 1.235, None, None, "baseline"),
+          Decision(1, "t001", ["x=1"], "b" * 12, "discard", {}, 2.8, None, None, "pruned at fidelity 0.25"),
+          Decision(2, "t002", ["x=2"], "c" * 12, "keep", {1: 1.07, 2: 1.08}, 1.075, -0.16, 0.008, "win")]
+    assert ds[1].pruned and not ds[2].pruned
+    fig = progress_figure(ds, "val_bpb")
+    lo, hi = fig.axes[0].get_ylim()
+    pyplot().close(fig)
+    assert lo < 1.07 and 1.24 < hi < 1.5  # the short run's 2.8 is drawn on the top edge, not scaled to

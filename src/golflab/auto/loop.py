@@ -70,6 +70,11 @@ class Decision:
     sd: float | None = None  # σ of the values across seeds
     base_idx: int = 0  # the decision whose kept config was the baseline this was judged against
 
+    @property
+    def pruned(self) -> bool:
+        """Discarded after its short-fidelity run: its value is not from a full-budget run."""
+        return self.note.startswith("pruned")
+
 
 def merge_overrides(base: list[str], new: list[str]) -> list[str]:
     """Later overrides of a key replace earlier ones; order of first appearance is kept."""

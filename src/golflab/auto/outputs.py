@@ -29,22 +29,38 @@ def results_tsv(decisions: list[Any]) -> str:
 
 
 def progress_png(decisions: list[Any], path: Path, metric: str) -> None:
+    if not decisions:
+        return
+    fig = progress_figure(decisions, metric)
+    save_png(fig, path, dpi=110)
+    pyplot().close(fig)
+
+
+def progress_figure(decisions: list[Any], metric: str) -> Any:
+    """Running best against experiment number, every run's value, and the kept baseline's noise band."""
     from matplotlib.ticker import MaxNLocator
 
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = pyplot().subplots(figsize=(8, 4.5))
     colors = {"keep": "tab:green", "discard": "tab:gray", "crash": "tab:red", "rejected": "tab:orange"}
-    if not decisions:
-        plt.close(fig)
-        return
+    # a pruned candidate's value is from a short run, far above the full runs: it would squash the axis,
+    # so the axis spans the full-budget runs and pruned ones sit on its top edge
+    full = [v for d in decisions if d.mean is not None and not d.pruned for v in (d.mean, *d.values.values())]
+    top = None
+    if full and any(d.pruned for d in decisions):
+        pad = 0.08 * (max(full) - min(full) or abs(max(full)) or 1.0)
+        top = max(full) + pad
+        ax.set_ylim(min(full) - pad, top + pad)
     best_x, best_y = [], []
     for d in decisions:
         if d.mean is None:
             continue
+        if d.pruned and top is not None:
+            ax.scatter(d.idx, top, s=36, color=colors[d.status], marker="^", label="pruned (short run, off scale)")
+            continue
         for v in d.values.values():
             ax.scatter(d.idx, v, s=8, color=colors[d.status], alpha=0.35)
         ax.scatter(d.idx, d.mean, s=36, color=colors[d.status], label=d.status, zorder=3,
-                   marker="x" if d.note.startswith("pruned") else "o")
+                   marker="x" if d.pruned else "o")
         if d.status == "keep":
             best_x.append(d.idx)
             best_y.append(d.mean)
@@ -64,8 +80,7 @@ def progress_png(decisions: list[Any], path: Path, metric: str) -> None:
     ax.set_ylabel(f"{metric} (lower is better)")
     ax.set_title("golflab auto: kept only on a significant paired win")
     fig.tight_layout()
-    save_png(fig, path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 def test_column(d: Any) -> str:
