@@ -17,7 +17,7 @@ from golflab.auto.candidate import Req
 from golflab.auto.store import RunRow
 from golflab.config.loader import to_toml
 from golflab.lab.executor import Slot, prepare_run_dir, stop_orphan, stop_tree
-from golflab.lab.outcome import finished_result, metric_value, read_json, run_values, split_key
+from golflab.lab.outcome import finished_result, heldout_key, metric_value, read_json, run_values
 
 
 @dataclass
@@ -69,7 +69,7 @@ class RunPool:
         if not wall_s:  # adopted: the killed session's wall time is unknown; use the trainer's
             wall_s = float(result.get("train_seconds") or 0) + float(result.get("eval_seconds") or 0)
         return RunRow("ok" if ok else "crash", value if ok else None, result.get("peak_mem_gb"),
-                      metric_value(values, split_key("test", self.metric)), wall_s, gpus)
+                      metric_value(values, heldout_key(self.metric)), wall_s, gpus)
 
     def start(self, r: Req, slot: Slot) -> None:
         run_dir = self.run_dir(r)

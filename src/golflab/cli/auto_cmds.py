@@ -53,6 +53,7 @@ def auto(
 ) -> None:
     """Propose changes, run each on shared seeds, keep only significant improvements confirmed on test."""
     from golflab.auto.loop import AutoLoop, AutoSettings, short
+    from golflab.auto.outputs import test_column
     from golflab.auto.proposers import PlanProposer, SpaceProposer
     from golflab.auto.space import load_space
     from golflab.cli.lab_cmds import _parse_gpus
@@ -100,8 +101,6 @@ def auto(
     table = Table(title=f"golflab auto: {out_dir}")
     for col in ("#", "experiment", "change", "mean", "Δ", "p", "verdict", "test"):
         table.add_column(col)
-    from golflab.auto.outputs import test_column
-
     for d in decisions:
         change = " ".join([d.description] * bool(d.description) + d.overrides)
         table.add_row(str(d.idx), d.name, change, short(d.mean), short(d.delta), short(d.p),

@@ -105,7 +105,6 @@ class Plan:
                            budget=self.budget, extra=extra)
 
 
-
 def _fail(src: Path, key: str, msg: str) -> ConfigError:
     return ConfigError(f"{src}: {key}: {msg}")
 

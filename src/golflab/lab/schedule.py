@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from golflab.lab.outcome import metric_value, split_key
+from golflab.lab.outcome import TEST_SPLIT, heldout_key, metric_value, split_metric
 from golflab.lab.plan import BASELINE, Plan
 from golflab.lab.stats import Comparison, compare, want_more_seeds
 from golflab.lab.store import TERMINAL, RunRow, Store
-
-TEST_SPLIT = "test"
 
 
 @dataclass
@@ -163,11 +161,11 @@ class Scheduler:
     def _confirm(self, arm_runs: list[RunRow], ref_runs: list[RunRow], n: int, evals: dict) -> Comparison | None:
         """The comparison on the test split: from the runs' own test scores (eval.also_splits), else from
         test-split evals queued for the compared ok runs, once all have finished."""
-        key = "val_bpb" if "bpb" in self.plan.metric or self.plan.metric == "time_to_target" else self.plan.metric
+        key = split_metric(self.plan.metric)
         compared = [r for r in (*arm_runs, *ref_runs) if r.status == "ok" and r.seed_index < n]
         missing = False
         for r in compared:
-            if metric_value(r.values, split_key(TEST_SPLIT, key)) is not None:
+            if metric_value(r.values, heldout_key(self.plan.metric)) is not None:
                 continue
             e = evals.get((r.id, TEST_SPLIT))
             if e is None:
@@ -184,7 +182,7 @@ class Scheduler:
             for r in runs:
                 if r.status != "ok" or r.seed_index >= n:
                     continue
-                v = metric_value(r.values, split_key(TEST_SPLIT, key))
+                v = metric_value(r.values, heldout_key(self.plan.metric))
                 e = evals.get((r.id, TEST_SPLIT))
                 if v is None and e is not None and e.status == "ok":
                     v = metric_value(e.values, key)
