@@ -6,26 +6,27 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from golflab.auto.loop import AutoLoop, AutoSettings
 from golflab.auto.proposers import SpaceProposer
+from golflab.auto.search import search_session
 from golflab.auto.space import load_space
-from golflab.lab.executor import Executor, make_slots
+from golflab.engine.backend import Executor, LocalBackend, make_slots
+from golflab.engine.session import Session, Settings
 
 FAKE = [sys.executable, str(Path(__file__).resolve().parent / "lab_fake_trainer.py")]
 
 
-def fake_loop(out: Path, proposer, parallel: int = 2, **settings) -> AutoLoop:
-    s = AutoSettings(preset="tiny", data=str(out / "no-data"), budget="8steps", **settings)
-    return AutoLoop(s, proposer, out, executor=Executor(launcher=FAKE), slots=make_slots(None, parallel=parallel),
-                    poll_s=0.02)
+def fake_session(out: Path, proposer, parallel: int = 2, timeout_s: float | None = None, **settings) -> Session:
+    s = Settings(preset="tiny", data=str(out / "no-data"), budget="8steps", **settings)
+    backend = LocalBackend(make_slots(None, parallel=parallel), out, Executor(launcher=FAKE), timeout_s)
+    return search_session(s, proposer, out, backend, poll_s=0.02)
 
 
 def main(argv: list[str]) -> int:
     out, space, parallel, n = Path(argv[0]), argv[1], int(argv[2]), int(argv[3])
-    loop = fake_loop(out, SpaceProposer(load_space(space, "tiny"), seed=3, fidelity=0.5), parallel,
-                     max_experiments=n, seeds_max=3)
-    loop.run_loop()
-    print(f"trained {loop.store.trained}; stopped: {loop.stop_reason}")
+    session = fake_session(out, SpaceProposer(load_space(space, "tiny"), seed=3, fidelity=0.5), parallel,
+                           max_experiments=n, seeds_max=3)
+    session.run()
+    print(f"trained {session.counts[0]}; stopped: {session.stop_reason}")
     return 0
 
 

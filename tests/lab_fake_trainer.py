@@ -49,8 +49,11 @@ def log(kind: str, run_dir: Path) -> None:
             fh.write(f"{kind} {run_dir}\n")
 
 
-def knob(name: str, run_dir: Path) -> bool:
-    return bool(os.environ.get(name)) and os.environ[name] in str(run_dir)
+def knob(name: str, run_dir: Path, cfg: dict | None = None) -> bool:
+    """The knob's text is in the run dir, or names the run as "<mlp>/seed<seed>"."""
+    text = os.environ.get(name)
+    tag = f"{cfg['model']['mlp']}/seed{cfg['seed']}" if cfg else ""
+    return bool(text) and (text in str(run_dir) or text in tag)
 
 
 def atomic_json(path: Path, obj: dict) -> None:
@@ -63,10 +66,10 @@ def train(config: Path, out: Path) -> int:
     log("train", out)
     cfg = tomllib.loads(config.read_text())
     print(f"fake training {out} seed {cfg['seed']} mlp {cfg['model']['mlp']}", flush=True)
-    if knob("FAKE_HANG", out):
+    if knob("FAKE_HANG", out, cfg):
         time.sleep(3600)
     time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
-    if knob("FAKE_CRASH", out):
+    if knob("FAKE_CRASH", out, cfg):
         print("RuntimeError: CUDA out of memory (fake)", flush=True)
         return 3
     final = bpb(cfg)
@@ -77,7 +80,7 @@ def train(config: Path, out: Path) -> int:
             if not os.environ.get("FAKE_NO_VAL_CURVE"):
                 fh.write(json.dumps({"kind": "val", "step": step, "val_loss": v * 0.69, "val_bpb": v,
                                      "elapsed_s": step * 0.1}) + "\n")
-    failed = knob("FAKE_FAIL", out)
+    failed = knob("FAKE_FAIL", out, cfg)
     result = {"status": "failed" if failed else "ok", "error": "loss is NaN (fake)" if failed else None,
               "val_loss": final * 0.69, "val_bpb": float("nan") if failed else final,
               "sliding_val_bpb": final - 0.01, "artifact": {"val_bpb": final + 0.005, "bytes_total": 1000},

@@ -17,9 +17,11 @@ from types import SimpleNamespace
 import pytest
 
 from golflab.auto.agent import AgentProposer
-from golflab.auto.loop import AutoLoop, AutoSettings
+from golflab.auto.search import search_session
 from golflab.config import load_config
 from golflab.config.loader import to_dict
+from golflab.engine.backend import LocalBackend, make_slots
+from golflab.engine.session import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN = Path(__file__).resolve().parent / "standin_agent.py"
@@ -64,11 +66,11 @@ def test_stand_in_agent_change_is_run_judged_kept_and_rejections_keep_their_diff
                                                                                monkeypatch):
     monkeypatch.setenv("STANDIN_LOG", str(tmp_path / "standin"))
     start = git(repo, "rev-parse", "HEAD")
-    settings = AutoSettings(preset="tiny", data=str(tiny_dataset), budget="4steps", base_overrides=FAST,
+    settings = Settings(preset="tiny", data=str(tiny_dataset), budget="4steps", base_overrides=FAST,
                             seeds_min=2, seeds_max=3, max_experiments=4)
     prop = AgentProposer(agent("lr", "config-bad", "protected", "broken"), repo, "t1", timeout_s=120)
     out = tmp_path / "out"
-    ds = {d.name: d for d in AutoLoop(settings, prop, out).run_loop()}
+    ds = {d.name: d for d in search_session(settings, prop, out, LocalBackend(make_slots(None), out)).run()}
     prop.cleanup(keep_base=False)
 
     # the code change: proposed as a commit, run with the worktree's code, a significant win, kept
@@ -112,22 +114,23 @@ def test_stand_in_agent_change_is_run_judged_kept_and_rejections_keep_their_diff
     # worktrees are gone, the kept commit stays on the branch, the repository's own HEAD is untouched
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert git(repo, "rev-parse", "HEAD") == start and git(repo, "status", "--porcelain") == ""
-    assert (out / "results.tsv").read_text().count("rejected") == 2
+    assert (out / "results.tsv").read_text().count("\trejected\t") == 2
 
     # a rerun in the same folder starts from the kept code (its runs are replayed, not trained again),
     # names its proposals after the earlier ones and shows the agent the earlier session
     again = AgentProposer(agent("none"), repo, "t1", max_empty=1)
-    loop = AutoLoop(settings, again, out)
-    base, empty = loop.run_loop()
+    loop = search_session(settings, again, out, LocalBackend(make_slots(None), out))
+    base, empty = loop.run()
     again.cleanup(keep_base=False)
-    assert loop.store.trained == 0 and base.code_rev == lr.code_rev and base.values == {s: lr.values[s] for s in (1, 2)}
+    assert loop.counts[0] == 0 and base.code_rev == lr.code_rev
+    assert base.outcome.values == {s: lr.outcome.values[s] for s in (1, 2)}
     assert empty.name == "agent005" and empty.note.startswith("no change")
     assert "Earlier sessions" in (log / "agent005" / "brief.md").read_text()
 
 
 def _bound(repo: Path, tmp_path: Path, cmd: str, **kw) -> AgentProposer:
     """A proposer bound to a stand-in loop object (no training: the smoke run is off)."""
-    s = AutoSettings(preset="tiny", data=str(tmp_path), budget="4steps")
+    s = Settings(preset="tiny", data=str(tmp_path), budget="4steps")
     loop = SimpleNamespace(out=tmp_path / "out", s=s, decisions=[], kept_overrides=[], base_code=None,
                            base_code_rev="", store=None)
     p = AgentProposer(cmd, repo, "unit", smoke=False, **kw)

@@ -12,9 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from golflab.auto.proposers import PlanProposer, Proposal
-from golflab.lab.executor import Slot
-from tests.auto_fake_driver import fake_loop
+from golflab.engine.backend import Slot
+from golflab.engine.proposal import Proposal
+from golflab.lab.source import PlanProposer
+from tests.auto_fake_driver import fake_session
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +33,7 @@ class Scripted:
         self.loop = loop
 
     def propose(self, base):
-        self.busy_when_asked.append(len(self.loop.engine.active))
+        self.busy_when_asked.append(len(self.loop.engine.active) if self.loop.engine else 0)
         time.sleep(self.delay)
         return self.todo.pop(0) if self.todo else None
 
@@ -52,14 +53,14 @@ def test_two_slots_overlap_candidates_ahead_and_rebase_on_a_keep(tmp_path, monke
     fake_env(monkeypatch, FAKE_SLEEP="0.3")
     mlps = ["swiglu", "gelu", "silu", "relu2"]
     prop = Scripted([[f"model.mlp={m}", "train.log_every=7"] for m in mlps], delay=0.1)
-    loop = fake_loop(tmp_path / "a", prop, parallel=2, seeds_max=3)
-    ds = loop.run_loop()
+    loop = fake_session(tmp_path / "a", prop, parallel=2, seeds_max=3)
+    ds = loop.run()
     eng = loop.engine
     assert eng.peak_busy == 2 and eng.peak_cands >= 2  # both slots busy, two candidates' runs at once
     assert max(prop.busy_when_asked) > 0  # proposals were asked while runs trained
     assert [d.idx for d in ds] == list(range(len(mlps) + 1))
     by = {d.name: d for d in ds}
-    assert by["p1"].status == "keep" and by["p1"].verdict == "win" and by["p1"].test_verdict == "win"
+    assert by["p1"].status == "keep" and by["p1"].verdict == "win" and by["p1"].outcome.test_verdict == "win"
     for name in ("p2", "p3", "p4"):  # started on the old baseline, judged against swiglu after the keep
         assert by[name].base_idx == 1 and by[name].status == "discard"
     assert "stopped" not in loop.stop_reason and loop.stop_reason
@@ -70,10 +71,12 @@ def test_two_slots_overlap_candidates_ahead_and_rebase_on_a_keep(tmp_path, monke
 def test_gpu_hours_budget_stops_the_search_and_lets_runs_finish(tmp_path, monkeypatch):
     fake_env(monkeypatch, FAKE_SLEEP="0.4")
     prop = Scripted([[f"train.log_every={k}"] for k in range(1, 40)])
-    loop = fake_loop(tmp_path / "g", prop, gpu_hours=2.0 / 3600, max_experiments=None)
-    loop.slots = [Slot(0, (0,)), Slot(1, (1,))]  # the fake ignores CUDA_VISIBLE_DEVICES
-    loop.run_loop()
-    store = loop.store
+    loop = fake_session(tmp_path / "g", prop, gpu_hours=2.0 / 3600, max_experiments=None)
+    loop.backend._slots = [Slot(0, (0,)), Slot(1, (1,))]  # the fake ignores CUDA_VISIBLE_DEVICES
+    loop.run()
+    from golflab.engine.store import Store
+
+    store = Store(tmp_path / "g" / "auto.sqlite", write=False)
     assert loop.stop_reason.startswith("--gpu-hours budget reached")
     assert store.gpu_seconds() >= 2.0
     assert store.run_count() < 2 * 39  # stopped long before the proposals ran out
@@ -115,7 +118,7 @@ def test_kill_9_and_resume_repeats_no_finished_run_and_replays_the_same_search(t
     os.killpg(proc.pid, signal.SIGKILL)  # the search and its training children
     proc.wait()
     with sqlite3.connect(str(out / "auto.sqlite")) as con:
-        stored = {f"{k}/seed{s}" for k, s in con.execute("SELECT cfg_hash, seed FROM runs")}
+        stored = {f"{k}/seed{s}" for k, s in con.execute("SELECT key, seed FROM runs")}
     assert len(stored) >= 5
     done = subprocess.run([*driver, str(out), str(space), "2", "6"], env=env, capture_output=True, text=True,
                           timeout=300)
@@ -131,11 +134,11 @@ def test_kill_9_and_resume_repeats_no_finished_run_and_replays_the_same_search(t
 
 def test_a_val_win_not_confirmed_on_test_is_discarded(tmp_path, monkeypatch):
     fake_env(monkeypatch, FAKE_TEST_EFFECTS=json.dumps({"swiglu": 0.0}))
-    ds = fake_loop(tmp_path / "c", Scripted([["model.mlp=swiglu"]])).run_loop()
-    assert ds[1].status == "discard" and ds[1].note == "val win not confirmed on test"
-    assert ds[1].p < 0.05 and ds[1].test_verdict != "win"
-    ds = fake_loop(tmp_path / "n", Scripted([["model.mlp=swiglu"]]), confirm=False).run_loop()
-    assert ds[1].status == "keep" and ds[1].test_verdict == ""
+    ds = fake_session(tmp_path / "c", Scripted([["model.mlp=swiglu"]])).run()
+    assert ds[1].status == "discard" and ds[1].note.startswith("val win not confirmed on test")
+    assert ds[1].p < 0.05 and ds[1].outcome.test_verdict != "win"
+    ds = fake_session(tmp_path / "n", Scripted([["model.mlp=swiglu"]]), confirm=False).run()
+    assert ds[1].status == "keep" and ds[1].outcome.test_verdict == ""
 
 
 def _plan(tmp_path: Path, edit=None) -> PlanProposer:
@@ -147,19 +150,19 @@ def _plan(tmp_path: Path, edit=None) -> PlanProposer:
 
 def test_plan_mode_honours_run_if_and_promote(tmp_path, monkeypatch):
     prop = _plan(tmp_path)  # swiglu wins (default fake effects): gelu and silu only run if it loses
-    ds = fake_loop(tmp_path / "w", prop, base_overrides=list(prop.plan.baseline)).run_loop()
-    assert [d.name for d in ds] == ["baseline", "swiglu"] and ds[1].status == "keep"
-    assert set(prop.skipped) == {"gelu", "silu"} and "swiglu was win" in prop.skipped["gelu"]
+    ds = fake_session(tmp_path / "w", prop, base_overrides=list(prop.plan.baseline)).run()
+    assert [d.name for d in ds] == ["baseline", "swiglu", "gelu", "silu"] and ds[1].status == "keep"
+    assert [d.status for d in ds[2:]] == ["skipped", "skipped"] and "swiglu was win" in ds[2].note
 
     fake_env(monkeypatch, FAKE_EFFECTS=json.dumps({"swiglu": 0.03, "gelu": -0.02, "silu": 0.0}))
     prop = _plan(tmp_path, lambda t: t.replace('run_if = "loses:swiglu"\noverrides = ["model.mlp=gelu"]',
                                                'run_if = "loses:swiglu"\npromote = false\n'
                                                'overrides = ["model.mlp=gelu"]'))
-    ds = fake_loop(tmp_path / "l", prop, base_overrides=list(prop.plan.baseline)).run_loop()
+    ds = fake_session(tmp_path / "l", prop, base_overrides=list(prop.plan.baseline)).run()
     by = {d.name: d for d in ds}
     assert by["swiglu"].verdict == "loss" and set(by) == {"baseline", "swiglu", "gelu", "silu"}
     assert by["gelu"].verdict == "win" and by["gelu"].status == "discard" and "promote = false" in by["gelu"].note
-    assert by["silu"].base_idx == 0  # gelu's win did not become the baseline
+    assert by["silu"].base_idx == 0 and by["silu"].ref == "baseline"  # gelu's win did not become the baseline
 
 
 def test_ctrl_c_lets_the_runs_in_flight_finish_and_loses_nothing(tmp_path):

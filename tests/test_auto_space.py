@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from golflab.auto.proposers import PlanProposer, SpaceProposer
+from golflab.auto.proposers import SpaceProposer
+from golflab.lab.source import PlanProposer
 from golflab.auto.space import load_space, parse_space
 from golflab.errors import ConfigError
 
@@ -29,7 +30,7 @@ def test_bad_value_is_rejected_naming_the_key():
 
 @pytest.mark.parametrize("key", ["data.path", "eval.stride", "budget.seconds", "artifact.limit_bytes", "seed"])
 def test_harness_keys_are_forbidden(key):
-    with pytest.raises(ConfigError, match=f"{key}.*forbidden.*harness"):
+    with pytest.raises(ConfigError, match=f"param: {key}: an experiment cannot change the harness"):
         _space([{"key": key, "choices": [1]}])
 
 

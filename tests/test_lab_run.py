@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from golflab.errors import GolflabError
-from golflab.lab.executor import Executor, make_slots
+from golflab.engine.backend import Executor, LocalBackend, make_slots
+from golflab.engine.store import Store
+from golflab.errors import ConfigError, GolflabError
 from golflab.lab.plan import load_plan
-from golflab.lab.runner import Lab, open_store
-from golflab.lab.store import Store
+from golflab.lab.runner import lab_session
+from golflab.lab.summary import ArmSummary, default_store_path, lab_dir_of, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = [sys.executable, str(ROOT / "tests" / "lab_fake_trainer.py")]
@@ -32,11 +33,13 @@ def copy_plan(tmp_path: Path, name: str = "mlp-activations.toml", edit=None) -> 
     return p
 
 
-def run_lab(plan_path: Path, env: dict | None = None, parallel: int = 2, **kw) -> Store:
-    lab = Lab(load_plan(plan_path), executor=Executor(launcher=FAKE, extra_env=env or {}),
-              slots=make_slots(None, parallel=parallel), poll_s=0.05, **kw)
-    lab.run()
-    return Store(lab.store_path)
+def run_lab(plan_path: Path, env: dict | None = None, parallel: int = 2, timeout_s: float | None = None) -> Store:
+    plan = load_plan(plan_path)
+    path = default_store_path(plan)
+    backend = LocalBackend(make_slots(None, parallel=parallel), lab_dir_of(path),
+                           Executor(launcher=FAKE, extra_env=env or {}), timeout_s)
+    lab_session(plan, backend, path, poll_s=0.05).run()
+    return Store(path, write=False)
 
 
 def cli_env(**extra: str) -> dict:
@@ -46,31 +49,26 @@ def cli_env(**extra: str) -> dict:
     return env
 
 
-def by_arm(store: Store) -> dict[str, list]:
-    out: dict[str, list] = {}
-    for r in store.runs():
-        out.setdefault(r.arm, []).append(r)
-    return out
+def arms_of(plan_path: Path, store: Store) -> dict[str, ArmSummary]:
+    return {a.name: a for a in summarize(load_plan(plan_path), store)}
+
+
+def decisions(store: Store) -> dict[str, dict]:
+    return {d["name"]: d for d in store.decisions()}
 
 
 def test_mlp_plan_end_to_end_with_a_crash_and_report(tmp_path):
     plan = copy_plan(tmp_path)
-    store = run_lab(plan, {"FAKE_CRASH": "swiglu/seed1338"})
-    runs = by_arm(store)
-    crashed = [r for r in runs["swiglu"] if r.seed == 1338]
-    assert crashed[0].status == "crashed" and "out of memory" in crashed[0].error
-    # the crash left swiglu with one value at 2 seeds: the sequential rule asked for a third seed
-    assert sorted(r.seed for r in runs["swiglu"]) == [1337, 1338, 1339]
-    assert sorted(r.seed for r in runs["baseline"]) == [1337, 1338, 1339]
-    assert all(r.status == "ok" for r in runs["baseline"])
-    d = store.decisions()
-    assert d["swiglu"].verdict == "win" and d["swiglu"].promoted
-    assert d["swiglu"].stats["val"]["test"] == "paired"
-    assert "gelu" not in runs and "silu" not in runs  # run_if loses:swiglu -> skipped
-    ok = runs["baseline"][0]
-    assert ok.code_sha and ok.diff == {} and ok.device == "cpu" and store.metrics(ok.id, "val")
-    assert runs["swiglu"][0].diff == {"model.mlp": "swiglu", "model.mlp_mult": 2.6667}
-    assert (Path(ok.run_dir) / "stdout.log").exists() and ok.run_dir.endswith("runs/baseline/seed1337")
+    store = run_lab(plan, {"FAKE_CRASH": "gelu/seed1338"}, parallel=2)
+    arms = arms_of(plan, store)
+    d = decisions(store)
+    # swiglu wins on paired seeds and is promoted; gelu and silu run only if it loses: skipped
+    assert d["swiglu"]["verdict"] == "win" and d["swiglu"]["status"] == "keep" and d["swiglu"]["test"] == "paired"
+    assert d["gelu"]["status"] == "skipped" and "run_if loses:swiglu" in d["gelu"]["note"]
+    assert arms["gelu"].runs == [] and arms["silu"].state == "skipped"
+    base = arms["baseline"].runs
+    assert all(r.ok for r in base) and base[0].values["device"] == "cpu" and store.metrics(base[0].key, base[0].seed, "val")
+    assert (Path(base[0].run_dir) / "stdout.log").exists() and "/runs/" in base[0].run_dir
     store.close()
 
     out = tmp_path / "report"
@@ -78,8 +76,8 @@ def test_mlp_plan_end_to_end_with_a_crash_and_report(tmp_path):
                          text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     md = (out / "report.md").read_text()
-    for text in ("Runs", "val_bpb μ", "val_bpb σ", "val_bpb +/-", "paired p", "val_bpb = [", "(n = 3)",
-                 "win (promoted)", "crashed", "Noise floor", "seeds per arm", "metric_by_arm.png"):
+    for text in ("Runs", "val_bpb μ", "val_bpb σ", "val_bpb +/-", "Welch p", "val_bpb = [", "(n = 2)",
+                 "win (promoted)", "skipped", "Noise floor", "seeds per arm", "metric_by_arm.png"):
         assert text in md, text
     assert (out / "metric_by_arm.png").stat().st_size > 5000 and (out / "val_bpb_vs_time.png").exists()
     res = subprocess.run([*CLI, "status", str(plan)], env=cli_env(), capture_output=True, text=True, timeout=60)
@@ -90,67 +88,61 @@ def test_loses_runs_the_conditional_arms_against_the_plain_baseline(tmp_path):
     plan = copy_plan(tmp_path, edit=lambda t: t.replace("seeds = { min = 2, max = 6 }", "seeds = { min = 3, max = 3 }"))
     effects = json.dumps({"swiglu": 0.03, "gelu": -0.02, "silu": 0.0})
     store = run_lab(plan, {"FAKE_EFFECTS": effects})
-    d = store.decisions()
-    assert d["swiglu"].verdict == "loss" and not d["swiglu"].promoted
-    assert d["gelu"].verdict == "win" and d["gelu"].stats["ref"] == "baseline"
-    assert d["silu"].verdict in ("inconclusive", "loss")
-    runs = by_arm(store)
-    assert {r.seed for r in runs["gelu"]} == {1337, 1338, 1339} and len(runs["baseline"]) == 3
+    d = decisions(store)
+    assert d["swiglu"]["verdict"] == "loss" and d["swiglu"]["status"] != "keep"
+    assert d["gelu"]["verdict"] == "win" and d["gelu"]["ref"] == "baseline"
+    assert d["silu"]["verdict"] in ("inconclusive", "loss")
+    arms = arms_of(plan, store)
+    assert {r.seed for r in arms["gelu"].runs} == {1337, 1338, 1339} and len(arms["baseline"].runs) == 3
 
 
 def test_promotion_builds_later_arms_on_the_winner(tmp_path):
     def edit(t: str) -> str:
         return t.replace('run_if = "loses:swiglu"\n', "", 1)  # gelu now runs after swiglu wins
 
-    store = run_lab(copy_plan(tmp_path, edit=edit))
-    runs = by_arm(store)
-    gelu = runs["gelu"][0]
-    assert gelu.ref_arm == "swiglu" and gelu.diff["model.mlp"] == "gelu"
-    assert gelu.diff["model.mlp_mult"] == 2.6667  # inherited from the promoted arm
-    assert store.decisions()["gelu"].stats["ref"] == "swiglu"
-    assert "silu" not in runs
+    plan = copy_plan(tmp_path, edit=edit)
+    store = run_lab(plan)
+    gelu = arms_of(plan, store)["gelu"]
+    assert gelu.ref == "swiglu" and decisions(store)["gelu"]["ref"] == "swiglu"
+    cfg = (Path(gelu.runs[0].run_dir) / "config.toml").read_text()
+    assert 'mlp = "gelu"' in cfg and "mlp_mult = 2.6667" in cfg  # inherited from the promoted arm
+    assert decisions(store)["silu"]["status"] == "skipped"
 
 
 def test_confirm_on_test(tmp_path):
     plan = copy_plan(tmp_path, edit=lambda t: t.replace("confirm_on_test = false", "confirm_on_test = true"))
     store = run_lab(plan)
-    d = store.decisions()["swiglu"]
-    assert d.verdict == "win" and d.promoted and d.stats["test"]["verdict"] == "win"
-    assert not store.evals()  # every run scored the test split itself (eval.also_splits)
-    assert all(r.values.get("test_val_bpb") is not None for r in store.runs() if r.status == "ok")
-    store.close()
-    # a trainer that leaves no test score: the confirmation queues test-split evals instead
-    (tmp_path / "c").mkdir()
-    plan3 = copy_plan(tmp_path / "c", edit=lambda t: t.replace("confirm_on_test = false", "confirm_on_test = true"))
-    store = run_lab(plan3, {"FAKE_NO_SPLITS": "1"})
-    assert store.decisions()["swiglu"].stats["test"]["verdict"] == "win"
-    assert len([e for e in store.evals() if e.status == "ok"]) == 4
+    d = decisions(store)["swiglu"]
+    assert d["verdict"] == "win" and d["status"] == "keep" and d["test_verdict"] == "win"
+    assert all(r.values.get("test_val_bpb") is not None for r in store.runs() if r.ok)  # eval.also_splits
     store.close()
     # a val win that does not hold on the test split is not promoted
     (tmp_path / "b").mkdir()
     plan2 = copy_plan(tmp_path / "b", edit=lambda t: t.replace("confirm_on_test = false", "confirm_on_test = true"))
     store = run_lab(plan2, {"FAKE_TEST_EFFECTS": json.dumps({"swiglu": 0.0})})
-    d = store.decisions()["swiglu"]
-    assert d.verdict == "inconclusive" and not d.promoted and d.stats["val"]["verdict"] == "win"
-    assert "not confirmed" in d.stats["note"]
-    assert not [r for r in store.runs() if r.arm in ("gelu", "silu")]  # not a loss either: skipped
+    d = decisions(store)
+    assert d["swiglu"]["verdict"] == "inconclusive" and d["swiglu"]["status"] != "keep"
+    assert "not confirmed" in d["swiglu"]["note"]
+    assert d["gelu"]["status"] == "skipped"  # not a loss either
 
 
 def test_timeout_marks_only_that_run(tmp_path):
     plan = copy_plan(tmp_path, edit=lambda t: t.replace("seeds = { min = 2, max = 6 }", "seeds = { min = 2, max = 2 }"))
     store = run_lab(plan, {"FAKE_HANG": "swiglu/seed1337"}, timeout_s=1.0)
-    runs = {(r.arm, r.seed): r for r in store.runs()}
-    assert runs[("swiglu", 1337)].status == "timeout" and "timed out" in runs[("swiglu", 1337)].error
-    assert runs[("swiglu", 1338)].status == "ok"
-    assert store.decisions()["swiglu"].verdict == "inconclusive"
+    runs = {r.seed: r for r in arms_of(plan, store)["swiglu"].runs}
+    assert runs[1337].status == "timeout" and "timed out" in runs[1337].error
+    assert runs[1338].ok and all(r.ok for r in arms_of(plan, store)["baseline"].runs)
+    d = decisions(store)["swiglu"]
+    assert d["verdict"] == "failed" and "seed 1337: timeout" in d["note"]
 
 
 def test_store_refuses_a_changed_plan(tmp_path):
     plan = copy_plan(tmp_path)
-    open_store(load_plan(plan)).close()
+    backend = LocalBackend(make_slots(None), tmp_path / "x")
+    lab_session(load_plan(plan), backend).store.close()
     plan.write_text(plan.read_text().replace("max = 6", "max = 5"))
     with pytest.raises(GolflabError, match="different version of plan"):
-        open_store(load_plan(plan))
+        lab_session(load_plan(plan), backend)
 
 
 def _wait_for(pred, timeout: float = 30.0) -> None:
@@ -162,59 +154,94 @@ def _wait_for(pred, timeout: float = 30.0) -> None:
     raise AssertionError("timed out waiting")
 
 
-def _count(db: Path, status: str) -> int:
+def _count(db: Path, table: str) -> int:
     if not db.exists():
         return 0
     try:
         with sqlite3.connect(db, timeout=5) as con:
-            return con.execute("SELECT COUNT(*) FROM runs WHERE status = ?", (status,)).fetchone()[0]
+            return con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
 
 
-def test_kill_9_and_resume(tmp_path):
+def _lab_cmd(plan: Path, parallel: int = 2) -> list[str]:
+    return [*CLI, "run", str(plan), "--gpus", "cpu", "--parallel", str(parallel), "--quiet", "--launcher", " ".join(FAKE)]
+
+
+def _starts(log: Path) -> list[str]:
+    return [line.split(" ", 1)[1] for line in log.read_text().splitlines() if line.startswith("train ")]
+
+
+def test_kill_9_and_resume_adopts_the_orphans_and_trains_nothing_twice(tmp_path):
     plan = copy_plan(tmp_path)
     db = tmp_path / "mlp-activations.lab.sqlite"
     log = tmp_path / "invocations.log"
-    cmd = [*CLI, "run", str(plan), "--gpus", "cpu", "--parallel", "2", "--quiet", "--launcher", " ".join(FAKE)]
-    proc = subprocess.Popen(cmd, env=cli_env(FAKE_SLEEP="0.5", FAKE_LOG=str(log)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    _wait_for(lambda: _count(db, "ok") >= 2 and _count(db, "running") >= 1)
-    proc.send_signal(signal.SIGKILL)
+    proc = subprocess.Popen(_lab_cmd(plan), env=cli_env(FAKE_SLEEP="0.6", FAKE_LOG=str(log)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(lambda: _count(db, "runs") >= 2 and _count(db, "inflight") >= 1)
+    proc.send_signal(signal.SIGKILL)  # its children live on, in their own sessions
     proc.wait()
-    store = Store(db)
-    before = {r.id: r for r in store.runs() if r.done}
-    store.close()
-    assert len(before) >= 2
-    res = subprocess.run(cmd, env=cli_env(FAKE_LOG=str(log)), capture_output=True, text=True, timeout=60)
+    before = {(r.key, r.seed): r for r in Store(db, write=False).runs()}
+    res = subprocess.run(_lab_cmd(plan), env=cli_env(FAKE_SLEEP="0.1", FAKE_LOG=str(log)), capture_output=True,
+                         text=True, timeout=90)
     assert res.returncode == 0, res.stderr
-    store = Store(db)
-    after = {r.id: r for r in store.runs()}
-    for rid, r in before.items():  # finished runs are kept as they were, never redone
-        assert (after[rid].status, after[rid].finished_at, after[rid].values) == (r.status, r.finished_at, r.values)
-        assert after[rid].attempts == 1
-    starts = [line.split(" ", 1)[1] for line in log.read_text().splitlines()]
-    for r in before.values():
-        assert starts.count(r.run_dir) == 1
-    assert all(r.status == "ok" for r in after.values()) and len(after) == 4
-    assert store.decisions()["swiglu"].verdict == "win"
-    assert len(before) < len(after)  # the kill landed mid-lab; the rest ran after the resume
+    store = Store(db, write=False)
+    after = {(r.key, r.seed): r for r in store.runs()}
+    for k, r in before.items():  # finished runs are kept as they were, never redone
+        assert (after[k].status, after[k].finished_at, after[k].values) == (r.status, r.finished_at, r.values)
+    starts = _starts(log)
+    assert len(starts) == len(set(starts)) == len(after)  # every run trained exactly once
+    assert any(r.adopted for r in after.values())  # the orphans were waited for and adopted
+    assert decisions(store)["swiglu"]["verdict"] == "win"
 
 
-def test_sigint_stops_children_and_requeues(tmp_path):
+def test_a_second_lab_on_the_same_store_exits_at_once(tmp_path):
+    plan = copy_plan(tmp_path)
+    first = subprocess.Popen(_lab_cmd(plan), env=cli_env(FAKE_SLEEP="3"), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: _count(tmp_path / "mlp-activations.lab.sqlite", "inflight") >= 1)
+        t0 = time.time()
+        res = subprocess.run(_lab_cmd(plan), env=cli_env(), capture_output=True, text=True, timeout=30)
+        assert time.time() - t0 < 5 and res.returncode == 2
+        assert f"in use by pid {first.pid} on host" in res.stderr
+        res = subprocess.run([*CLI, "status", str(plan)], env=cli_env(), capture_output=True, text=True, timeout=30)
+        assert res.returncode == 0 and "baseline" in res.stdout  # readers work while the lab runs
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+
+
+def test_ctrl_c_drains_and_a_second_stops_the_children(tmp_path):
     plan = copy_plan(tmp_path)
     db = tmp_path / "mlp-activations.lab.sqlite"
-    cmd = [*CLI, "run", str(plan), "--gpus", "cpu", "--parallel", "2", "--quiet", "--launcher", " ".join(FAKE)]
-    proc = subprocess.Popen(cmd, env=cli_env(FAKE_HANG="seed"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _wait_for(lambda: _count(db, "running") == 2)
-    store = Store(db)
-    pids = [r.pid for r in store.runs() if r.status == "running"]
+    proc = subprocess.Popen(_lab_cmd(plan), env=cli_env(FAKE_HANG="seed"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _wait_for(lambda: _count(db, "inflight") == 2)
+    with sqlite3.connect(db) as con:
+        pids = [r[0] for r in con.execute("SELECT pid FROM inflight")]
+    proc.send_signal(signal.SIGINT)  # the first lets the runs in flight finish (these never do)
+    time.sleep(1.0)
+    assert proc.poll() is None
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 130
-    assert all(r.status == "queued" for r in store.runs())
+    assert _count(db, "runs") == 0 and _count(db, "inflight") == 0  # nothing half-done is stored
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
     shutil.rmtree(tmp_path / "mlp-activations.lab")
+
+
+def test_an_arm_may_not_change_the_harness_unless_the_plan_says_so(tmp_path):
+    for override, key in (("budget.steps=100", "budget.steps"), ("eval.val_tokens=1024", "eval.val_tokens")):
+        plan = copy_plan(tmp_path, edit=lambda t, o=override: t.replace('"model.mlp=gelu"', f'"model.mlp=gelu", "{o}"'))
+        with pytest.raises(ConfigError, match=rf"arm\.gelu\.overrides: {key}: an experiment cannot change the harness"):
+            load_plan(plan)
+        res = subprocess.run([*CLI, "run", str(plan), "--gpus", "cpu"], env=cli_env(), capture_output=True,
+                             text=True, timeout=60)
+        assert res.returncode == 2 and key in res.stderr and "Traceback" not in res.stderr
+    plan = copy_plan(tmp_path, edit=lambda t: t.replace('"model.mlp=gelu"', '"model.mlp=gelu", "budget.steps=100"')
+                     + '\n[harness]\nvary = ["budget.*"]\n')
+    assert load_plan(plan).vary == ("budget.*",)
 
 
 def test_status_without_a_lab_is_a_clear_error(tmp_path):
@@ -235,11 +262,11 @@ def test_an_arm_without_common_random_numbers_runs_on_other_seeds(tmp_path):
 
     plan_path = copy_plan(tmp_path, edit=edit)
     store = run_lab(plan_path)
-    runs = by_arm(store)
-    base = sorted(r.seed for r in runs["baseline"])
-    assert sorted(r.seed for r in runs["swiglu-unpaired"]) == [s + 10_000 for s in base[:2]]
-    d = store.decisions()["swiglu-unpaired"]
-    assert d.stats["val"]["n_pairs"] == 0 and d.stats["val"]["test"] == "welch"
+    arms = arms_of(plan_path, store)
+    base = sorted(r.seed for r in arms["baseline"].runs)
+    assert sorted(r.seed for r in arms["swiglu-unpaired"].runs) == [s + 10_000 for s in base[:2]]
+    d = decisions(store)["swiglu-unpaired"]
+    assert d["stats"]["n_pairs"] == 0 and d["test"] == "welch"
     # the report's noise section sets the paired spread of swiglu beside the unpaired arm's
     from golflab.lab.plan import load_plan
     from golflab.lab.summary import needed_lines, summarize
@@ -258,6 +285,6 @@ def test_curve_plot_falls_back_to_train_loss_without_val_curves(tmp_path):
     plan_path = copy_plan(tmp_path, edit=lambda t: t.replace("seeds = { min = 2, max = 6 }", "seeds = { min = 2, max = 2 }"))
     store = run_lab(plan_path, {"FAKE_NO_VAL_CURVE": "1"})
     plan = load_plan(plan_path)
-    assert not any(store.metrics(r.id, "val") for r in store.runs())
+    assert not any(store.metrics(r.key, r.seed, "val") for r in store.runs())
     out = curves_plot(plan, store, summarize(plan, store), tmp_path / "curves.png")
     assert out is not None and out.stat().st_size > 1000

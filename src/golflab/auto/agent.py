@@ -23,12 +23,12 @@ from typing import Any
 
 from golflab.auto import worktree as wt
 from golflab.auto.brief import build_brief, write_brief
-from golflab.auto.proposers import Proposal
-from golflab.auto.space import forbidden_reason
 from golflab.config.loader import read_toml
+from golflab.engine.backend import stop_tree
+from golflab.engine.harness import harness_reason
+from golflab.engine.proposal import Proposal
 from golflab.errors import ConfigError, GolflabError
 from golflab.fileio import write_atomic
-from golflab.lab.executor import stop_tree
 
 # Paths a code proposal may not touch: how runs are fed, measured, judged and stored (and the tests,
 # plans and spaces that check them). A prefix ending in "/" covers a folder.
@@ -86,7 +86,7 @@ class AgentProposer:
     def bind(self, loop: Any) -> None:
         """Point the loop's base code at a checkout of the branch tip, so that the baseline runs the code
         the agent starts from; restore config changes an earlier process kept into this branch."""
-        from golflab.auto.loop import merge_overrides
+        from golflab.engine.session import merge_overrides
 
         self.loop = loop
         self.root = Path(loop.out) / "worktrees"
@@ -191,12 +191,12 @@ class AgentProposer:
 
     def _check(self, prop: Proposal, base_rev: str) -> str:
         """The reason a proposal may not run, or ""."""
-        from golflab.auto.loop import merge_overrides
         from golflab.config import load_config
+        from golflab.engine.session import merge_overrides
 
         for o in prop.overrides:
             key = o.split("=", 1)[0].strip()
-            if forbidden_reason(key):
+            if harness_reason(key):
                 return f"override {o!r} changes the protected key {key!r} (data, eval, budget, artifact limit, seed)"
         try:
             s = self.loop.s

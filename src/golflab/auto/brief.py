@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from golflab.auto.space import FORBIDDEN_KEYS, FORBIDDEN_PREFIXES
 from golflab.config.loader import dumps_toml
+from golflab.engine.harness import HARNESS
 from golflab.fileio import write_atomic
 
 ANSWER_FORMAT = """\
@@ -69,7 +69,7 @@ def build_brief(*, proposal: str, number: int, settings: Any, base_config: dict[
         "min_effect": settings.min_effect, "branch": branch, "base_commit": base_commit,
         "worktree": str(worktree), "answer_file": str(answer), "answer_format": ANSWER_FORMAT,
         "base_config_toml": dumps_toml(cfg),
-        "protected": {"config_prefixes": list(FORBIDDEN_PREFIXES), "config_keys": list(FORBIDDEN_KEYS),
+        "protected": {"config_prefixes": [k for k in HARNESS if k.endswith(".")], "config_keys": [k for k in HARNESS if not k.endswith(".")],
                       "paths": list(protected_paths)},
         "history": hist, "earlier_history": history(earlier),
         "ideas_tried": [f"{h['name']} [{h['status']}]: " + (h["description"] or " ".join(h["overrides"] or []))

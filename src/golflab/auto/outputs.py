@@ -9,22 +9,25 @@ from golflab.fileio import write_atomic
 from golflab.lab.plots import pyplot, save_png
 from golflab.lab.report import fmt
 
-TSV_HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescription"
+# autoresearch's program.md: five tab-separated columns, statuses keep / discard / crash; golflab's extra
+# information follows in columns after the five
+TSV_HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescription\tgolflab_status\texperiment\tp\tnote"
+TSV_STATUS = {"keep": "keep", "discard": "discard", "crash": "crash", "rejected": "discard", "skipped": "discard"}
 
 
-def results_tsv(decisions: list[Any]) -> str:
-    """One row per experiment; commit = the config hash's first 7 characters, as autoresearch's short SHA."""
+def results_tsv(decisions: list[Any], installed_commit: str = "") -> str:
+    """One row per experiment; commit = the git commit the run's code came from (a code proposal's commit,
+    else the installed golflab's), short as autoresearch writes it."""
     rows = [TSV_HEADER]
     for d in decisions:
-        value = f"{d.mean:.6f}" if d.mean is not None else "0.000000"
-        mem = f"{d.peak_mem_gb:.1f}" if d.peak_mem_gb is not None else "0.0"
-        desc = " ".join(d.overrides) if d.name != "baseline" else "baseline " + " ".join(d.overrides)
-        if d.description:
-            desc = f"{d.description} {desc}"
-        if d.note and d.note not in ("baseline", "win", "loss", "inconclusive"):
-            desc += f" ({d.note})"
-        commit = (d.code_rev or d.cfg_hash or "-------")[:7]  # code commit, else config hash
-        rows.append("\t".join([commit, value, mem, d.status, " ".join(desc.split())]))
+        o = d.outcome
+        value = f"{o.mean:.6f}" if o.mean is not None else "0.000000"
+        mem = f"{o.peak_mem_gb:.1f}" if o.peak_mem_gb is not None else "0.0"
+        desc = " ".join([d.description, *d.overrides]).strip() if d.idx else "baseline " + " ".join(d.overrides)
+        commit = (d.code_rev or installed_commit or "unknown")[:7]
+        p = f"{o.p:.4g}" if o.p is not None else ""
+        rows.append("\t".join([commit, value, mem, TSV_STATUS.get(o.status, o.status), " ".join(desc.split()) or "-",
+                               o.status, d.name, p, " ".join(o.note.split())]))
     return "\n".join(rows) + "\n"
 
 
@@ -41,12 +44,13 @@ def progress_figure(decisions: list[Any], metric: str) -> Any:
     from matplotlib.ticker import MaxNLocator
 
     fig, ax = pyplot().subplots(figsize=(8, 4.5))
-    colors = {"keep": "tab:green", "discard": "tab:gray", "crash": "tab:red", "rejected": "tab:orange"}
+    colors = {"keep": "tab:green", "discard": "tab:gray", "crash": "tab:red", "rejected": "tab:orange",
+              "skipped": "tab:gray"}
     # a pruned candidate's value is from a short run, far above the full runs: it would squash the axis,
     # so the axis spans the full-budget runs and pruned ones sit on its top edge
-    full = [v for d in decisions if d.mean is not None and not d.pruned for v in (d.mean, *d.values.values())]
+    full = [v for d in decisions if d.mean is not None and not d.outcome.pruned for v in (d.mean, *d.outcome.values.values())]
     top = None
-    if full and any(d.pruned for d in decisions):
+    if full and any(d.outcome.pruned for d in decisions):
         pad = 0.08 * (max(full) - min(full) or abs(max(full)) or 1.0)
         top = max(full) + pad
         ax.set_ylim(min(full) - pad, top + pad)
@@ -54,23 +58,23 @@ def progress_figure(decisions: list[Any], metric: str) -> Any:
     for d in decisions:
         if d.mean is None:
             continue
-        if d.pruned and top is not None:
-            ax.scatter(d.idx, top, s=36, color=colors[d.status], marker="^", label="pruned (short run, off scale)")
+        if d.outcome.pruned and top is not None:
+            ax.scatter(d.idx, top, s=36, color=colors.get(d.status, "tab:gray"), marker="^", label="pruned (short run, off scale)")
             continue
-        for v in d.values.values():
-            ax.scatter(d.idx, v, s=8, color=colors[d.status], alpha=0.35)
-        ax.scatter(d.idx, d.mean, s=36, color=colors[d.status], label=d.status, zorder=3,
-                   marker="x" if d.pruned else "o")
+        for v in d.outcome.values.values():
+            ax.scatter(d.idx, v, s=8, color=colors.get(d.status, "tab:gray"), alpha=0.35)
+        ax.scatter(d.idx, d.mean, s=36, color=colors.get(d.status, "tab:gray"), label=d.status, zorder=3,
+                   marker="x" if d.outcome.pruned else "o")
         if d.status == "keep":
             best_x.append(d.idx)
             best_y.append(d.mean)
     if best_x:  # the running best: the kept baseline's mean, a step function over experiments
         last = decisions[-1].idx
         ax.step([*best_x, last], [*best_y, best_y[-1]], where="post", color="tab:green", label="kept baseline")
-    xs = [d.idx for d in decisions if d.base_band]
+    xs = [d.idx for d in decisions if d.outcome.base_band]
     if xs:
-        lo = [d.base_band[0] for d in decisions if d.base_band]
-        hi = [d.base_band[1] for d in decisions if d.base_band]
+        lo = [d.outcome.base_band[0] for d in decisions if d.outcome.base_band]
+        hi = [d.outcome.base_band[1] for d in decisions if d.outcome.base_band]
         ax.fill_between(xs, lo, hi, step="mid", color="tab:green", alpha=0.12, label="baseline mean ± 2σ")
     handles, labels = ax.get_legend_handles_labels()
     uniq = dict(zip(labels, handles, strict=False))
@@ -85,9 +89,10 @@ def progress_figure(decisions: list[Any], metric: str) -> Any:
 
 def test_column(d: Any) -> str:
     """The held-out confirmation of a judged experiment: the test split's verdict and p."""
-    if not d.test_verdict:
+    o = d.outcome
+    if not o.test_verdict:
         return "-"
-    return f"{d.test_verdict} (p = {fmt(d.test_p)}, Δ = {fmt(d.test_delta)})"
+    return f"{o.test_verdict} (p = {fmt(o.test_p)}, Δ = {fmt(o.test_delta)})"
 
 
 def report_markdown(decisions: list[Any], metric: str, settings: Any = None) -> str:
@@ -96,7 +101,7 @@ def report_markdown(decisions: list[Any], metric: str, settings: Any = None) -> 
     for d in decisions:
         verdict = d.status + (f" ({d.note})" if d.note and d.note != d.status else "")
         desc = " ".join([d.description, *d.overrides]).strip() or "-"
-        rows.append(f"| {d.idx} | {d.name} | {desc} | {len(d.values)} | {fmt(d.mean)} | {fmt(d.sd)} "
+        rows.append(f"| {d.idx} | {d.name} | {desc} | {len(d.outcome.values)} | {fmt(d.mean)} | {fmt(d.outcome.sd)} "
                     f"| {fmt(d.delta)} | {fmt(d.p)} | {verdict} | {test_column(d)} |")
     base = decisions[0] if decisions else None
     kept = [d for d in decisions if d.status == "keep"]
@@ -112,8 +117,8 @@ def report_markdown(decisions: list[Any], metric: str, settings: Any = None) -> 
               f"| # | experiment | change | runs | {metric} μ | σ | Δ | p | verdict | test |",
               "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
     if base is not None and base.mean is not None:
-        band = base.base_band
-        lines.append(f"- Noise band of the starting baseline: mean {fmt(base.mean)}, σ {fmt(base.sd)}"
+        band = base.outcome.base_band
+        lines.append(f"- Noise band of the starting baseline: mean {fmt(base.mean)}, σ {fmt(base.outcome.sd)}"
                      + (f", mean ± 2σ = [{fmt(band[0])}, {fmt(band[1])}]" if band else "") + ".")
     if kept:
         best = kept[-1]
@@ -128,8 +133,9 @@ def report_markdown(decisions: list[Any], metric: str, settings: Any = None) -> 
     return "\n".join(lines)
 
 
-def write_outputs(decisions: list[Any], out: Path, metric: str, settings: Any = None) -> None:
+def write_outputs(decisions: list[Any], out: Path, metric: str, settings: Any = None,
+                  installed_commit: str = "") -> None:
     out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "results.tsv", results_tsv(decisions).encode())
+    write_atomic(out / "results.tsv", results_tsv(decisions, installed_commit).encode())
     progress_png(decisions, out / "progress.png", metric)
     write_atomic(out / "report.md", report_markdown(decisions, metric, settings).encode())

@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from golflab.config.loader import parse_value, read_toml
+from golflab.engine.harness import harness_error
 from golflab.errors import ConfigError
 
-FORBIDDEN_PREFIXES = ("data.", "eval.", "budget.")
-FORBIDDEN_KEYS = ("artifact.limit_bytes", "seed")
 _PARAM_KEYS = {"key", "choices", "low", "high", "log", "int", "when"}
 
 
@@ -51,13 +50,6 @@ class Space:
     params: tuple[Param, ...]
 
 
-def forbidden_reason(key: str) -> str | None:
-    if key in FORBIDDEN_KEYS or any(key.startswith(p) for p in FORBIDDEN_PREFIXES):
-        return ("it is part of the harness (data, evaluation, budget, artifact limit, seed): "
-                "a search must not change how it is measured")
-    return None
-
-
 def override(key: str, value: Any) -> str:
     """The `key=value` override string of one sampled value."""
     if isinstance(value, bool):
@@ -76,9 +68,9 @@ def _param(src: Path, i: int, raw: Any) -> Param:
     if not isinstance(key, str) or not key:
         raise ConfigError(f"{where}: `key` (a dotted config key such as model.mlp) is required")
     where = f"{src}: param {key!r}"
-    reason = forbidden_reason(key)
-    if reason:
-        raise ConfigError(f"{where}: key is forbidden in a search space because {reason}")
+    err = harness_error(key, f"{src}: param")
+    if err is not None:
+        raise err
     when = None
     if "when" in raw:
         w = raw["when"]

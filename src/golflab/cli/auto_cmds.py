@@ -52,12 +52,14 @@ def auto(
     quiet: bool = typer.Option(False, "--quiet", help="No per-run log lines."),
 ) -> None:
     """Propose changes, run each on shared seeds, keep only significant improvements confirmed on test."""
-    from golflab.auto.loop import AutoLoop, AutoSettings, short
     from golflab.auto.outputs import test_column
-    from golflab.auto.proposers import PlanProposer, SpaceProposer
+    from golflab.auto.proposers import SpaceProposer
+    from golflab.auto.search import search_session
     from golflab.auto.space import load_space
     from golflab.cli.lab_cmds import _parse_gpus
-    from golflab.lab.executor import make_slots
+    from golflab.engine.backend import LocalBackend, make_slots
+    from golflab.engine.session import Settings, short
+    from golflab.lab.source import PlanProposer
 
     if sum(x is not None for x in (space, plan, agent_cmd)) != 1:
         raise ConfigError("golflab auto: give exactly one of --space, --plan or --agent-cmd")
@@ -87,33 +89,30 @@ def auto(
     seeds_max = max(seeds_min, rule[3]) if seeds_max is None else seeds_max
     if not 1 <= seeds_min <= seeds_max:
         raise ConfigError(f"--seeds-min ({seeds_min}) must be >= 1 and <= --seeds-max ({seeds_max})")
-    settings = AutoSettings(preset=preset, data=str(data), budget=budget or "30s", base_overrides=base,
+    settings = Settings(preset=preset, data=str(data), budget=budget or "30s", base_overrides=base,
                             seeds_min=seeds_min, seeds_max=seeds_max, alpha=alpha, min_effect=min_effect,
                             max_experiments=max_experiments, hours=hours, gpu_hours=gpu_hours,
                             confirm=not no_confirm, lookahead=lookahead)
     slots = make_slots(_parse_gpus(gpus), procs_per_run, parallel)
-    loop = AutoLoop(settings, proposer, out_dir, log=log, slots=slots)
+    session = search_session(settings, proposer, out_dir, LocalBackend(slots, out_dir), log)
     try:
-        decisions = loop.run_loop()
+        decisions = session.run()
     finally:
         if hasattr(proposer, "cleanup"):
             proposer.cleanup(keep_base=False)
     table = Table(title=f"golflab auto: {out_dir}")
     for col in ("#", "experiment", "change", "mean", "Δ", "p", "verdict", "test"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # at 80 columns the change folds onto more lines, never cut
     for d in decisions:
         change = " ".join([d.description] * bool(d.description) + d.overrides)
         table.add_row(str(d.idx), d.name, change, short(d.mean), short(d.delta), short(d.p),
                       f"{d.status} ({d.note})" if d.note else d.status, test_column(d))
     console.print(table)
-    skipped = getattr(proposer, "skipped", {})
-    for name, why in skipped.items():
-        console.print(f"not proposed: {name} ({why})", markup=False)
-    console.print(f"trained {loop.store.trained} runs this time (+{loop.store.adopted} finished before a kill); "
-                  f"{loop.store.run_count()} stored; "
+    trained, adopted, stored = session.counts
+    console.print(f"trained {trained} runs this time (+{adopted} finished before a kill); {stored} stored; "
                   f"results: {out_dir / 'results.tsv'}, {out_dir / 'progress.png'}, {out_dir / 'report.md'}")
-    console.print(f"stopped: {loop.stop_reason}", markup=False)
-    if loop.stop_reason.startswith("interrupted"):
+    console.print(f"stopped: {session.stop_reason}", markup=False)
+    if session.stop_reason.startswith("interrupted"):
         raise typer.Exit(130)
 
 

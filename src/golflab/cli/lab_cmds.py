@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -58,83 +57,93 @@ def run(
     store: StoreOpt = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds before a run is killed "
                                                   "(default: 2 x budget + 600).")] = None,
+    hours: Annotated[float | None, typer.Option("--hours", help="Wall-clock budget of the lab (all sessions).")] = None,
     launcher: Annotated[str | None, typer.Option("--launcher", hidden=True,
                                                  help="Command replacing `python -m golflab` (wrappers, tests).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress display.")] = False,
 ) -> None:
-    """Run (or resume) a plan: every GPU slot busy, each run its own process; Ctrl-C stops cleanly."""
-    from golflab.lab.executor import Executor, make_slots
+    """Run (or resume) a plan: every slot busy, each run its own process. Ctrl-C lets the runs in flight
+    finish (a second Ctrl-C stops them); a rerun resumes without repeating or losing a run."""
+    from golflab.engine.backend import Executor, LocalBackend, make_slots
     from golflab.lab.plan import load_plan
-    from golflab.lab.runner import Lab
+    from golflab.lab.runner import lab_session
+    from golflab.lab.summary import default_store_path, lab_dir_of
 
     plan = load_plan(plan_path, preset=preset, data=data)
     slots = make_slots(_parse_gpus(gpus), procs_per_run, parallel)
     executor = Executor(launcher=shlex.split(launcher) if launcher else None)
-    lab = Lab(plan, store, executor, slots, timeout if timeout else _default_timeout(plan))
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored (nohup, &)
+    store_path = store or default_store_path(plan)
+    backend = LocalBackend(slots, lab_dir_of(store_path), executor, timeout if timeout else _default_timeout(plan))
+    plain = quiet or not console.is_terminal
+    session = lab_session(plan, backend, store_path, log=None if quiet else _plain_log if plain else None,
+                          hours=hours)
     where = ", ".join(s.label for s in slots)
-    console.print(f"lab [bold]{plan.name}[/]: store {lab.store_path}, slots {where}")
-    try:
-        if quiet:
-            lab.run()
-        else:
-            from golflab.lab.live import live_progress
+    console.print(f"lab [bold]{plan.name}[/]: store {store_path}, slots {where}")
+    if plain:
+        session.run()
+    else:
+        from golflab.lab.live import live_progress
 
-            with live_progress(console) as update:
-                lab.on_progress = update
-                lab.run()
-    except KeyboardInterrupt:
-        console.print("[yellow]stopped; running runs were stopped and re-queued. Run the same command to resume.[/]")
-        # typer turns KeyboardInterrupt/Exit into a *returned* code in non-standalone mode, which
-        # golflab.cli.main drops; SystemExit passes through both
-        sys.exit(130)
+        with live_progress(console) as update:
+            session.on_progress = update
+            session.run()
+    trained, adopted, stored = session.counts
+    console.print(f"trained {trained} run(s) this time (+{adopted} adopted from an earlier session), {stored} stored; "
+                  f"stopped: {session.stop_reason}", markup=False)
     _print_status(plan_path, store, preset, data)
+    if session.stop_reason.startswith("interrupted"):
+        sys.exit(130)
 
 
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+def _plain_log(msg: str) -> None:
+    """Progress as plain lines (stdout is a file or a pipe): one line per event, with the time."""
+    import time
+
+    print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
 
 
 def _open(plan_path: Path, store: Path | None, preset: str | None, data: Path | None):
     from golflab.lab.plan import load_plan
-    from golflab.lab.runner import open_store
+    from golflab.lab.runner import open_lab
     from golflab.lab.summary import stored_plan, summarize
 
     file_plan = load_plan(plan_path, preset=preset, data=data)
-    st = open_store(file_plan, store, create=False)
+    st = open_lab(file_plan, store)
     plan = stored_plan(st, file_plan)
     return plan, st, summarize(plan, st)
 
 
 def _print_status(plan_path: Path, store: Path | None, preset: str | None, data: Path | None) -> None:
+    from rich import box
+
     from golflab.lab.report import fmt
 
     plan, st, arms = _open(plan_path, store, preset, data)
-    from rich import box
-
     table = Table(title=f"{plan.name}: {plan.metric} (lower is better)", box=box.SIMPLE_HEAD, pad_edge=False,
                   collapse_padding=True,
-                  caption="runs = ok/failed/pending; Δ and p against the baseline (or the promoted arm, see below); "
-                          "p = Welch, p pair = paired t-test")
-    for col in ("arm", "runs", "mean", "σ", "Δ", "p", "p pair", "verdict"):
-        # numbers are never cut; a long arm name is
-        table.add_column(col, justify="left" if col in ("arm", "verdict") else "right", no_wrap=True,
-                         overflow="ellipsis" if col == "arm" else "fold",
-                         min_width={"arm": 6, "runs": 5, "verdict": 14}.get(col, 7))
-    styles = {"win": "green", "loss": "red"}
+                  caption="runs = ok/failed/in flight; μ, σ, Δ and p on the seeds the verdict used; p is the "
+                          "deciding test's; Δ against the baseline or the promoted arm (see below)")
+    for col in ("arm", "runs", "mean", "σ", "Δ", "p", "test", "verdict"):
+        # numbers are never cut; names fold onto a second line rather than lose their end
+        table.add_column(col, justify="left" if col in ("arm", "test", "verdict") else "right",
+                         overflow="fold", min_width={"arm": 8, "runs": 5, "verdict": 12}.get(col, 6))
+    styles = {"win": "green", "loss": "red", "failed": "red"}
     for a in arms:
         c = a.comparison
-        table.add_row(a.name, f"{a.n_ok}/{a.n_failed}/{a.n_pending}", fmt(a.mean), fmt(a.sd),
-                      fmt(c.delta) if c else "", fmt(c.p_welch) if c else "", fmt(c.p_paired) if c else "",
+        delta, p = c.deciding() if c else (None, None)
+        test = {"paired": "paired t", "welch": "Welch t"}.get(c.test, "") if c else ""
+        table.add_row(a.name, f"{a.n_ok}/{a.n_failed}/{a.pending}", fmt(a.mean), fmt(a.sd), fmt(delta), fmt(p), test,
                       a.verdict, style=styles.get(a.decision.verdict if a.decision else ""))
-    out = console if console.is_terminal else Console(width=150)  # pipes and logs get the full table
-    out.print(table)
+    console.print(table)
     for a in arms:
         if a.ref not in (None, "baseline"):
-            out.print(f"  {a.name}: compared with {a.ref} (promoted), built on its config")
+            console.print(f"  {a.name}: compared with {a.ref} (promoted), built on its config", markup=False)
         if a.state in ("waiting", "skipped") and a.reason:
-            out.print(f"  {a.name}: {a.state}, {a.reason}")
+            console.print(f"  {a.name}: {a.state}, {a.reason}", markup=False)
+        elif a.decision is not None and a.reason and a.name != "baseline":
+            console.print(f"  {a.name}: {a.reason}", markup=False)
+    if plan.vary:
+        console.print(f"  this plan compares harness settings on purpose: {', '.join(plan.vary)}", markup=False)
     st.close()
 
 

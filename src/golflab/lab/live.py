@@ -1,4 +1,4 @@
-"""Live terminal progress of a running lab (rich): done / running / queued, best arm, ETA."""
+"""Live terminal progress of a running session (rich): experiments in flight, runs in flight, counts."""
 
 from __future__ import annotations
 
@@ -11,38 +11,31 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from golflab.lab.runner import LabProgress
+from golflab.engine.scheduler import Progress
 
 
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
-
-
-def render(p: LabProgress) -> Group:
-    head = Text.assemble(
-        ("done ", "bold"), str(p.done), ("  running ", "bold"), str(len(p.active)), ("  queued ", "bold"),
-        str(p.queued), ("  best ", "bold"), f"{p.best[0]} ({p.best[1]:.4f})" if p.best else "-",
-        ("  ETA ", "bold"), _eta(p.eta_s), " (mean run time x remaining runs / slots)")
+def render(p: Progress) -> Group:
+    head = Text.assemble(("decided ", "bold"), str(p.decided), ("  runs stored ", "bold"), str(p.stored_runs),
+                         ("  in flight ", "bold"), f"{len(p.running)}/{p.slots}",
+                         (f"  stopping: {p.draining}" if p.draining else "", "yellow"))
     table = Table(show_header=True, header_style="dim", box=None)
-    for col in ("arm", "state", "seeds", "note"):
-        table.add_column(col)
-    for a in p.view.arms.values():
-        table.add_row(a.name, a.state, str(a.n_seeds), a.reason)
-    running = Text("running: " + ", ".join(f"{x.run_dir.parent.name}/{x.run_dir.name} on {x.slot.label}"
-                                             f" ({time.time() - x.started:.0f}s)" for x in p.active), style="dim")
+    for col in ("#", "experiment", "against", "waiting for"):
+        table.add_column(col, overflow="fold")
+    for c in sorted(p.candidates, key=lambda c: c.idx):
+        w = c.waiting
+        what = "a prune answer" if w is not None and not isinstance(w, list) else \
+            f"{len(w)} run(s)" if isinstance(w, list) else (c.outcome.status if c.outcome else "")
+        table.add_row(str(c.idx), c.name, c.base.name if c.idx else "", what)
+    running = Text("running: " + ", ".join(s.label for s in p.running), style="dim")
     return Group(head, table, running)
 
 
 @contextlib.contextmanager
-def live_progress(console: Console) -> Iterator[Callable[[LabProgress], None]]:
+def live_progress(console: Console) -> Iterator[Callable[[Progress], None]]:
     with Live(console=console, refresh_per_second=2, transient=False) as live:
         last = [0.0]
 
-        def update(p: LabProgress) -> None:
+        def update(p: Progress) -> None:
             if time.time() - last[0] > 0.5:
                 live.update(render(p))
                 last[0] = time.time()

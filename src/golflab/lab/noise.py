@@ -19,10 +19,10 @@ import numpy as np
 
 from golflab.config.loader import to_toml
 from golflab.config.schema import RunConfig
+from golflab.engine.backend import Executor, Slot, prepare_run_dir
+from golflab.engine.flow import UNPAIRED_SEED_OFFSET
+from golflab.engine.outcome import finished_result, metric_value, read_json
 from golflab.errors import TrainingError
-from golflab.lab.executor import Executor, Slot, prepare_run_dir
-from golflab.lab.outcome import finished_result, metric_value, read_json
-from golflab.lab.plan import UNPAIRED_SEED_OFFSET
 from golflab.lab.stats import seeds_needed
 
 

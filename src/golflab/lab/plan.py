@@ -14,15 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from golflab.engine.flow import UNPAIRED_SEED_OFFSET
+from golflab.engine.harness import check_overrides, check_vary
+from golflab.engine.outcome import ALSO_TEST
 from golflab.errors import ConfigError
-from golflab.lab.outcome import ALSO_TEST
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-METRICS = ("val_bpb", "sliding_val_bpb", "artifact_val_bpb", "artifact_sliding_val_bpb", "time_to_target")
+METRICS = ("val_bpb", "val_loss", "sliding_val_bpb", "sliding_val_loss", "artifact_val_bpb", "artifact_sliding_val_bpb", "time_to_target")
 CONDITIONS = ("wins", "loses", "inconclusive")
 BASELINE = "baseline"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -45,10 +47,6 @@ class Arm:
     promote: bool = False
     seeds: Seeds = field(default_factory=Seeds)
     crn: bool = True  # False: seeds unrelated to the reference's (shows what common random numbers buy)
-
-
-# an arm with crn = false uses seed + this offset: data order and init share nothing with its reference
-UNPAIRED_SEED_OFFSET = 10_000
 
 
 @dataclass(frozen=True)
@@ -74,6 +72,7 @@ class Plan:
     target: float | None  # val loss target of time_to_target
     rule: Rule
     baseline_seeds: Seeds
+    vary: tuple[str, ...] = ()  # harness keys the arms may change on purpose ([harness] vary)
 
     @property
     def digest(self) -> str:
@@ -209,7 +208,7 @@ def _arm(src: Path, i: int, raw: Any, default_seeds: Seeds) -> Arm:
     return Arm(name, overrides, priority, run_if, promote, seeds, crn)
 
 
-_TOP = {"name", "preset", "baseline", "arm", "seeds", "seed", "budget", "data", "metric", "target", "rule"}
+_TOP = {"name", "preset", "baseline", "arm", "seeds", "seed", "budget", "data", "metric", "target", "rule", "harness"}
 
 
 def parse_plan(text: str, path: str | Path = "<plan>", preset: str | None = None,
@@ -247,7 +246,14 @@ def parse_plan(text: str, path: str | Path = "<plan>", preset: str | None = None
     arms_raw = raw.get("arm", [])
     if not isinstance(arms_raw, list):
         raise _fail(src, "arm", "expected [[arm]] tables")
+    harness = raw.get("harness", {})
+    if not isinstance(harness, dict):
+        raise _fail(src, "harness", "expected a table with vary = [...]")
+    _check_keys(src, harness, {"vary"}, "harness")
+    vary = check_vary(harness.get("vary", []), f"{src}: harness.vary")
     arms = [_arm(src, i, a, default_seeds) for i, a in enumerate(arms_raw)]
+    for a in arms:
+        check_overrides(a.overrides, f"{src}: arm.{a.name}.overrides", vary)
     names = [a.name for a in arms]
     for a in arms:
         if names.count(a.name) > 1:
@@ -286,7 +292,7 @@ def parse_plan(text: str, path: str | Path = "<plan>", preset: str | None = None
     rule = _rule(src, raw.get("rule", {}))
 
     plan = Plan(name, src, text, plan_preset, baseline, tuple(arms), seed_values, budget, plan_data,
-                metric, target, rule, default_seeds)
+                metric, target, rule, default_seeds, vary)
     if check_configs:
         _check_configs(plan)
     return plan

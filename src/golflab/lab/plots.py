@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from golflab.engine.store import Store
 from golflab.lab.plan import BASELINE, Plan
 from golflab.lab.stats import mean_ci
-from golflab.lab.store import Store
 from golflab.lab.summary import ArmSummary
 
 COLORS = {"win": "#2a9d4a", "loss": "#d1495b", "inconclusive": "#8d8d8d", BASELINE: "#2f6db5"}
@@ -113,9 +113,9 @@ def _curves(plan: Plan, store: Store, arms: list[ArmSummary], path: Path, kind: 
     for i, a in enumerate(x for x in arms if x.runs):
         curves = []
         for r in a.runs:
-            if r.status != "ok":
+            if not r.ok:
                 continue
-            pts = [(m["elapsed_s"], m[key]) for m in store.metrics(r.id, kind)
+            pts = [(m["elapsed_s"], m[key]) for m in store.metrics(r.key, r.seed, kind)
                    if isinstance(m.get("elapsed_s"), (int, float)) and isinstance(m.get(key), (int, float))]
             if len(pts) >= 2:
                 curves.append(np.array(sorted(pts)))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from pathlib import Path
 
+from golflab.engine.store import FAILED, Store
 from golflab.fileio import write_atomic
 from golflab.lab.plan import BASELINE, Plan
-from golflab.lab.store import Store
 from golflab.lab.summary import ArmSummary, needed_lines, noise_floor
 
 
@@ -21,20 +20,21 @@ def fmt(x: float | None, digits: int = 4) -> str:
 
 
 def table_text(plan: Plan, arms: list[ArmSummary]) -> str:
-    """The modded-nanogpt PR table: Runs, μ, σ, +/- (Δ vs its reference), p, then paired p and verdict."""
+    """The modded-nanogpt PR table: Runs, μ, σ, +/- (Δ vs its reference), p, on the seeds the verdict used;
+    p is the deciding test's, the other columns show the tests beside it."""
     m = plan.metric
     width = max(len(a.name) for a in arms) + 2
-    head = (f"{'':<{width}}{'Runs':>5} {m + ' μ':>14} {m + ' σ':>14} {m + ' +/-':>14} {'p':>7} "
-            f"{'paired p':>9} {'perm p':>7}  {'vs':<10} verdict")
+    head = (f"{'':<{width}}{'Runs':>5} {m + ' μ':>14} {m + ' σ':>14} {m + ' +/-':>14} {'p':>7} {'test':>8} "
+            f"{'Welch p':>8} {'perm p':>7}  {'vs':<10} verdict")
     lines = [head]
     for a in arms:
         c = a.comparison
-        base = a.name == BASELINE
-        delta = c.delta if c else (0.0 if base else None)
-        ps = [c.p_welch, c.p_paired, c.p_perm] if c else [math.nan if base else None] * 3
+        delta, p = c.deciding() if c else (0.0 if a.name == BASELINE else None, None)
+        test = {"paired": "paired", "welch": "Welch"}.get(c.test, "-") if c else "-"
         lines.append(
             f"{a.name:<{width}}{len(a.values):>5} {fmt(a.mean):>14} {fmt(a.sd):>14} {fmt(delta):>14} "
-            f"{fmt(ps[0]):>7} {fmt(ps[1]):>9} {fmt(ps[2]):>7}  {a.ref or '':<10} {a.verdict}")
+            f"{fmt(p):>7} {test:>8} {fmt(c.p_welch if c else None):>8} {fmt(c.p_perm if c else None):>7}  "
+            f"{a.ref or '':<10} {a.verdict}")
     return "\n".join(lines)
 
 
@@ -46,10 +46,10 @@ def value_lists(plan: Plan, arms: list[ArmSummary]) -> str:
         seeds = sorted(a.values)
         vals = ", ".join(f"{a.values[s]:.4f}" for s in seeds)
         lines = [f"{a.name}:", f"  {plan.metric} = [{vals}]", f"  seeds = {seeds}", f"  (n = {len(seeds)})"]
-        bad = [r for r in a.runs if r.status in ("failed", "timeout", "crashed")]
-        for r in bad:
-            first = (r.error or "").strip().splitlines()[:1]
-            lines.append(f"  seed {r.seed}: {r.status}" + (f" ({first[0][:100]})" if first else ""))
+        for r in a.runs:
+            if r.status in FAILED:
+                first = (r.error or "").strip().splitlines()[:1]
+                lines.append(f"  seed {r.seed}: {r.status}" + (f" ({first[0][:100]})" if first else ""))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -58,31 +58,31 @@ def decision_lines(arms: list[ArmSummary]) -> list[str]:
     out = []
     for a in arms:
         d = a.decision
-        if d is None:
-            if a.name != BASELINE:
-                out.append(f"- **{a.name}**: {a.state}" + (f" ({a.reason})" if a.reason else ""))
+        if a.name == BASELINE:
             continue
-        v = d.stats.get("val", {})
-        test = "paired t" if v.get("test") == "paired" else "Welch t"
-        p = v.get("p_paired") if v.get("test") == "paired" else v.get("p_welch")
-        delta = v.get("delta_paired") if v.get("test") == "paired" else v.get("delta")
-        line = (f"- **{a.name}**: {d.verdict} vs {d.stats.get('ref')} ({test}, p = {fmt(p)}, Δ = {fmt(delta)}, "
-                f"{d.stats.get('n_seeds')} seeds)")
-        if "test" in d.stats:
-            t = d.stats["test"]
-            tp = t.get("p_paired") if t.get("test") == "paired" else t.get("p_welch")
-            line += f"; test split: {t.get('verdict')} (p = {fmt(tp)}, Δ = {fmt(t.get('delta'))}), {d.stats.get('note')}"
-        if d.promoted:
+        if d is None:
+            out.append(f"- **{a.name}**: {a.state}" + (f" ({a.reason})" if a.reason else ""))
+            continue
+        o = d.outcome
+        if o.status == "skipped":
+            out.append(f"- **{a.name}**: skipped ({o.note})")
+            continue
+        test = {"paired": "paired t", "welch": "Welch t"}.get(o.test, o.test or "no test")
+        line = f"- **{a.name}**: {o.verdict or o.status} vs {d.ref} ({test}, p = {fmt(o.p)}, Δ = {fmt(o.delta)}, " \
+               f"{o.n_seeds} seeds): {o.note}"
+        if o.test_verdict:
+            line += f"; test split: {o.test_verdict} (p = {fmt(o.test_p)}, Δ = {fmt(o.test_delta)})"
+        if d.kept:
             line += "; **promoted**: later arms build on it and are compared with it"
-        when = dt.datetime.fromtimestamp(d.decided_at, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        out.append(f"{line} — {when}")
+        out.append(line)
     return out
 
 
 def report_markdown(plan: Plan, store: Store, arms: list[ArmSummary], plots: list[str]) -> str:
     r = plan.rule
     runs = [x for a in arms for x in a.runs]
-    shas = sorted({f"{x.code_sha[:10]}{'+dirty' if x.code_dirty else ''}" for x in runs if x.code_sha})
+    shas = sorted({f"{str(x.values['git_sha'])[:10]}{'+dirty' if x.values.get('git_dirty') else ''}" for x in runs
+                   if x.values.get("git_sha")})
     parts = [
         f"# Lab report: {plan.name}", "",
         f"Plan `{plan.path}` (digest {store.get_meta('plan_digest')}), store `{store.path}`.  ",
@@ -92,9 +92,10 @@ def report_markdown(plan: Plan, store: Store, arms: list[ArmSummary], plots: lis
         f"confirm on test = {str(r.confirm_on_test).lower()}.  ",
         f"Runs: {len(runs)} ({sum(x.status == 'ok' for x in runs)} ok); code {', '.join(shas) or 'unknown'}.", "",
         "## Results", "",
-        "Δ (+/-) is the arm's mean minus the mean of the arm it is compared with (`vs`) on the same seeds; "
-        "p is Welch's t-test, paired p the paired t-test on per-seed differences, perm p the exact sign-flip "
-        "permutation test. The verdict uses the paired test where the arms share at least 2 seeds.", "",
+        "μ, σ and Δ (+/-) are on the seeds the verdict used: Δ is the arm's mean minus the mean of the arm it "
+        "is compared with (`vs`); p is the deciding test's (`test`: paired t on per-seed differences where the "
+        "arms share seeds, Welch t otherwise); Welch p and the exact sign-flip permutation p are shown beside "
+        "it.", "",
         "```", table_text(plan, arms), "", value_lists(plan, arms), "```", "",
         "## Decisions and promotions", "", *(decision_lines(arms) or ["(none yet)"]), "",
         "## Noise floor and seeds needed", "",
@@ -106,6 +107,8 @@ def report_markdown(plan: Plan, store: Store, arms: list[ArmSummary], plots: lis
         parts += [f"- {line}" for line in needed_lines(plan, a)]
     parts += ["", "Seeds needed use the normal approximation n = ((z_α + z_0.8) / d)² · var, with var = σ_arm² + "
               "σ_ref² (Welch) or σ_diff² (paired), z_α one- or two-sided as the rule says.", ""]
+    if plan.vary:
+        parts.insert(6, f"This plan compares harness settings on purpose: {', '.join(plan.vary)}.  ")
     if plots:
         parts += ["## Plots", "", *[f"![{Path(p).stem}]({Path(p).name})" for p in plots], ""]
     return "\n".join(parts)

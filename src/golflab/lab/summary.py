@@ -1,4 +1,8 @@
-"""Per-arm summaries recomputed from the store: what `lab status` prints and `lab report` writes."""
+"""Per-arm summaries recomputed from the store: what `lab status` prints and `lab report` writes.
+
+A decided arm shows the values and comparison its decision was made on (the same seeds for μ, σ, Δ and
+p); an arm still running shows a provisional comparison on the seeds both sides have so far.
+"""
 
 from __future__ import annotations
 
@@ -9,35 +13,41 @@ from pathlib import Path
 
 import numpy as np
 
+from golflab.engine.session import Decision
+from golflab.engine.store import FAILED, RunRow, Store
 from golflab.errors import GolflabError
 from golflab.lab.plan import BASELINE, Plan, parse_plan
-from golflab.lab.schedule import Scheduler, compare_arm, seed_values
-from golflab.lab.stats import Comparison, seeds_needed
-from golflab.lab.store import Decision, RunRow, Store
+from golflab.lab.stats import Comparison, compare, seeds_needed
+
+
+def default_store_path(plan: Plan) -> Path:
+    return plan.path.parent / f"{plan.name}.lab.sqlite"
+
+
+def lab_dir_of(store_path: Path) -> Path:
+    """`x.lab.sqlite` -> `x.lab/` (run directories, logs, inductor cache)."""
+    return store_path.with_suffix("") if store_path.suffix == ".sqlite" else Path(f"{store_path}.d")
 
 
 @dataclass
 class ArmSummary:
     name: str
     ref: str | None
-    state: str
+    state: str  # baseline / waiting / running / decided / skipped
     reason: str
-    runs: list[RunRow]
-    values: dict[int, float]  # seed -> metric of the ok runs
-    comparison: Comparison | None  # against ref, on this arm's seeds
+    runs: list[RunRow]  # this arm's runs (its config's key), finished
+    pending: int  # runs in flight
+    values: dict[int, float]  # seed -> metric of the compared runs (decided) or of the ok runs so far
+    comparison: Comparison | None  # against ref, on the compared seeds
     decision: Decision | None
 
     @property
     def n_ok(self) -> int:
-        return sum(r.status == "ok" for r in self.runs)
+        return sum(r.ok for r in self.runs)
 
     @property
     def n_failed(self) -> int:
-        return sum(r.status in ("failed", "timeout", "crashed") for r in self.runs)
-
-    @property
-    def n_pending(self) -> int:
-        return sum(r.status in ("queued", "running") for r in self.runs)
+        return sum(r.status in FAILED for r in self.runs)
 
     @property
     def mean(self) -> float | None:
@@ -49,8 +59,11 @@ class ArmSummary:
 
     @property
     def verdict(self) -> str:
-        if self.decision:
-            return self.decision.verdict + (" (promoted)" if self.decision.promoted else "")
+        d = self.decision
+        if d is not None and self.name != BASELINE:
+            if d.status == "skipped":
+                return "skipped"
+            return (d.verdict or d.status) + (" (promoted)" if d.kept else "")
         if self.state in ("skipped", "waiting"):
             return self.state
         return "pending" if self.name != BASELINE else ""
@@ -66,25 +79,54 @@ def stored_plan(store: Store, fallback: Plan) -> Plan:
 
 
 def summarize(plan: Plan, store: Store) -> list[ArmSummary]:
-    view = Scheduler(plan, store, Path("."), write=False).tick()
-    decisions = store.decisions()
+    decisions = {d["name"]: Decision.from_record(d) for d in store.decisions()}
+    experiments = {e["name"]: e for e in store.experiments().values()}
     runs: dict[str, list[RunRow]] = {}
     for r in store.runs():
-        runs.setdefault(r.arm, []).append(r)
-    out = []
-    for name, st in view.arms.items():
-        arm_runs = runs.get(name, [])
-        comp = None
-        if st.ref is not None and arm_runs:
-            comp = compare_arm(plan, arm_runs, runs.get(st.ref, []), st.n_seeds)
-        out.append(ArmSummary(name, st.ref, st.state, st.reason, arm_runs,
-                              seed_values(arm_runs, plan.metric), comp, decisions.get(name)))
+        runs.setdefault(r.key, []).append(r)
+    inflight: dict[str, int] = {}
+    for f in store.inflight():
+        inflight[f.key] = inflight.get(f.key, 0) + 1
+    base = decisions.get(BASELINE)
+    base_key = base.key if base else next((e["ref_key"] for e in experiments.values() if e.get("ref") == BASELINE), "")
+    out = [ArmSummary(BASELINE, None, "baseline", "", runs.get(base_key, []), inflight.get(base_key, 0),
+                      _values(runs.get(base_key, []), plan.metric), None, base)]
+    keys = {BASELINE: base_key}
+    for arm in plan.arms:
+        d, e = decisions.get(arm.name), experiments.get(arm.name)
+        key = (d.key if d else "") or (e["key"] if e else "")
+        ref = (d.ref if d else "") or (e["ref"] if e else "") or None
+        keys[arm.name] = key
+        arm_runs = runs.get(key, []) if key else []
+        if d is not None and d.status == "skipped":
+            out.append(ArmSummary(arm.name, None, "skipped", d.note, [], 0, {}, None, d))
+            continue
+        if e is None and d is None:
+            out.append(ArmSummary(arm.name, None, "waiting", "waits for the arms it depends on", [], 0, {}, None, None))
+            continue
+        if d is not None and d.outcome.values:
+            values, ref_values = d.outcome.values, d.outcome.ref_values
+            state = "decided"
+        else:
+            values = _values(arm_runs, plan.metric)
+            ref_key = (d.ref_key if d else "") or (e["ref_key"] if e else "")
+            ref_values = _values(runs.get(ref_key, []), plan.metric)
+            state = "decided" if d is not None else "running"
+        if not arm.crn:  # judged unpaired: no pairs are formed
+            ref_values = {-1 - s: v for s, v in ref_values.items()}
+        r = plan.rule
+        comp = compare(values, ref_values, r.alpha, r.min_effect, r.one_sided) if values and ref_values else None
+        reason = d.note if d is not None else ""
+        out.append(ArmSummary(arm.name, ref, state, reason, arm_runs, inflight.get(key, 0), values, comp, d))
     return out
 
 
+def _values(runs: list[RunRow], metric: str) -> dict[int, float]:
+    return {r.seed: v for r in runs if (v := r.value(metric)) is not None}
+
+
 def noise_floor(arms: list[ArmSummary]) -> float | None:
-    base = next(a for a in arms if a.name == BASELINE)
-    return base.sd
+    return next(a for a in arms if a.name == BASELINE).sd
 
 
 def needed_lines(plan: Plan, arm: ArmSummary) -> list[str]:

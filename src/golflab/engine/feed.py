@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from golflab.auto.proposers import Proposal
+from golflab.engine.proposal import Proposal
 
 MAX_REPEATS = 20  # proposals in a row that repeat a tried config before the space counts as exhausted
 

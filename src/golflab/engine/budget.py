@@ -7,14 +7,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from golflab.auto.store import AutoStore
+from golflab.engine.store import Store
 
 ELAPSED_KEY = "elapsed_s"
 
 
 @dataclass
 class Budget:
-    store: AutoStore
+    store: Store
     hours: float | None = None
     gpu_hours: float | None = None
     max_experiments: int | None = None
