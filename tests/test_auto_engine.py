@@ -118,7 +118,7 @@ def test_kill_9_and_resume_repeats_no_finished_run_and_replays_the_same_search(t
     os.killpg(proc.pid, signal.SIGKILL)  # the search and its training children
     proc.wait()
     with sqlite3.connect(str(out / "auto.sqlite")) as con:
-        stored = {f"{k}/seed{s}" for k, s in con.execute("SELECT key, seed FROM runs")}
+        stored = {"/".join(Path(d).parts[-2:]) for (d,) in con.execute("SELECT run_dir FROM runs")}
     assert len(stored) >= 5
     done = subprocess.run([*driver, str(out), str(space), "2", "6"], env=env, capture_output=True, text=True,
                           timeout=300)

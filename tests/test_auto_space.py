@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from golflab.auto.proposers import SpaceProposer
-from golflab.lab.source import PlanProposer
 from golflab.auto.space import load_space, parse_space
 from golflab.errors import ConfigError
+from golflab.lab.source import PlanProposer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from golflab.engine.backend import Executor, Slot, make_slots
 from golflab.engine.outcome import log_tail, metric_value, read_metrics, run_values, time_to_target
 from golflab.lab.live import render
-from golflab.lab.summary import lab_dir_of
+from golflab.lab.runner import lab_dir_of
 
 
 def test_default_commands_are_the_real_trainer(tmp_path):

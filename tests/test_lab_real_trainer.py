@@ -18,7 +18,7 @@ def test_mlp_activations_plan_runs_with_the_real_trainer(tiny_dataset, tmp_path)
                           "--quiet"], capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-2000:]
     results = sorted(tmp_path.glob("mlp-activations.lab/runs/*/seed*/result.json"))
-    arms = {p.parent.parent.name for p in results}
+    arms = {p.parent.parent.name.rsplit("-", 1)[0] for p in results}
     assert {"baseline", "swiglu"} <= arms and len(results) >= 4
     status = subprocess.run([sys.executable, "-m", "golflab", "lab", "status", str(plan), "--data", str(tiny_dataset)],
                             capture_output=True, text=True, timeout=300)

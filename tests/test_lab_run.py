@@ -16,8 +16,8 @@ from golflab.engine.backend import Executor, LocalBackend, make_slots
 from golflab.engine.store import Store
 from golflab.errors import ConfigError, GolflabError
 from golflab.lab.plan import load_plan
-from golflab.lab.runner import lab_session
-from golflab.lab.summary import ArmSummary, default_store_path, lab_dir_of, summarize
+from golflab.lab.runner import default_store_path, lab_dir_of, lab_session
+from golflab.lab.summary import ArmSummary, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = [sys.executable, str(ROOT / "tests" / "lab_fake_trainer.py")]

@@ -66,8 +66,7 @@ def run(
     finish (a second Ctrl-C stops them); a rerun resumes without repeating or losing a run."""
     from golflab.engine.backend import Executor, LocalBackend, make_slots
     from golflab.lab.plan import load_plan
-    from golflab.lab.runner import lab_session
-    from golflab.lab.summary import default_store_path, lab_dir_of
+    from golflab.lab.runner import default_store_path, lab_dir_of, lab_session
 
     plan = load_plan(plan_path, preset=preset, data=data)
     slots = make_slots(_parse_gpus(gpus), procs_per_run, parallel)

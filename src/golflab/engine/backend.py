@@ -188,15 +188,26 @@ def stop_tree(proc: subprocess.Popen, grace: float = 10.0) -> None:
 
 
 def alive(pid: int | None, marker: str) -> bool:
-    """pid still runs a command naming `marker` (a run dir): the process an earlier engine started."""
+    """pid still runs a command with an argument naming `marker` (a run dir, or a path inside it): the
+    process an earlier engine started."""
     if not pid:
         return False
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    return marker in cmdline and stat.rsplit(")", 1)[-1].split()[0] != "Z"
+    named = any(a == marker or a.startswith(marker + "/") for a in args)
+    return named and stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def find_pid(marker: str) -> int | None:
+    """The process whose command line names `marker` (an engine killed between starting a child and
+    recording its pid leaves one we only know by its run directory)."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and alive(int(proc.name), marker):
+            return int(proc.name)
+    return None
 
 
 def stop_pid(pid: int | None, marker: str) -> None:
@@ -273,6 +284,7 @@ class LocalBackend:
 
     def watch(self, spec: RunSpec, pid: int, slot_label: str | None, started_at: float | None) -> bool:
         """Adopt a still-running child of an earlier engine: it keeps a slot until it ends. False if it is gone."""
+        pid = pid or find_pid(str(spec.run_dir)) or 0
         if not alive(pid, str(spec.run_dir)):
             return False
         free = self._free_slots()
@@ -282,6 +294,8 @@ class LocalBackend:
 
     def submit(self, spec: RunSpec) -> None:
         slot = self._free_slots()[0]
+        if self.on_start:  # recorded before the child exists: a kill in between leaves a row to recover from
+            self.on_start(spec, None, slot)
         prepare_run_dir(spec.run_dir, spec.config_toml)  # a killed attempt starts from scratch
         problem = spec.data.problem() if spec.data else None
         ex = self.executor

@@ -15,15 +15,15 @@ import math
 from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from golflab.engine.harness import UNPAIRED_SEED_OFFSET
 from golflab.engine.outcome import heldout_key
 from golflab.engine.proposal import Proposal
 from golflab.engine.store import RunRow
-from golflab.lab.stats import Comparison, compare, want_more_seeds
 
-# an experiment with crn = false uses seed + this offset: data order and init share nothing with its reference
-UNPAIRED_SEED_OFFSET = 10_000
+if TYPE_CHECKING:
+    from golflab.lab.stats import Comparison
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Req:
     fidelity: float = 1.0
     code: Path | None = None
     code_rev: str = ""
+    name: str = field(default="", compare=False)  # the experiment that asked first (names its run directory)
 
 
 @dataclass
@@ -159,13 +160,18 @@ def _peak(res: dict[Req, RunRow], reqs: list[Req]) -> float | None:
 
 def look(j: Judging, arm: dict[int, float], ref: dict[int, float], n: int, n_max: int) -> tuple[bool, Comparison]:
     """The sequential rule at n seeds: (decided, comparison). The one place a verdict is computed."""
+    from golflab.lab.stats import (  # scipy: imported when first judged, not at start-up
+        compare,
+        want_more_seeds,
+    )
+
     c = compare(arm, ref, j.alpha, j.min_effect, j.one_sided)
     more = want_more_seeds(c, n, n_max, j.alpha, j.min_effect, j.one_sided)
     return not more, c
 
 
 def baseline_flow(base: Base, seeds: list[int], metric: str) -> Flow:
-    reqs = [Req(base.key, s, base.overrides, 1.0, base.code, base.code_rev) for s in seeds]
+    reqs = [Req(base.key, s, base.overrides, 1.0, base.code, base.code_rev, base.name) for s in seeds]
     res: dict[Req, RunRow] = yield reqs
     vals = {r.seed: v for r in reqs if (v := res[r].value(metric)) is not None}
     if not vals:
@@ -196,8 +202,8 @@ def candidate_flow(c: Candidate, j: Judging, seeds: list[int], short: Req | None
     mine_seeds = arm_seeds(seeds, prop.crn)
     n, b = lo, c.base
     while True:
-        mine = [Req(c.key, x, c.overrides, 1.0, c.code, c.code_rev) for x in mine_seeds[:n]]
-        theirs = [Req(b.key, x, b.overrides, 1.0, b.code, b.code_rev) for x in seeds[:n]]
+        mine = [Req(c.key, x, c.overrides, 1.0, c.code, c.code_rev, c.name) for x in mine_seeds[:n]]
+        theirs = [Req(b.key, x, b.overrides, 1.0, b.code, b.code_rev, b.name) for x in seeds[:n]]
         res: dict[Req, RunRow] = yield mine + theirs
         failed = [r for r in mine if res[r].value(j.metric) is None]
         if failed:
@@ -234,6 +240,8 @@ def _confirm(out: Outcome, j: Judging, res: dict[Req, RunRow], mine: list[Req], 
     tv = {r.seed: v for r in mine if (v := _num(res[r].values.get(key))) is not None}
     tb = {r.seed: v for r in theirs if (v := _num(res[r].values.get(key))) is not None}
     if len(tv) >= 2 and len(tb) >= 2:
+        from golflab.lab.stats import compare
+
         t = compare(tv, tb if crn else _unpaired(tb), j.alpha, j.min_effect, j.one_sided)
         out.test_delta, out.test_p = t.deciding()
         out.test_verdict = t.verdict

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from golflab.errors import ConfigError
 
+# an experiment with crn = false uses seed + this offset: data order and init share nothing with its reference
+UNPAIRED_SEED_OFFSET = 10_000
+
 # dotted prefixes (a trailing "." covers a whole section) and exact keys, with why they are the harness's
 HARNESS = {
     "data.": "the data and its splits define what is measured",

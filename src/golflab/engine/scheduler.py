@@ -224,7 +224,7 @@ class Engine:
                 s_code, s_rev = (p.code, p.code_rev) if p.code is not None else (sb.code, sb.code_rev)
                 s_over = tuple(merge_overrides(list(sb.overrides), p.overrides))
                 short = Req(self.sn.ident(s_over, s_rev, p.fidelity)[1], self.sn.seeds[0], s_over, p.fidelity,
-                            s_code, s_rev)
+                            s_code, s_rev, p.name)
             n_seeds = max(self.s.seeds_max, p.seeds[1] if p.seeds else 0)
             self._start_flow(c, candidate_flow(c, self.s.judging(), self.s.seeds(n_seeds), short))
         return c
@@ -319,7 +319,7 @@ class Engine:
 
     def _spec(self, r: Req) -> RunSpec:
         toml = to_toml(self.sn.config(list(r.overrides), r.seed, r.fidelity))
-        run_dir = self.sn.out / "runs" / r.key / f"seed{r.seed}"
+        run_dir = self.sn.out / "runs" / (f"{r.name}-{r.key[:8]}" if r.name else r.key) / f"seed{r.seed}"
         return RunSpec(r.key, r.seed, run_dir, toml, r.code, r.code_rev, self.data,
                        f"{r.key} seed {r.seed}" + (f" (fidelity {r.fidelity:g})" if r.fidelity < 1 else ""))
 
@@ -340,7 +340,7 @@ class Engine:
         owners = {i for i, c in self.cands.items() if i > 0 and isinstance(c.waiting, list) and c.key in keys}
         self.peak_cands = max(self.peak_cands, len(owners))
 
-    def _on_start(self, spec: RunSpec, pid: int, slot: Slot) -> None:
+    def _on_start(self, spec: RunSpec, pid: int | None, slot: Slot) -> None:
         self.store.mark_inflight(spec.key, spec.seed, pid, str(spec.run_dir), slot.label)
 
     def _adopt(self, spec: RunSpec) -> bool:
@@ -363,7 +363,7 @@ class Engine:
         for f in self.store.inflight():
             toml = _read(Path(f.run_dir) / "config.toml")
             spec = RunSpec(f.key, f.seed, Path(f.run_dir), toml or "", data=self.data, label=f"{f.key} seed {f.seed}")
-            if self.backend.watch(spec, f.pid or 0, f.slot, f.started_at):
+            if self.backend.watch(spec, f.pid or 0, f.slot, f.started_at):  # pid 0: looked up by run dir
                 self.orphans.add(spec.ident)
                 self.sn.log(f"waiting for {spec.label}: still running from the last session")
             elif toml is None or not self._adopt(spec):

@@ -228,7 +228,7 @@ class Store:
         return float(row[0] or 0.0)
 
     # -- runs in flight: a killed engine leaves them; the next one waits for or adopts them
-    def mark_inflight(self, key: str, seed: int, pid: int, run_dir: str, slot: str) -> None:
+    def mark_inflight(self, key: str, seed: int, pid: int | None, run_dir: str, slot: str) -> None:
         with self._tx():
             self.db.execute("INSERT OR REPLACE INTO inflight VALUES (?, ?, ?, ?, ?, ?)",
                             (key, seed, pid, run_dir, slot, time.time()))

@@ -20,7 +20,7 @@ import numpy as np
 from golflab.config.loader import to_toml
 from golflab.config.schema import RunConfig
 from golflab.engine.backend import Executor, Slot, prepare_run_dir
-from golflab.engine.flow import UNPAIRED_SEED_OFFSET
+from golflab.engine.harness import UNPAIRED_SEED_OFFSET
 from golflab.engine.outcome import finished_result, metric_value, read_json
 from golflab.errors import TrainingError
 from golflab.lab.stats import seeds_needed

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from golflab.engine.flow import UNPAIRED_SEED_OFFSET
-from golflab.engine.harness import check_overrides, check_vary
+from golflab.engine.harness import UNPAIRED_SEED_OFFSET, check_overrides, check_vary
 from golflab.engine.outcome import ALSO_TEST
 from golflab.errors import ConfigError
 

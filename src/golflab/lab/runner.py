@@ -14,7 +14,15 @@ from golflab.engine.store import Store
 from golflab.errors import GolflabError
 from golflab.lab.plan import Plan
 from golflab.lab.source import PlanProposer, plan_settings
-from golflab.lab.summary import default_store_path, lab_dir_of
+
+
+def default_store_path(plan: Plan) -> Path:
+    return plan.path.parent / f"{plan.name}.lab.sqlite"
+
+
+def lab_dir_of(store_path: Path) -> Path:
+    """`x.lab.sqlite` -> `x.lab/` (run directories, logs, inductor cache)."""
+    return store_path.with_suffix("") if store_path.suffix == ".sqlite" else Path(f"{store_path}.d")
 
 
 def lab_session(plan: Plan, backend: Backend, store_path: Path | None = None, log: Log | None = None,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -18,15 +17,6 @@ from golflab.engine.store import FAILED, RunRow, Store
 from golflab.errors import GolflabError
 from golflab.lab.plan import BASELINE, Plan, parse_plan
 from golflab.lab.stats import Comparison, compare, seeds_needed
-
-
-def default_store_path(plan: Plan) -> Path:
-    return plan.path.parent / f"{plan.name}.lab.sqlite"
-
-
-def lab_dir_of(store_path: Path) -> Path:
-    """`x.lab.sqlite` -> `x.lab/` (run directories, logs, inductor cache)."""
-    return store_path.with_suffix("") if store_path.suffix == ".sqlite" else Path(f"{store_path}.d")
 
 
 @dataclass
