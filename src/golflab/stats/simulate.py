@@ -1,0 +1,68 @@
+"""Operating characteristics of a design by simulation: false-win rate, power, seeds spent.
+
+simulate_design drives Design.look exactly as the engine does: look at min_seeds, then add one seed
+per arm while the verdict is "continue". synthetic_values is the generator alone, so a caller (the
+lab's `simulate` command) can drive its own decision flow on the same values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from golflab.stats.rules import Rule
+from golflab.stats.sequential import Design
+
+LEVEL = 1.2  # the metric's level (a val_bpb); only its rounding scale matters
+
+
+def synthetic_values(rng: np.random.Generator, n: int, effect: float, sigma: float, rho: float,
+                     level: float = LEVEL, seeds: list[int] | None = None
+                     ) -> tuple[dict[int, float], dict[int, float]]:
+    """Per-seed (arm, ref) metrics: each run has sd sigma; arm and ref on seed k correlate by rho;
+    the arm is better (lower) by `effect` on average."""
+    seeds = list(range(1, n + 1)) if seeds is None else seeds
+    shared = rng.standard_normal(n) * math.sqrt(rho)
+    own = rng.standard_normal((2, n)) * math.sqrt(1 - rho)
+    arm = level - effect + sigma * (shared + own[0])
+    ref = level + sigma * (shared + own[1])
+    return dict(zip(seeds, arm.tolist(), strict=True)), dict(zip(seeds, ref.tolist(), strict=True))
+
+
+def simulate_design(rule: Rule, min_seeds: int, max_seeds: int, effect: float, sigma: float, rho: float,
+                    n_sims: int = 5000, seed: int = 0) -> dict:
+    """Rates of each verdict and the seeds per arm spent, over n_sims seeded experiments.
+
+    effect is the true improvement. For a target rule the arm's mean is target - effect; for a
+    reference rule each experiment draws fresh reference values (as many as rule.reference holds) at
+    the arm's level + effect, so the rate is over the reference's noise too.
+    """
+    rng = np.random.default_rng(seed)
+    design = Design(rule, min_seeds, max_seeds)
+    counts = {"win": 0, "loss": 0, "inconclusive": 0}
+    seeds_used = np.empty(n_sims, int)
+    level = rule.target if rule.target is not None else LEVEL
+    for i in range(n_sims):
+        arm_all, ref_all = synthetic_values(rng, max_seeds, effect, sigma, rho, level)
+        if rule.reference is not None:
+            ref_vals = LEVEL + sigma * rng.standard_normal(len(rule.reference))
+            design = Design(dataclasses.replace(rule, reference=tuple(ref_vals.tolist())), min_seeds, max_seeds)
+        arm: dict[int, float] = {}
+        ref: dict[int, float] = {}
+        for s in range(1, max_seeds + 1):
+            arm[s], ref[s] = arm_all[s], ref_all[s]
+            if s < min_seeds:
+                continue
+            look = design.look(arm, ref if rule.kind == "arm" else None)
+            if look.verdict != "continue":
+                break
+        counts[look.verdict] += 1
+        seeds_used[i] = s
+    win = counts["win"] / n_sims
+    null = effect <= rule.min_effect
+    return {"win_rate": win, "false_win_rate": win if null else None, "power": None if null else win,
+            "loss_rate": counts["loss"] / n_sims, "inconclusive_rate": counts["inconclusive"] / n_sims,
+            "se": math.sqrt(win * (1 - win) / n_sims), "mean_seeds": float(seeds_used.mean()),
+            "max_seeds": int(seeds_used.max()), "n_sims": n_sims}
