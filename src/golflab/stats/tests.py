@@ -41,7 +41,8 @@ def resolution(values: np.ndarray) -> float:
     if not len(x):
         return 0.0
     scaled = x[None, :] / _POW10[:, None]
-    ok = np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled)), axis=1)
+    # integers to 1e-6 at a scale where float noise (~1e-16 relative) stays far below that
+    ok = np.all((np.abs(scaled - np.round(scaled)) <= 1e-6) & (np.abs(scaled) < 1e9), axis=1)
     hits = np.flatnonzero(ok)
     return float(_POW10[hits[0]]) if len(hits) else 0.0
 
