@@ -35,15 +35,15 @@ def gehan(arm: np.ndarray, ref: np.ndarray, m: float) -> Result:
 def signed_rank(e: np.ndarray, m: float) -> Result:
     """Paired (or one-sample): e = per-seed improvements (ref - arm, +-inf for a hit against a miss,
     0 for two misses); Wilcoxon signed ranks of e - m, zeros kept (Pratt), exact sign flips."""
-    y = np.where(np.isfinite(e), e - m, e)
-    y = np.where(np.isnan(y), 0.0, y)
+    y = e - m  # +-inf stay +-inf
     ranks = rankdata(np.abs(y))
     signed = np.sign(y) * ranks
     sums = _signs(len(y)) @ signed
     obs = float(signed.sum())
     tol = 1e-9
-    finite = e[~np.isnan(e)]
-    imp = float(np.median(finite)) if len(finite) else None
+    with np.errstate(invalid="ignore"):  # the median of a +inf and a -inf gap is undefined
+        med = float(np.median(e))
+    imp = None if np.isnan(med) else med
     return Result("signed-rank", float(np.mean(sums >= obs - tol)), float(np.mean(sums <= obs + tol)),
                   imp, None, None)
 

@@ -24,7 +24,7 @@ from scipy import special
 from golflab.stats import censored
 from golflab.stats.boundaries import boundaries
 from golflab.stats.rules import Rule
-from golflab.stats.tests import Result, one_sample, spread_floor, welch
+from golflab.stats.tests import Result, mean_sd, one_sample, spread_floor, welch
 
 FUTILITY_POWER = 0.10
 
@@ -81,28 +81,27 @@ class Design:
         come (e.g. the seed budget ran out early); the look spends all the alpha left.
         """
         r = self.rule
-        a_seeds = sorted(arm)
-        xa = np.array([arm[s] for s in a_seeds], float)
-        if np.isnan(xa).any() or (ref and any(math.isnan(v) for v in ref.values())):
+        xa = [float(arm[s]) for s in sorted(arm)]
+        if any(math.isnan(v) for v in xa) or (ref and any(math.isnan(v) for v in ref.values())):
             raise ValueError("NaN metric: pass only the ok runs")
         shared: list[int] = []
         if r.target is not None:
             xr, label = None, "target"
         elif r.reference is not None:
-            xr, label = np.array(r.reference, float), "reference"
+            xr, label = list(r.reference), "reference"
         else:
             if ref is None:
                 raise ValueError("a baseline-arm rule needs ref")
             shared = sorted(set(arm) & set(ref))
-            xr, label = np.array([ref[s] for s in sorted(ref)], float), "baseline"
+            xr, label = [float(ref[s]) for s in sorted(ref)], "baseline"
         paired = r.kind == "arm" and (r.test == "paired" or (r.test == "auto" and len(shared) >= 2))
         if paired:
-            xa = np.array([arm[s] for s in shared], float)
-            xr = np.array([ref[s] for s in shared], float)
+            xa = [float(arm[s]) for s in shared]
+            xr = [float(ref[s]) for s in shared]
         n = len(xa)
         look = Look(n, "continue", "", "", None, None, None, None, *_ms(xa), *_ms(xr), len(shared),
-                    n_ref=0 if xr is None else len(xr), censored_arm=int(np.isinf(xa).sum()),
-                    censored_ref=0 if xr is None else int(np.isinf(xr).sum()), looks=self.hi - self.lo + 1)
+                    n_ref=0 if xr is None else len(xr), censored_arm=sum(map(math.isinf, xa)),
+                    censored_ref=0 if xr is None else sum(map(math.isinf, xr)), looks=self.hi - self.lo + 1)
         final = last or n >= self.max_seeds
         ref_ok = paired or xr is None or len(xr) >= 2 or r.kind == "reference"
         if n < 2 or not ref_ok:
@@ -116,9 +115,9 @@ class Design:
         if censored_test:
             look.delta = None if res.improvement is None else -res.improvement
         elif r.target is not None:
-            look.delta = float(xa.mean() - r.target)
+            look.delta = look.mean_arm - r.target
         else:
-            look.delta = float(xa.mean() - xr.mean())
+            look.delta = look.mean_arm - look.mean_ref
         if n < self.lo and not last:
             look.verdict = "continue"
             look.why = f"{res.test}, {n} seeds: p {_f(res.p_win)}; the first look is at {self.lo}"
@@ -161,24 +160,24 @@ class Design:
                             f"(look {j + 1} of {look.looks}): add a seed")
         return look
 
-    def _test(self, xa: np.ndarray, xr: np.ndarray | None, paired: bool) -> Result:
+    def _test(self, xa: list[float], xr: list[float] | None, paired: bool) -> Result:
         r, m = self.rule, self.rule.min_effect
-        raw = xa if xr is None else np.concatenate([xa, xr])
-        cens = bool(np.isinf(raw).any())
+        raw = xa if xr is None else xa + xr
+        if any(map(math.isinf, raw)):  # time_to_target misses: rank tests that keep them
+            a = np.array(xa)
+            if xr is None:
+                return censored.signed_rank(r.target - a, m)
+            if paired:
+                return censored.signed_rank(censored.paired_gaps(a, np.array(xr)), m)
+            return censored.gehan(a, np.array(xr), m)
+        floor = spread_floor(raw, self._res)
         if xr is None:  # target: improvement = target - arm
-            e = r.target - xa
-            if cens:
-                return censored.signed_rank(e, m)
-            return one_sample(e, m, spread_floor(raw, self._res), "one-sample t")
+            return one_sample([r.target - v for v in xa], m, floor, "one-sample t")
         if paired:
-            if cens:
-                return censored.signed_rank(censored.paired_gaps(xa, xr), m)
-            return one_sample(xr - xa, m, spread_floor(raw, self._res), "paired t")
-        if cens:
-            return censored.gehan(xa, xr, m)
+            return one_sample([b - a for a, b in zip(xa, xr, strict=True)], m, floor, "paired t")
         if len(xr) == 1:  # a single reference value is a target
-            return one_sample(xr[0] - xa, m, spread_floor(raw, self._res), "one-sample t")
-        return welch(xa, xr, m, spread_floor(raw, self._res))
+            return one_sample([xr[0] - v for v in xa], m, floor, "one-sample t")
+        return welch(xa, xr, m, floor)
 
 
 def judge(rule: Rule, arm: dict[int, float], ref: dict[int, float] | None = None) -> Look:
@@ -203,12 +202,13 @@ def _conditional_power(p: float, t: float, pi_last: float) -> float:
     return float(special.ndtr((z / math.sqrt(t) - z_end) / math.sqrt(1 - t)))
 
 
-def _ms(x: np.ndarray | None) -> tuple[float | None, float | None]:
-    if x is None or not len(x):
+def _ms(x: list[float] | None) -> tuple[float | None, float | None]:
+    if not x:
         return None, None
-    if np.isinf(x).any():
-        return float(x.mean()), None
-    return float(x.mean()), float(x.std(ddof=1)) if len(x) >= 2 else None
+    if any(map(math.isinf, x)):
+        return math.inf, None
+    mean, sd = mean_sd(x)
+    return mean, sd if len(x) >= 2 else None
 
 
 def _f(x: float) -> str:

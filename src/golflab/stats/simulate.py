@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from golflab.stats.rules import Rule
-from golflab.stats.sequential import Design
+from golflab.stats.sequential import Design, Look
 
 LEVEL = 1.2  # the metric's level (a val_bpb); only its rounding scale matters
 
@@ -23,12 +23,22 @@ def synthetic_values(rng: np.random.Generator, n: int, effect: float, sigma: flo
                      ) -> tuple[dict[int, float], dict[int, float]]:
     """Per-seed (arm, ref) metrics: each run has sd sigma; arm and ref on seed k correlate by rho;
     the arm is better (lower) by `effect` on average."""
+    (arm,), ref = synthetic_arms(rng, n, [effect], sigma, rho, level, seeds)
+    return arm, ref
+
+
+def synthetic_arms(rng: np.random.Generator, n: int, effects: list[float], sigma: float, rho: float,
+                   level: float = LEVEL, seeds: list[int] | None = None
+                   ) -> tuple[list[dict[int, float]], dict[int, float]]:
+    """Several arms against one shared baseline on the same seeds (e.g. an auto search's candidates):
+    every pair of runs on seed k correlates by rho, arm i is better by effects[i] on average."""
     seeds = list(range(1, n + 1)) if seeds is None else seeds
     shared = rng.standard_normal(n) * math.sqrt(rho)
-    own = rng.standard_normal((2, n)) * math.sqrt(1 - rho)
-    arm = level - effect + sigma * (shared + own[0])
-    ref = level + sigma * (shared + own[1])
-    return dict(zip(seeds, arm.tolist(), strict=True)), dict(zip(seeds, ref.tolist(), strict=True))
+    own = rng.standard_normal((len(effects) + 1, n)) * math.sqrt(1 - rho)
+    ref = level + sigma * (shared + own[-1])
+    arms = [dict(zip(seeds, (level - e + sigma * (shared + own[i])).tolist(), strict=True))
+            for i, e in enumerate(effects)]
+    return arms, dict(zip(seeds, ref.tolist(), strict=True))
 
 
 def simulate_design(rule: Rule, min_seeds: int, max_seeds: int, effect: float, sigma: float, rho: float,
@@ -43,26 +53,36 @@ def simulate_design(rule: Rule, min_seeds: int, max_seeds: int, effect: float, s
     design = Design(rule, min_seeds, max_seeds)
     counts = {"win": 0, "loss": 0, "inconclusive": 0}
     seeds_used = np.empty(n_sims, int)
-    level = rule.target if rule.target is not None else LEVEL
+    level = rule.target if rule.target is not None else LEVEL  # reference rules: arm at ref level - effect
     for i in range(n_sims):
         arm_all, ref_all = synthetic_values(rng, max_seeds, effect, sigma, rho, level)
         if rule.reference is not None:
-            ref_vals = LEVEL + sigma * rng.standard_normal(len(rule.reference))
+            ref_vals = level + sigma * rng.standard_normal(len(rule.reference))
             design = Design(dataclasses.replace(rule, reference=tuple(ref_vals.tolist())), min_seeds, max_seeds)
-        arm: dict[int, float] = {}
-        ref: dict[int, float] = {}
-        for s in range(1, max_seeds + 1):
-            arm[s], ref[s] = arm_all[s], ref_all[s]
-            if s < min_seeds:
-                continue
-            look = design.look(arm, ref if rule.kind == "arm" else None)
-            if look.verdict != "continue":
-                break
+        look = run_design(design, arm_all, ref_all if rule.kind == "arm" else None)
         counts[look.verdict] += 1
-        seeds_used[i] = s
+        seeds_used[i] = look.n
     win = counts["win"] / n_sims
     null = effect <= rule.min_effect
     return {"win_rate": win, "false_win_rate": win if null else None, "power": None if null else win,
             "loss_rate": counts["loss"] / n_sims, "inconclusive_rate": counts["inconclusive"] / n_sims,
             "se": math.sqrt(win * (1 - win) / n_sims), "mean_seeds": float(seeds_used.mean()),
             "max_seeds": int(seeds_used.max()), "n_sims": n_sims}
+
+
+def run_design(design: Design, arm_all: dict[int, float], ref_all: dict[int, float] | None) -> Look:
+    """The engine's flow on given values: look at min seeds, add one seed per arm while "continue".
+    Seeds are taken in the dicts' order."""
+    arm: dict[int, float] = {}
+    ref: dict[int, float] = {}
+    ref_seeds = list(ref_all) if ref_all is not None else []
+    for i, s in enumerate(arm_all):
+        arm[s] = arm_all[s]
+        if ref_all is not None:
+            ref[ref_seeds[i]] = ref_all[ref_seeds[i]]
+        if i + 1 < design.min_seeds:
+            continue
+        look = design.look(arm, ref if ref_all is not None else None)
+        if look.verdict != "continue":
+            break
+    return look

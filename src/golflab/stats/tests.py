@@ -22,7 +22,6 @@ import numpy as np
 from scipy import special
 
 EXACT_MAX = 20_000  # enumerate permutations up to this many, else sample this many (seeded)
-_POW10 = 10.0 ** -np.arange(13)
 
 
 @dataclass(frozen=True)
@@ -35,24 +34,30 @@ class Result:
     df: float | None
 
 
-def resolution(values: np.ndarray) -> float:
+def resolution(values) -> float:
     """The decimal rounding step of the values (1e-4 for 1.2730, 1.2811), or 0 at full precision."""
-    x = values[np.isfinite(values)]
-    if not len(x):
-        return 0.0
-    scaled = x[None, :] / _POW10[:, None]
-    # integers to 1e-6 at a scale where float noise (~1e-16 relative) stays far below that
-    ok = np.all((np.abs(scaled - np.round(scaled)) <= 1e-6) & (np.abs(scaled) < 1e9), axis=1)
-    hits = np.flatnonzero(ok)
-    return float(_POW10[hits[0]]) if len(hits) else 0.0
+    x = [v for v in values if math.isfinite(v)]
+    for k in range(13):
+        scale = 10.0**k
+        # integers to 1e-6 at a scale where float noise (~1e-16 relative) stays far below that
+        if all(abs(v * scale) < 1e9 and abs(v * scale - round(v * scale)) <= 1e-6 for v in x):
+            return 10.0**-k if x else 0.0
+    return 0.0
 
 
-def spread_floor(values: np.ndarray, res: float | None = None) -> float:
+def spread_floor(values, res: float | None = None) -> float:
     """The spread below which a t statistic is not trusted: the rounding resolution of the raw values
     (`res` if given, else inferred), at least their float noise."""
-    x = values[np.isfinite(values)]
-    r = resolution(x) if res is None else res
-    return max(r, 1e-12 * float(np.max(np.abs(x)))) if len(x) else r
+    x = [abs(v) for v in values if math.isfinite(v)]
+    r = resolution(values) if res is None else res
+    return max(r, 1e-12 * max(x)) if x else r
+
+
+def mean_sd(x) -> tuple[float, float]:
+    """Mean and sample sd (ddof 1) in plain Python: numpy's overhead dominates at a few seeds."""
+    n = len(x)
+    mean = math.fsum(x) / n
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in x) / (n - 1)) if n > 1 else math.nan
 
 
 def t_sf(t: float, df: float) -> float:
@@ -60,30 +65,29 @@ def t_sf(t: float, df: float) -> float:
     return float(special.stdtr(df, -t))
 
 
-def one_sample(e: np.ndarray, m: float, floor: float = 0.0, name: str = "paired t") -> Result:
+def one_sample(e, m: float, floor: float = 0.0, name: str = "paired t") -> Result:
     """Test the mean of per-seed improvements e against m (paired: ref - arm; target: target - arm).
 
     floor: spread_floor of the raw values; at or below it the sign-flip p replaces the t test's."""
     n = len(e)
-    mean = float(e.mean())
-    sd = float(e.std(ddof=1))
+    mean, sd = mean_sd(e)
     if sd <= floor:
-        p_win, p_loss = sign_flip(e - m)
+        p_win, p_loss = sign_flip(np.asarray(e, float) - m)
         return Result("sign-flip", p_win, p_loss, mean, None, None)
     se = sd / math.sqrt(n)
     t = (mean - m) / se
     return Result(name, t_sf(t, n - 1), t_sf(-t, n - 1), mean, se, n - 1)
 
 
-def welch(arm: np.ndarray, ref: np.ndarray, m: float, floor: float = 0.0) -> Result:
+def welch(arm, ref, m: float, floor: float = 0.0) -> Result:
     """Welch's t of improvement = mean(ref) - mean(arm) against m (Satterthwaite df)."""
     na, nb = len(arm), len(ref)
-    va, vb = float(arm.var(ddof=1)), float(ref.var(ddof=1))
-    imp = float(ref.mean() - arm.mean())
-    if max(va, vb) <= floor**2:
-        p_win, p_loss = permutation(arm + m, ref)
+    (ma, sda), (mb, sdb) = mean_sd(arm), mean_sd(ref)
+    imp = mb - ma
+    if max(sda, sdb) <= floor:
+        p_win, p_loss = permutation(np.asarray(arm, float) + m, np.asarray(ref, float))
         return Result("permutation", p_win, p_loss, imp, None, None)
-    sa, sb = va / na, vb / nb
+    sa, sb = sda**2 / na, sdb**2 / nb
     se = math.sqrt(sa + sb)
     df = (sa + sb) ** 2 / (sa**2 / (na - 1) + sb**2 / (nb - 1))
     t = (imp - m) / se
