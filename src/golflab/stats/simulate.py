@@ -86,3 +86,30 @@ def run_design(design: Design, arm_all: dict[int, float], ref_all: dict[int, flo
         if look.verdict != "continue":
             break
     return look
+
+
+def power_table(n_sims: int = 5000, sigma: float = 0.005, seed: int = 0) -> list[dict]:
+    """docs/verdicts.md's table: false-win rate (no effect) and power at 2 sigma, rho 0 and 0.8."""
+    designs = [("default: alpha 0.05, seeds 2..6, obf, futility", Rule(), 2, 6),
+               ("alpha 0.01, seeds 2..6", Rule(alpha=0.01), 2, 6),
+               ("alpha 0.05, seeds 2..6, no futility", Rule(futility=False), 2, 6),
+               ("alpha 0.05, seeds 2..6, pocock", Rule(spending="pocock"), 2, 6),
+               ("alpha 0.05, seeds 2..10", Rule(), 2, 10),
+               ("fixed 6 seeds, alpha 0.05", Rule(), 6, 6),
+               ("fixed 2 seeds, alpha 0.05", Rule(), 2, 2)]
+    rows = []
+    for name, rule, lo, hi in designs:
+        for rho in (0.0, 0.8):
+            h0 = simulate_design(rule, lo, hi, 0.0, sigma, rho, n_sims, seed)
+            h1 = simulate_design(rule, lo, hi, 2 * sigma, sigma, rho, n_sims, seed + 1)
+            rows.append({"design": name, "rho": rho, "false_win_rate": h0["false_win_rate"],
+                         "seeds_h0": h0["mean_seeds"], "power": h1["power"], "seeds_h1": h1["mean_seeds"]})
+    return rows
+
+
+if __name__ == "__main__":  # python -m golflab.stats.simulate: the table in docs/verdicts.md
+    print("| design | rho | false wins (no effect) | mean seeds | power at 2σ | mean seeds |")
+    print("|---|---|---|---|---|---|")
+    for r in power_table():
+        print(f"| {r['design']} | {r['rho']} | {r['false_win_rate']:.1%} | {r['seeds_h0']:.2f} | "
+              f"{r['power']:.1%} | {r['seeds_h1']:.2f} |")
