@@ -133,31 +133,32 @@ class Design:
             q = float(special.stdtrit(res.df, 1 - pi)) if pi > 0 else math.inf
             look.lcb, look.ucb = res.improvement - q * res.se, res.improvement + q * res.se
         m = r.min_effect
-        head = f"{res.test}, {n} {'pairs' if paired else 'seeds'}"
+        head = f"{res.test}, {n} {'pairs' if paired else 'seeds'} vs {label}"
+        if r.target is not None:
+            head += f" {_f(r.target)}"
         imp = res.improvement
-        imp_s = "" if imp is None else f"improvement {_f(imp)} ({'median' if censored_test else 'mean'}), "
-        what = f" vs {label}" + (f" {_f(r.target)}" if r.target is not None else "")
+        est = "" if imp is None else f"{'median' if censored_test else 'mean'} improvement {_f(imp)} "
+        at = f"(look {j + 1} of {look.looks})"
+        est_p = f"{est.rstrip()}, " if est else ""
         if res.p_win <= pi:
             look.verdict = "win"
-            look.why = (f"{head}{what}: {imp_s}H0 improvement <= {_f(m)} rejected at p {_f(res.p_win)} "
-                        f"<= boundary {_f(pi)} (look {j + 1} of {look.looks})")
+            look.why = f"{head}: {est}> {_f(m)} at p {_f(res.p_win)} <= boundary {_f(pi)} {at}"
         elif res.p_loss <= pi:
             look.verdict = "loss"
-            look.why = (f"{head}{what}: {imp_s}confident it is below {_f(m)}: p {_f(res.p_loss)} "
-                        f"<= boundary {_f(pi)} for improvement >= {_f(m)} (look {j + 1} of {look.looks})")
+            look.why = (f"{head}: {est}< {_f(m)} at p {_f(res.p_loss)} (of improvement >= {_f(m)}) "
+                        f"<= boundary {_f(pi)} {at}")
         elif final:
             look.verdict = "inconclusive"
-            look.why = f"{head}{what}: {imp_s}p {_f(res.p_win)} > boundary {_f(pi)} at the last look"
+            look.why = f"{head}: {est_p}p {_f(res.p_win)} > boundary {_f(pi)} at the last look {at}"
         else:
             look.power = _conditional_power(res.p_win, n / self.hi, self.pi[-1])
             if r.futility and look.power < FUTILITY_POWER:
                 look.verdict = "inconclusive"
-                look.why = (f"{head}{what}: {imp_s}p {_f(res.p_win)}; stopped for futility: conditional "
-                            f"power {look.power:.0%} < {FUTILITY_POWER:.0%} by {self.hi} seeds")
+                look.why = (f"{head}: {est_p}p {_f(res.p_win)}: futility, the chance to win by {self.hi} "
+                            f"seeds at this trend is {look.power:.1%} < {FUTILITY_POWER:.0%} {at}")
             else:
                 look.verdict = "continue"
-                look.why = (f"{head}{what}: {imp_s}p {_f(res.p_win)} > boundary {_f(pi)} "
-                            f"(look {j + 1} of {look.looks}): add a seed")
+                look.why = f"{head}: {est_p}p {_f(res.p_win)} > boundary {_f(pi)} {at}: add a seed"
         return look
 
     def _test(self, xa: list[float], xr: list[float] | None, paired: bool) -> Result:
