@@ -194,3 +194,8 @@ def test_design_interface():
     assert d.look(a4, b4, last=True).boundary > d.look(a4, b4).boundary
     with pytest.raises(ValueError):
         d.look({1: math.nan, 2: 1.0}, {1: 1.0, 2: 1.0})
+    # judge is final even when fewer seeds are shared than the arm has runs
+    j = judge(Rule(), {1: 1.20, 2: 1.21, 3: 1.22}, {1: 1.21, 2: 1.2150})
+    assert j.verdict != "continue" and j.n_pairs == 2 and j.boundary == 0.05
+    # a design starting at 3 seeds waits at 2
+    assert Design(Rule(), 3, 6).look({1: 1.20, 2: 1.21}, {1: 1.21, 2: 1.2150}).verdict == "continue"

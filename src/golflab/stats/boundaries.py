@@ -45,7 +45,7 @@ def spent(spending: str, alpha: float, t: np.ndarray) -> np.ndarray:
     return np.where(t >= 1, alpha, np.minimum(out, alpha))
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=2)  # the boundaries are cached; this is only their input
 def null_p(lo: int, hi: int) -> np.ndarray:
     """N_PATHS x (hi - lo + 1) one-sided t-test p values of cumulative N(0, 1) values (seeded)."""
     x = np.random.default_rng(SEED).standard_normal((N_PATHS, hi))

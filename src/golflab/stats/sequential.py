@@ -184,7 +184,7 @@ class Design:
 def judge(rule: Rule, arm: dict[int, float], ref: dict[int, float] | None = None) -> Look:
     """A single fixed-n test: Design(rule, n, n).look with n = the arm's seeds (pairs when paired)."""
     n = max(1, len(arm))
-    return Design(rule, n, n).look(arm, ref)
+    return Design(rule, n, n).look(arm, ref, last=True)  # final: e.g. fewer shared seeds than runs
 
 
 def margin_test(new: list[float], old: list[float], margin: float, alpha: float) -> Look:
