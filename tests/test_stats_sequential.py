@@ -112,3 +112,11 @@ def test_boundaries_spend_alpha():
     assert boundaries(2, 6, 0.05, "none")[-1] == 0.05 and boundaries(3, 3, 0.05, "obf") == (0.05,)
     # the O'Brien-Fleming-like first look at 2 of 6 seeds needs p < 0.0007
     assert boundaries(2, 6, 0.05, "obf")[0] < 0.001
+
+
+def test_synthetic_values_have_the_asked_correlation_and_spread():
+    rng = np.random.default_rng(21)
+    arm, ref = synthetic_values(rng, 20_000, 0.01, SIGMA, 0.8)
+    a, b = np.array(list(arm.values())), np.array(list(ref.values()))
+    assert np.corrcoef(a, b)[0, 1] == pytest.approx(0.8, abs=0.01)
+    assert a.std() == pytest.approx(SIGMA, rel=0.02) and (b - a).mean() == pytest.approx(0.01, abs=2e-4)
