@@ -4,6 +4,7 @@ val_bpb = 1.30 + effect(model.mlp) + 0.01 * z(seed) + 0.001 * z(seed, mlp): the 
 all arms (what a paired test exploits). Environment knobs:
 FAKE_EFFECTS  JSON {mlp kind: effect} replacing the default effects;
 FAKE_TEST_EFFECTS  the same for the test split (eval --split test) only;
+FAKE_FRESH_EFFECTS  the same for seeds >= 100000 only (an auto search's replication seeds);
 FAKE_CRASH    crash (exit 3, no result.json) when the run dir contains this text ("swiglu/seed1338");
 FAKE_FAIL     write result.json with status failed when the run dir contains this text;
 FAKE_HANG     sleep forever when the run dir contains this text;
@@ -38,6 +39,8 @@ def z(*parts: object) -> float:
 
 def bpb(cfg: dict, split: str = "val") -> float:
     knob = "FAKE_TEST_EFFECTS" if split == "test" and os.environ.get("FAKE_TEST_EFFECTS") else "FAKE_EFFECTS"
+    if cfg["seed"] >= 100_000 and os.environ.get("FAKE_FRESH_EFFECTS"):
+        knob = "FAKE_FRESH_EFFECTS"
     effects = json.loads(os.environ[knob]) if os.environ.get(knob) else EFFECTS
     mlp = cfg["model"]["mlp"]
     return 1.30 + effects.get(mlp, 0.0) + 0.01 * z(cfg["seed"], split) + 0.001 * z(cfg["seed"], mlp, split)

@@ -60,7 +60,7 @@ def test_two_slots_overlap_candidates_ahead_and_rebase_on_a_keep(tmp_path, monke
     assert max(prop.busy_when_asked) > 0  # proposals were asked while runs trained
     assert [d.idx for d in ds] == list(range(len(mlps) + 1))
     by = {d.name: d for d in ds}
-    assert by["p1"].status == "keep" and by["p1"].verdict == "win" and by["p1"].outcome.test_verdict == "win"
+    assert by["p1"].status == "keep" and by["p1"].verdict == "win" and by["p1"].outcome.rep_verdict == "win"
     for name in ("p2", "p3", "p4"):  # started on the old baseline, judged against swiglu after the keep
         assert by[name].base_idx == 1 and by[name].status == "discard"
     assert "stopped" not in loop.stop_reason and loop.stop_reason
@@ -132,13 +132,14 @@ def test_kill_9_and_resume_repeats_no_finished_run_and_replays_the_same_search(t
     assert _decisions(out / "auto.sqlite") == _decisions(tmp_path / "ref" / "auto.sqlite")
 
 
-def test_a_val_win_not_confirmed_on_test_is_discarded(tmp_path, monkeypatch):
-    fake_env(monkeypatch, FAKE_TEST_EFFECTS=json.dumps({"swiglu": 0.0}))
+def test_a_screening_win_not_replicated_on_fresh_seeds_is_discarded(tmp_path, monkeypatch):
+    fake_env(monkeypatch, FAKE_FRESH_EFFECTS=json.dumps({"swiglu": 0.0}))  # the gain is not real
     ds = fake_session(tmp_path / "c", Scripted([["model.mlp=swiglu"]])).run()
-    assert ds[1].status == "discard" and ds[1].note.startswith("val win not confirmed on test")
-    assert ds[1].p < 0.05 and ds[1].outcome.test_verdict != "win"
-    ds = fake_session(tmp_path / "n", Scripted([["model.mlp=swiglu"]]), confirm=False).run()
-    assert ds[1].status == "keep" and ds[1].outcome.test_verdict == ""
+    o = ds[1].outcome
+    assert ds[1].status == "discard" and o.note.startswith("screening win not replicated on fresh seeds")
+    assert o.rep_verdict != "win" and o.rep_level == 0.05 / 12 and min(o.rep_values) >= 100_000
+    ds = fake_session(tmp_path / "n", Scripted([["model.mlp=swiglu"]]), replicate=False).run()
+    assert ds[1].status == "keep" and ds[1].outcome.rep_verdict == ""
 
 
 def _plan(tmp_path: Path, edit=None) -> PlanProposer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from golflab.engine.session import Decision, Settings
 from golflab.fileio import write_atomic
 from golflab.lab.plots import pyplot, save_png
 from golflab.lab.report import fmt
@@ -15,7 +16,7 @@ TSV_HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescription\tgolflab_status\te
 TSV_STATUS = {"keep": "keep", "discard": "discard", "crash": "crash", "rejected": "discard", "skipped": "discard"}
 
 
-def results_tsv(decisions: list[Any], installed_commit: str = "") -> str:
+def results_tsv(decisions: list[Decision], installed_commit: str = "") -> str:
     """One row per experiment; commit = the git commit the run's code came from (a code proposal's commit,
     else the installed golflab's), short as autoresearch writes it."""
     rows = [TSV_HEADER]
@@ -31,7 +32,7 @@ def results_tsv(decisions: list[Any], installed_commit: str = "") -> str:
     return "\n".join(rows) + "\n"
 
 
-def progress_png(decisions: list[Any], path: Path, metric: str) -> None:
+def progress_png(decisions: list[Decision], path: Path, metric: str) -> None:
     if not decisions:
         return
     fig = progress_figure(decisions, metric)
@@ -39,7 +40,7 @@ def progress_png(decisions: list[Any], path: Path, metric: str) -> None:
     pyplot().close(fig)
 
 
-def progress_figure(decisions: list[Any], metric: str) -> Any:
+def progress_figure(decisions: list[Decision], metric: str) -> Any:
     """Running best against experiment number, every run's value, and the kept baseline's noise band."""
     from matplotlib.ticker import MaxNLocator
 
@@ -87,15 +88,17 @@ def progress_figure(decisions: list[Any], metric: str) -> Any:
     return fig
 
 
-def test_column(d: Any) -> str:
-    """The held-out confirmation of a judged experiment: the test split's verdict and p."""
+def test_column(d: Decision) -> str:
+    """The confirmation of a judged experiment: the replication on fresh seeds, or the test split's verdict."""
     o = d.outcome
+    if o.rep_verdict:
+        return f"{o.rep_verdict} on fresh seeds (p = {fmt(o.rep_p)} at level {o.rep_level:.3g})"
     if not o.test_verdict:
         return "-"
     return f"{o.test_verdict} (p = {fmt(o.test_p)}, Δ = {fmt(o.test_delta)})"
 
 
-def report_markdown(decisions: list[Any], metric: str, settings: Any = None) -> str:
+def report_markdown(decisions: list[Decision], metric: str, settings: Settings | None = None) -> str:
     """The speedrun-style table of every experiment and the noise band of the baseline."""
     rows = []
     for d in decisions:
@@ -108,10 +111,18 @@ def report_markdown(decisions: list[Any], metric: str, settings: Any = None) -> 
     lines = ["# golflab auto report", ""]
     if settings is not None:
         s = settings
-        lines += [f"Preset `{s.preset}`, budget {s.budget}, metric **{metric}** (lower is better). Rule: one-sided "
-                  f"paired t-test on shared seeds, alpha = {s.alpha}, min_effect = {s.min_effect}, seeds "
-                  f"{s.seeds_min}..{s.seeds_max}, held-out confirmation on the test split: "
-                  f"{'on' if s.confirm else 'off'}.", ""]
+        r = s.rule
+        lines += [f"Preset `{s.preset}`, budget {s.budget}, metric **{metric}** (lower is better). Screening: "
+                  f"{r.test} test on shared seeds, H0: improvement <= {r.min_effect}, alpha {r.alpha}, seeds "
+                  f"{s.seeds_min}..{s.seeds_max} with {r.spending} alpha spending. A screening win is kept only "
+                  f"if it wins again on fresh seeds: {'on' if s.replicate else 'off'}; the test split of the same "
+                  f"runs: {'on' if s.confirm else 'off'}.", ""]
+        if s.replicate:
+            tested = [d for d in decisions if d.outcome.rep_level is not None]
+            spent = sum(d.outcome.rep_level or 0.0 for d in tested)
+            lines += [f"Error budget over the search: P(keeping any no-effect change) <= {r.alpha}; "
+                      f"{len(tested)} replication(s) spent {spent:.4g} of it (each experiment k is replicated at "
+                      "its share of alpha; docs/verdicts.md).", ""]
     lines += ["Δ is the experiment's mean minus its baseline's on the same seeds (paired); p is the one-sided paired "
               "t-test on val; test is the same test on the test-split scores of the same runs.", "",
               f"| # | experiment | change | runs | {metric} μ | σ | Δ | p | verdict | test |",
@@ -133,7 +144,7 @@ def report_markdown(decisions: list[Any], metric: str, settings: Any = None) -> 
     return "\n".join(lines)
 
 
-def write_outputs(decisions: list[Any], out: Path, metric: str, settings: Any = None,
+def write_outputs(decisions: list[Decision], out: Path, metric: str, settings: Settings | None = None,
                   installed_commit: str = "") -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "results.tsv", results_tsv(decisions, installed_commit).encode())

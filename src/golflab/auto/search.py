@@ -4,7 +4,6 @@ and outputs (results.tsv, progress.png, report.md in OUT)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from golflab.engine.backend import Backend
 from golflab.engine.proposal import Proposer
@@ -20,7 +19,7 @@ def search_session(settings: Settings, proposer: Proposer, out: Path, backend: B
 
     installed = code_version()[0] or ""
 
-    def outputs(decisions: list[Decision], session: Any) -> None:
+    def outputs(decisions: list[Decision], session: Session) -> None:
         write_outputs(decisions, out, settings.metric, settings, installed)
 
     return Session(settings, proposer, out / "auto.sqlite", out, backend, log, poll_s, outputs, kind="auto")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -37,12 +38,13 @@ def auto(
                                          "plan's, else 2)."),
     seeds_max: int | None = typer.Option(None, "--seeds-max", help="Most seeds while the verdict is open "
                                          "(default: the plan's, else 4)."),
-    alpha: float | None = typer.Option(None, "--alpha", help="Significance level of the paired one-sided test "
-                                       "(default: the plan's, else 0.05)."),
+    alpha: float | None = typer.Option(None, "--alpha", help="Error rate: of each screening, and of keeping any "
+                                       "no-effect change over the whole search (default: the plan's, else 0.05)."),
     min_effect: float | None = typer.Option(None, "--min-effect", help="Smallest improvement worth keeping."),
     fidelity: float = typer.Option(0.25, "--fidelity",
                                    help="Short-run budget fraction for pruning (space only); 1 disables."),
-    no_confirm: bool = typer.Option(False, "--no-confirm", help="Keep val wins without the test-split check."),
+    no_confirm: bool = typer.Option(False, "--no-confirm", help="Keep screening wins without replicating them on "
+                                    "fresh seeds (then the search-wide false-keep rate is not controlled)."),
     gpus: str | None = typer.Option(None, "--gpus", help="GPU ids, e.g. 0,1,2,3; 'auto' (default) or 'cpu'."),
     procs_per_run: int = typer.Option(1, "--procs-per-run", help="GPUs per run (torchrun when > 1)."),
     parallel: int = typer.Option(1, "--parallel", help="Concurrent runs without GPUs."),
@@ -60,6 +62,7 @@ def auto(
     from golflab.engine.backend import LocalBackend, make_slots
     from golflab.engine.session import Settings, short
     from golflab.lab.source import PlanProposer
+    from golflab.stats.rules import Rule
 
     if sum(x is not None for x in (space, plan, agent_cmd)) != 1:
         raise ConfigError("golflab auto: give exactly one of --space, --plan or --agent-cmd")
@@ -68,13 +71,14 @@ def auto(
     if not 0 < fidelity <= 1:
         raise ConfigError(f"--fidelity {fidelity} must be in (0, 1]")
     base = list(set_)
-    rule = (0.05, 0.0, 2, 4)
+    rule, seeds = Rule(), (2, 4)
+    confirm_test = False
     if plan is not None:
         proposer = PlanProposer(plan, preset=preset, data=data)
         pl = proposer.plan
         base = [*pl.baseline, *base]
         preset, budget = pl.preset, budget or pl.budget
-        rule = (pl.rule.alpha, pl.rule.min_effect, pl.baseline_seeds.min, pl.baseline_seeds.max)
+        rule, seeds, confirm_test = pl.rule, (pl.baseline_seeds.min, pl.baseline_seeds.max), pl.confirm_on_test
     elif space is not None:
         preset = preset or "tiny"
         proposer = SpaceProposer(load_space(space, preset), seed=seed, fidelity=fidelity)
@@ -83,16 +87,19 @@ def auto(
     if agent_cmd is not None:
         preset = preset or "tiny"
         proposer = _agent(agent_cmd, agent_timeout, agent_check, tag or _tag(out_dir), log)
-    alpha = rule[0] if alpha is None else alpha
-    min_effect = rule[1] if min_effect is None else min_effect
-    seeds_min = rule[2] if seeds_min is None else seeds_min
-    seeds_max = max(seeds_min, rule[3]) if seeds_max is None else seeds_max
+    try:
+        rule = dataclasses.replace(rule, **{k: v for k, v in (("alpha", alpha), ("min_effect", min_effect))
+                                            if v is not None})
+    except ValueError as exc:
+        raise ConfigError(f"--alpha/--min-effect: {exc}") from None
+    seeds_min = seeds[0] if seeds_min is None else seeds_min
+    seeds_max = max(seeds_min, seeds[1]) if seeds_max is None else seeds_max
     if not 1 <= seeds_min <= seeds_max:
         raise ConfigError(f"--seeds-min ({seeds_min}) must be >= 1 and <= --seeds-max ({seeds_max})")
     settings = Settings(preset=preset, data=str(data), budget=budget or "30s", base_overrides=base,
-                            seeds_min=seeds_min, seeds_max=seeds_max, alpha=alpha, min_effect=min_effect,
-                            max_experiments=max_experiments, hours=hours, gpu_hours=gpu_hours,
-                            confirm=not no_confirm, lookahead=lookahead)
+                        seeds_min=seeds_min, seeds_max=seeds_max, rule=rule, max_experiments=max_experiments,
+                        hours=hours, gpu_hours=gpu_hours, confirm=confirm_test, replicate=not no_confirm,
+                        lookahead=lookahead)
     slots = make_slots(_parse_gpus(gpus), procs_per_run, parallel)
     session = search_session(settings, proposer, out_dir, LocalBackend(slots, out_dir), log)
     try:

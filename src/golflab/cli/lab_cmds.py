@@ -129,8 +129,7 @@ def _print_status(plan_path: Path, store: Path | None, preset: str | None, data:
     styles = {"win": "green", "loss": "red", "failed": "red"}
     for a in arms:
         c = a.comparison
-        delta, p = c.deciding() if c else (None, None)
-        test = {"paired": "paired t", "welch": "Welch t"}.get(c.test, "") if c else ""
+        delta, p, test = (c.delta, c.p, c.test) if c else (None, None, "")
         table.add_row(a.name, f"{a.n_ok}/{a.n_failed}/{a.pending}", fmt(a.mean), fmt(a.sd), fmt(delta), fmt(p), test,
                       a.verdict, style=styles.get(a.decision.verdict if a.decision else ""))
     console.print(table)

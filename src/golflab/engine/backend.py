@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,8 +104,11 @@ class RunOutcome:
     adopted: bool = False  # finished by a process an earlier engine started
 
 
+OnStart = Callable[[RunSpec, "int | None", Slot], None]  # (spec, pid or None before the child exists, slot)
+
+
 class Backend(Protocol):
-    on_start: Any  # called as on_start(spec, pid, slot) once a run is started (the engine records it in flight)
+    on_start: OnStart | None  # the engine records a run in flight before it starts
 
     def watch(self, spec: RunSpec, pid: int, slot_label: str | None, started_at: float | None) -> bool: ...
 
@@ -267,7 +271,7 @@ class LocalBackend:
         self.active: dict[tuple[str, int], _Active] = {}
         cpu = [s for s in slots if not s.gpus]
         self.cpu_threads = max(1, (os.cpu_count() or 1) // len(cpu)) if len(cpu) > 1 else None
-        self.on_start: Any = None
+        self.on_start: OnStart | None = None
 
     def slots(self) -> int:
         return len(self._slots)

@@ -16,9 +16,12 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from golflab.engine.proposal import Proposal
+from golflab.engine.proposal import Proposal, Proposer
+
+if TYPE_CHECKING:
+    from golflab.engine.flow import Base
 
 MAX_REPEATS = 20  # proposals in a row that repeat a tried config before the space counts as exhausted
 
@@ -27,14 +30,14 @@ MAX_REPEATS = 20  # proposals in a row that repeat a tried config before the spa
 class Ready:
     idx: int
     prop: Proposal
-    base: Any  # the baseline it was proposed on (candidate.Base): its short-run screening uses it
+    base: Base  # the baseline it was proposed on: its short-run screening uses it
     code_rev: str = ""  # the kept code (loop.base_code_rev) when it was proposed: a code change is built on it
 
 
 class Feed:
-    def __init__(self, proposer: Any, window: int, lookahead: int, limit: int | None,
-                 base_at: Callable[[int], Any], known: Callable[[int, str], tuple[bool, float | None]],
-                 key_of: Callable[[Any, Proposal], str], log: Callable[[str], None],
+    def __init__(self, proposer: Proposer, window: int, lookahead: int, limit: int | None,
+                 base_at: Callable[[int], Base], known: Callable[[int, str], tuple[bool, float | None]],
+                 key_of: Callable[[Base, Proposal], str], log: Callable[[str], None],
                  live_rev: Callable[[], str] = lambda: ""):
         self.proposer, self.window, self.lookahead, self.limit = proposer, window, lookahead, limit
         self.base_at, self.known, self.key_of, self.log = base_at, known, key_of, log

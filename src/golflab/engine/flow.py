@@ -11,19 +11,22 @@ drives these same generators with synthetic results.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from golflab.engine.harness import UNPAIRED_SEED_OFFSET
+from golflab.engine.harness import REPLICATION_SEED_OFFSET, UNPAIRED_SEED_OFFSET
 from golflab.engine.outcome import heldout_key
 from golflab.engine.proposal import Proposal
 from golflab.engine.store import RunRow
+from golflab.stats.rules import Rule
 
 if TYPE_CHECKING:
-    from golflab.lab.stats import Comparison
+    from golflab.engine.feed import Ready
+    from golflab.stats.sequential import Look
 
 
 @dataclass(frozen=True)
@@ -62,15 +65,21 @@ class Base:
 
 @dataclass(frozen=True)
 class Judging:
-    """What the verdict rule needs: the metric, the test's level and direction, seeds min..max, confirmation."""
+    """What the verdict needs: the rule, the metric, seeds min..max, and the confirmations a win must pass."""
 
+    rule: Rule = field(default_factory=Rule)
     metric: str = "val_bpb"
-    alpha: float = 0.05
-    min_effect: float = 0.0
-    one_sided: bool = True
     seeds_min: int = 2
     seeds_max: int = 4
-    confirm: bool = True
+    confirm_test: bool = False  # the same test on the test split of the same runs
+    replicate: bool = False  # a win must win again on fresh seeds, at the search's level for this experiment
+    horizon: int | None = None  # experiments in the search (its alpha is spread over them)
+
+    def replication_rule(self, idx: int) -> Rule:
+        """Experiment idx's confirmation level: P(any no-effect change kept) <= alpha over the search."""
+        from golflab.stats.search import search_level
+
+        return dataclasses.replace(self.rule, alpha=search_level(self.rule.alpha, idx, self.horizon))
 
 
 @dataclass
@@ -89,6 +98,11 @@ class Outcome:
     test_delta: float | None = None  # the same test on the test split of the same runs
     test_p: float | None = None
     test_verdict: str = ""
+    rep_delta: float | None = None  # the replication on fresh seeds (auto)
+    rep_p: float | None = None
+    rep_verdict: str = ""
+    rep_level: float | None = None  # the search-wide level it was tested at
+    rep_values: dict[int, float] = field(default_factory=dict)
     pruned: bool = False  # discarded after its short-fidelity run (its value is not a full-budget one)
     stale: bool = False  # a code proposal built on code that is no longer the kept code
     peak_mem_gb: float | None = None
@@ -99,6 +113,7 @@ class Outcome:
         d = asdict(self)
         d["values"] = {str(k): v for k, v in self.values.items()}
         d["ref_values"] = {str(k): v for k, v in self.ref_values.items()}
+        d["rep_values"] = {str(k): v for k, v in self.rep_values.items()}
         return d
 
     @staticmethod
@@ -106,11 +121,13 @@ class Outcome:
         d = {k: v for k, v in d.items() if k in Outcome.__dataclass_fields__}
         d["values"] = {int(k): v for k, v in d.get("values", {}).items()}
         d["ref_values"] = {int(k): v for k, v in d.get("ref_values", {}).items()}
+        d["rep_values"] = {int(k): v for k, v in d.get("rep_values", {}).items()}
         d["base_band"] = tuple(d["base_band"]) if d.get("base_band") else None
         return Outcome(**d)
 
 
-Flow = Generator[Any, Any, Outcome]
+# yields the runs it needs (or a prune question), is sent their stored rows (or the answer)
+Flow = Generator["list[Req] | Prune", "dict[Req, RunRow] | bool | None", Outcome]
 
 
 @dataclass
@@ -127,7 +144,7 @@ class Candidate:
     flow: Flow | None = None
     waiting: list[Req] | Prune | None = None  # what the flow waits for
     outcome: Outcome | None = None
-    ready: Any = None  # the feed's Ready item (kept to re-base the candidate)
+    ready: Ready | None = None  # the feed's item (kept to re-base the candidate)
 
     @property
     def decided(self) -> bool:
@@ -156,18 +173,6 @@ def band(vals: dict[int, float]) -> tuple[float, float] | None:
 
 def _peak(res: dict[Req, RunRow], reqs: list[Req]) -> float | None:
     return max((float(res[r].values.get("peak_mem_gb") or 0.0) for r in reqs), default=0.0) or None
-
-
-def look(j: Judging, arm: dict[int, float], ref: dict[int, float], n: int, n_max: int) -> tuple[bool, Comparison]:
-    """The sequential rule at n seeds: (decided, comparison). The one place a verdict is computed."""
-    from golflab.lab.stats import (  # scipy: imported when first judged, not at start-up
-        compare,
-        want_more_seeds,
-    )
-
-    c = compare(arm, ref, j.alpha, j.min_effect, j.one_sided)
-    more = want_more_seeds(c, n, n_max, j.alpha, j.min_effect, j.one_sided)
-    return not more, c
 
 
 def baseline_flow(base: Base, seeds: list[int], metric: str) -> Flow:
@@ -199,34 +204,68 @@ def candidate_flow(c: Candidate, j: Judging, seeds: list[int], short: Req | None
             return Outcome("discard", note=f"pruned at fidelity {prop.fidelity:g}", mean=value, pruned=True)
         c.prune_passed = True
     lo, hi = prop.seeds or (j.seeds_min, j.seeds_max)
-    mine_seeds = arm_seeds(seeds, prop.crn)
-    n, b = lo, c.base
-    while True:
-        mine = [Req(c.key, x, c.overrides, 1.0, c.code, c.code_rev, c.name) for x in mine_seeds[:n]]
-        theirs = [Req(b.key, x, b.overrides, 1.0, b.code, b.code_rev, b.name) for x in seeds[:n]]
-        res: dict[Req, RunRow] = yield mine + theirs
-        failed = [r for r in mine if res[r].value(j.metric) is None]
-        if failed:
-            why = "; ".join(f"seed {r.seed}: {res[r].status} {_first(res[r].error)}".strip() for r in failed)
-            return Outcome("crash", "failed", note=f"{len(failed)} of {len(mine)} run(s) failed ({why})",
-                           n_seeds=n)
-        vals = {r.seed: res[r].value(j.metric) for r in mine}
-        ref = {r.seed: v for r in theirs if (v := res[r].value(j.metric)) is not None}
-        decided, cmp = look(j, vals, ref if prop.crn else _unpaired(ref), n, hi)
-        if decided:
-            break
-        n += 1
-    delta, p = cmp.deciding()
-    out = Outcome("discard", cmp.verdict, cmp.verdict, vals, ref, _mean(vals), delta, p, cmp.test, _sd(vals), n,
-                  peak_mem_gb=_peak(res, mine), base_band=band(ref), stats=cmp.to_dict())
-    if j.confirm:
-        _confirm(out, j, res, mine, theirs, prop.crn)
+    look, res, mine, theirs = yield from _judged(c, j.rule, j.metric, seeds, lo, hi, prop.crn)
+    if look is None:
+        return _failed(res, mine, j.metric, lo)
+    out = _outcome(look, res, mine, theirs, j.metric)
+    if j.confirm_test:
+        _confirm_on_test(out, j, res, mine, theirs, prop.crn)
+    if j.replicate and out.verdict == "win":
+        fresh = [s + REPLICATION_SEED_OFFSET for s in seeds]
+        rule = j.replication_rule(c.idx)
+        rep, rres, rmine, _ = yield from _judged(c, rule, j.metric, fresh, lo, hi, prop.crn)
+        out.rep_level = rule.alpha
+        if rep is None:
+            out.verdict, out.note = "failed", f"replication: {_failed(rres, rmine, j.metric, lo).note}"
+        else:
+            out.rep_delta, out.rep_p, out.rep_verdict = rep.delta, rep.p, rep.verdict
+            out.rep_values = {r.seed: v for r in rmine if (v := rres[r].value(j.metric)) is not None}
+            if rep.verdict == "win":
+                out.note = f"win, replicated on fresh seeds at level {rule.alpha:.3g}: {rep.why}"
+            else:
+                out.verdict = "inconclusive"
+                out.note = f"screening win not replicated on fresh seeds at level {rule.alpha:.3g}: {rep.why}"
     if out.verdict == "win":
         if prop.promote:
             out.status = "keep"
         else:
-            out.note = "win (promote = false: not made the baseline)"
+            out.note = f"win (promote = false: not made the baseline): {out.note}"
     return out
+
+
+def _judged(c: Candidate, rule: Rule, metric: str, seeds: list[int], lo: int, hi: int, crn: bool):
+    """The sequential design on `seeds`: (final look or None when a run failed, results, arm reqs, ref reqs)."""
+    from golflab.stats.sequential import Design  # scipy: imported at the first verdict, not at start-up
+
+    design = Design(rule, lo, hi)
+    mine_seeds, b = arm_seeds(seeds, crn), c.base
+    n = lo
+    while True:
+        mine = [Req(c.key, x, c.overrides, 1.0, c.code, c.code_rev, c.name) for x in mine_seeds[:n]]
+        theirs = [Req(b.key, x, b.overrides, 1.0, b.code, b.code_rev, b.name) for x in seeds[:n]] \
+            if rule.kind == "arm" else []
+        res: dict[Req, RunRow] = yield mine + theirs
+        if any(res[r].value(metric) is None for r in mine):
+            return None, res, mine, theirs
+        vals = {r.seed: res[r].value(metric) for r in mine}
+        ref = {r.seed: v for r in theirs if (v := res[r].value(metric)) is not None}
+        look = design.look(vals, (ref if crn else _unpaired(ref)) if rule.kind == "arm" else None)
+        if look.verdict != "continue":
+            return look, res, mine, theirs
+        n += 1
+
+
+def _failed(res: dict[Req, RunRow], mine: list[Req], metric: str, n: int) -> Outcome:
+    bad = [r for r in mine if res[r].value(metric) is None]
+    why = "; ".join(f"seed {r.seed}: {res[r].status} {_first(res[r].error)}".strip() for r in bad)
+    return Outcome("crash", "failed", note=f"{len(bad)} of {len(mine)} run(s) failed ({why})", n_seeds=n)
+
+
+def _outcome(look: Look, res: dict[Req, RunRow], mine: list[Req], theirs: list[Req], metric: str) -> Outcome:
+    vals = {r.seed: v for r in mine if (v := res[r].value(metric)) is not None}
+    ref = {r.seed: v for r in theirs if (v := res[r].value(metric)) is not None}
+    return Outcome("discard", look.verdict, look.why, vals, ref, look.mean_arm, look.delta, look.p, look.test,
+                   look.sd_arm, look.n, peak_mem_gb=_peak(res, mine), base_band=band(ref), stats=look.to_dict())
 
 
 def _unpaired(ref: dict[int, float]) -> dict[int, float]:
@@ -234,23 +273,24 @@ def _unpaired(ref: dict[int, float]) -> dict[int, float]:
     return {-1 - s: v for s, v in ref.items()}
 
 
-def _confirm(out: Outcome, j: Judging, res: dict[Req, RunRow], mine: list[Req], theirs: list[Req], crn: bool) -> None:
-    """The same test on the test-split scores of the same runs; a val win that fails it is inconclusive."""
+def _confirm_on_test(out: Outcome, j: Judging, res: dict[Req, RunRow], mine: list[Req], theirs: list[Req],
+                     crn: bool) -> None:
+    """The same rule, fixed at the compared seeds, on the test-split scores of the same runs; a val win that
+    fails it is inconclusive. (It guards against tuning to the val split; it is not a replication.)"""
     key = heldout_key(j.metric)
     tv = {r.seed: v for r in mine if (v := _num(res[r].values.get(key))) is not None}
     tb = {r.seed: v for r in theirs if (v := _num(res[r].values.get(key))) is not None}
-    if len(tv) >= 2 and len(tb) >= 2:
-        from golflab.lab.stats import compare
+    if len(tv) >= 2 and (len(tb) >= 2 or j.rule.kind != "arm"):
+        from golflab.stats.sequential import judge
 
-        t = compare(tv, tb if crn else _unpaired(tb), j.alpha, j.min_effect, j.one_sided)
-        out.test_delta, out.test_p = t.deciding()
-        out.test_verdict = t.verdict
+        t = judge(j.rule, tv, (tb if crn else _unpaired(tb)) if j.rule.kind == "arm" else None)
+        out.test_delta, out.test_p, out.test_verdict = t.delta, t.p, t.verdict
         if out.verdict == "win" and t.verdict != "win":
-            out.verdict, out.note = "inconclusive", f"val win not confirmed on test ({t.verdict})"
+            out.verdict, out.note = "inconclusive", f"val win not confirmed on test ({t.verdict}: {t.why})"
         elif out.verdict == "win":
-            out.note = "win, confirmed on test"
+            out.note = f"{out.note}; confirmed on test (p {t.p:.3g})"
     elif out.verdict == "win":
-        out.note = "win (no test split: unconfirmed)"
+        out.note = f"{out.note}; no test split: unconfirmed"
 
 
 def _num(v: Any) -> float | None:

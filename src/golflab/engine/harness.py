@@ -10,6 +10,8 @@ from golflab.errors import ConfigError
 
 # an experiment with crn = false uses seed + this offset: data order and init share nothing with its reference
 UNPAIRED_SEED_OFFSET = 10_000
+# an auto win is replicated on seed + this offset: runs that took no part in selecting it
+REPLICATION_SEED_OFFSET = 100_000
 
 # dotted prefixes (a trailing "." covers a whole section) and exact keys, with why they are the harness's
 HARNESS = {

@@ -105,8 +105,9 @@ def run_values(result: dict[str, Any], metrics: list[dict[str, Any]], target: fl
         for split, vals in splits.items():
             if isinstance(vals, dict):
                 values.update({split_key(split, k): v for k, v in vals.items()})
-    if target is not None:
-        values["time_to_target"] = time_to_target(metrics, target)
+    if target is not None:  # a run that never reached the target is censored at its budget: +inf
+        reached = time_to_target(metrics, target)
+        values["time_to_target"] = math.inf if reached is None else reached
     return values
 
 

@@ -17,6 +17,8 @@ Semantics (docs/ARCHITECTURE.md has the picture):
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import signal
 import threading
 import time
@@ -24,13 +26,12 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from golflab.config.loader import to_dict, to_toml
 from golflab.engine.backend import DataRef, RunOutcome, RunSpec, Slot
 from golflab.engine.budget import Budget
 from golflab.engine.feed import Feed, Ready
-from golflab.engine.flow import Base, Candidate, Outcome, Prune, Req, baseline_flow, candidate_flow
+from golflab.engine.flow import Base, Candidate, Flow, Outcome, Prune, Req, baseline_flow, candidate_flow
 from golflab.engine.outcome import finished_result, metric_value, run_values
 from golflab.engine.proposal import Proposal
 from golflab.engine.session import Decision, Session, merge_overrides, run_key
@@ -83,6 +84,11 @@ class Engine:
         if window is None:
             window = str(slots + lookahead)
             self.store.set_meta("window", window)
+        horizon = self.store.get_meta("horizon")  # the search-wide alpha is spread over this many experiments
+        if horizon is None:
+            horizon = str(self.s.max_experiments or "")
+            self.store.set_meta("horizon", horizon)
+        self.judging = dataclasses.replace(self.s.judging(), horizon=int(horizon) if horizon else None)
         self.feed = Feed(session.proposer, int(window), lookahead, self.s.max_experiments, self._base_at, self._known,
                          self._key_of, session.log, lambda: session.base_code_rev)
 
@@ -143,7 +149,7 @@ class Engine:
             for sig, handler in prev.items():
                 signal.signal(sig, handler)
 
-    def _on_signal(self, signum: int, frame: Any) -> None:
+    def _on_signal(self, signum: int, frame: object) -> None:
         """Ctrl-C: start nothing new and let the runs in flight finish; a second one, or SIGTERM, stops them."""
         if signum == signal.SIGTERM or self.interrupts:
             self.hard = True
@@ -226,14 +232,14 @@ class Engine:
                 short = Req(self.sn.ident(s_over, s_rev, p.fidelity)[1], self.sn.seeds[0], s_over, p.fidelity,
                             s_code, s_rev, p.name)
             n_seeds = max(self.s.seeds_max, p.seeds[1] if p.seeds else 0)
-            self._start_flow(c, candidate_flow(c, self.s.judging(), self.s.seeds(n_seeds), short))
+            self._start_flow(c, candidate_flow(c, self.judging, self.s.seeds(n_seeds), short))
         return c
 
-    def _start_flow(self, c: Candidate, flow: Any) -> None:
+    def _start_flow(self, c: Candidate, flow: Flow) -> None:
         c.flow = flow
         self._send(c, None)
 
-    def _send(self, c: Candidate, value: Any) -> None:
+    def _send(self, c: Candidate, value: dict[Req, RunRow] | bool | None) -> None:
         try:
             c.waiting = c.flow.send(value)
         except StopIteration as stop:
@@ -302,6 +308,7 @@ class Engine:
                 continue
             if c.flow is not None:
                 c.flow.close()
+            assert c.ready is not None
             self.cands[idx] = self._make(c.ready, c)
             self.sn.log(f"{c.name}: re-based onto the new baseline (decision {self.base.idx})")
 
@@ -377,7 +384,8 @@ class Engine:
         spec = out.spec
         values = run_values(out.result, out.metrics, self.s.target)
         status, error = out.status, out.error
-        if status == "ok" and metric_value(values, self.s.metric) is None:
+        censored = self.s.metric == "time_to_target" and values.get("time_to_target") == math.inf
+        if status == "ok" and metric_value(values, self.s.metric) is None and not censored:
             what = "never reached the target" if self.s.metric == "time_to_target" else "is missing or not finite"
             status, error = "failed", f"{self.s.metric} {what}"
         if status != "ok":

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from golflab.config.loader import config_hash
 from golflab.config.schema import RunConfig
@@ -23,6 +23,10 @@ from golflab.engine.outcome import ALSO_TEST
 from golflab.engine.proposal import Proposer
 from golflab.engine.store import Store
 from golflab.errors import GolflabError
+from golflab.stats.rules import Rule
+
+if TYPE_CHECKING:
+    from golflab.engine.scheduler import Engine, Progress
 
 
 @dataclass
@@ -33,9 +37,7 @@ class Settings:
     base_overrides: list[str] = field(default_factory=list)
     seeds_min: int = 2
     seeds_max: int = 4
-    alpha: float = 0.05
-    min_effect: float = 0.0
-    one_sided: bool = True
+    rule: Rule = field(default_factory=Rule)  # the verdict rule (golflab.stats; docs/verdicts.md)
     max_experiments: int | None = 12
     hours: float | None = None
     metric: str = "val_bpb"
@@ -43,13 +45,14 @@ class Settings:
     first_seed: int = 1
     seed_values: tuple[int, ...] | None = None  # explicit seed list (a plan's `seeds = [...]`)
     gpu_hours: float | None = None
-    confirm: bool = True  # a val win must also win on the test split of the same runs
+    confirm: bool = False  # a val win must also win on the test split of the same runs (a plan's confirm_on_test)
+    replicate: bool = True  # a win is kept only after it wins again on fresh seeds (auto; search-wide alpha)
     lookahead: int | None = None  # unclaimed proposals kept ready (default: the number of slots)
     baseline_seeds: int | None = None  # seeds of the baseline before any experiment (default: seeds_min)
 
     def judging(self) -> Judging:
-        return Judging(self.metric, self.alpha, self.min_effect, self.one_sided, self.seeds_min, self.seeds_max,
-                       self.confirm)
+        return Judging(self.rule, self.metric, self.seeds_min, self.seeds_max, self.confirm, self.replicate,
+                       self.max_experiments)
 
     def seeds(self, n: int) -> list[int]:
         if self.seed_values is not None:
@@ -59,8 +62,8 @@ class Settings:
     def identity(self) -> str:
         """What decides a session's path: it must not change between resumes (budgets and slots may)."""
         what = [self.preset, str(Path(self.data).resolve()), self.budget, list(self.base_overrides), self.seeds_min,
-                self.seeds_max, self.alpha, self.min_effect, self.one_sided, self.metric, self.target,
-                self.first_seed, list(self.seed_values or []), self.confirm, self.baseline_seeds]
+                self.seeds_max, asdict(self.rule), self.metric, self.target, self.first_seed,
+                list(self.seed_values or []), self.confirm, self.replicate, self.baseline_seeds]
         return json.dumps(what)
 
 
@@ -168,8 +171,8 @@ class Session:
         self.kept_overrides: list[str] = list(settings.base_overrides)
         self.base_code: Path | None = None  # a kept code proposal's checkout (None: the installed golflab)
         self.base_code_rev = ""
-        self.engine: Any = None
-        self.on_progress: Callable[[Any], None] | None = None  # a live display's update(Progress)
+        self.engine: Engine | None = None
+        self.on_progress: Callable[[Progress], None] | None = None  # a live display's update
         self.stop_reason = ""
         self.running = False  # True while the engine runs (a waiting proposer gives up when it turns False)
         self.counts = (0, 0, 0)  # runs trained, adopted and stored, once run() returns

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -70,7 +71,11 @@ class RunRow:
         """The metric of an ok run (None for failed runs and missing or non-finite values)."""
         from golflab.engine.outcome import metric_value
 
-        return metric_value(self.values, metric) if self.ok else None
+        if not self.ok:
+            return None
+        if metric == "time_to_target" and self.values.get(metric) == math.inf:
+            return math.inf  # reached no target within the budget: censored, kept (a rank test handles it)
+        return metric_value(self.values, metric)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from golflab.engine.backend import Executor, Slot, prepare_run_dir
 from golflab.engine.harness import UNPAIRED_SEED_OFFSET
 from golflab.engine.outcome import finished_result, metric_value, read_json
 from golflab.errors import TrainingError
-from golflab.lab.stats import seeds_needed
+from golflab.stats import seeds_needed
 
 
 @dataclass

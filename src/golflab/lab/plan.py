@@ -17,6 +17,7 @@ from typing import Any
 from golflab.engine.harness import UNPAIRED_SEED_OFFSET, check_overrides, check_vary
 from golflab.engine.outcome import ALSO_TEST
 from golflab.errors import ConfigError
+from golflab.stats.rules import Rule
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -49,14 +50,6 @@ class Arm:
 
 
 @dataclass(frozen=True)
-class Rule:
-    alpha: float = 0.05
-    min_effect: float = 0.0  # smallest improvement (in metric units) worth calling a win
-    one_sided: bool = True  # H1: the arm is better (lower); two-sided: it differs
-    confirm_on_test: bool = False
-
-
-@dataclass(frozen=True)
 class Plan:
     name: str
     path: Path
@@ -68,10 +61,11 @@ class Plan:
     budget: str | None
     data: str | None
     metric: str
-    target: float | None  # val loss target of time_to_target
-    rule: Rule
+    target: float | None  # the loss target: of time_to_target, or the one-sample rule's (speedrun: 3.28)
+    rule: Rule  # the verdict rule (golflab.stats; docs/verdicts.md)
     baseline_seeds: Seeds
     vary: tuple[str, ...] = ()  # harness keys the arms may change on purpose ([harness] vary)
+    confirm_on_test: bool = False  # a val win must also win on the test split of the same runs
 
     @property
     def digest(self) -> str:
@@ -98,7 +92,7 @@ class Plan:
         from golflab.config import load_config
 
         extra = {"data": {"path": self.data}} if self.data else None
-        confirm = [ALSO_TEST] if self.rule.confirm_on_test else []
+        confirm = [ALSO_TEST] if self.confirm_on_test else []
         return load_config(preset=self.preset, overrides=[*self.baseline, *confirm, *overrides, f"seed={seed}"],
                            budget=self.budget, extra=extra)
 
@@ -155,23 +149,14 @@ def _seeds(src: Path, value: Any, key: str, default: Seeds) -> Seeds:
     return Seeds(lo, hi)
 
 
-def _rule(src: Path, value: Any) -> Rule:
+def _rule(src: Path, value: Any, target: float | None) -> tuple[Rule, bool]:
+    """The [rule] table: the verdict rule (golflab.stats.Rule validates its keys) and confirm_on_test."""
     if not isinstance(value, dict):
         raise _fail(src, "rule", f"expected a table, got {value!r}")
-    _check_keys(src, value, {"alpha", "min_effect", "one_sided", "confirm_on_test"}, "rule")
-    alpha = value.get("alpha", 0.05)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise _fail(src, "rule.alpha", f"expected a number in (0, 1), got {alpha!r}")
-    eff = value.get("min_effect", 0.0)
-    if isinstance(eff, bool) or not isinstance(eff, (int, float)) or eff < 0:
-        raise _fail(src, "rule.min_effect", f"expected a number >= 0, got {eff!r}")
-    flags = {}
-    for k, default in (("one_sided", True), ("confirm_on_test", False)):
-        v = value.get(k, default)
-        if not isinstance(v, bool):
-            raise _fail(src, f"rule.{k}", f"expected true or false, got {v!r}")
-        flags[k] = v
-    return Rule(float(alpha), float(eff), flags["one_sided"], flags["confirm_on_test"])
+    confirm = value.get("confirm_on_test", False)
+    if not isinstance(confirm, bool):
+        raise _fail(src, "rule.confirm_on_test", f"expected true or false, got {confirm!r}")
+    return Rule.from_table(value, where=f"{src}: rule", target=target, ignore=["confirm_on_test"]), confirm
 
 
 def _arm(src: Path, i: int, raw: Any, default_seeds: Seeds) -> Arm:
@@ -282,16 +267,19 @@ def parse_plan(text: str, path: str | Path = "<plan>", preset: str | None = None
     if metric not in METRICS:
         raise _fail(src, "metric", f"{metric!r} is not allowed; expected one of {', '.join(METRICS)}")
     target = raw.get("target")
-    if metric == "time_to_target":
-        if isinstance(target, bool) or not isinstance(target, (int, float)) or target <= 0:
-            raise _fail(src, "target", f"metric time_to_target needs a positive val loss target, got {target!r}")
-        target = float(target)
-    elif target is not None:
-        raise _fail(src, "target", "only used with metric = 'time_to_target'")
-    rule = _rule(src, raw.get("rule", {}))
+    if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float)) or target <= 0):
+        raise _fail(src, "target", f"expected a positive loss target, got {target!r}")
+    if metric == "time_to_target" and target is None:
+        raise _fail(src, "target", "metric time_to_target needs the val loss target the clock stops at")
+    if target is not None and metric != "time_to_target" and "loss" not in metric:
+        raise _fail(src, "target", f"a target rule is a one-sample test on a loss; metric {metric!r} is not one "
+                    "(use val_loss, sliding_val_loss or time_to_target)")
+    target = float(target) if target is not None else None
+    # time_to_target compares times against the baseline; on a loss metric the target is the rule's null
+    rule, confirm = _rule(src, raw.get("rule", {}), target if metric != "time_to_target" else None)
 
     plan = Plan(name, src, text, plan_preset, baseline, tuple(arms), seed_values, budget, plan_data,
-                metric, target, rule, default_seeds, vary)
+                metric, target, rule, default_seeds, vary, confirm)
     if check_configs:
         _check_configs(plan)
     return plan

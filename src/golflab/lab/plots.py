@@ -9,8 +9,8 @@ import numpy as np
 
 from golflab.engine.store import Store
 from golflab.lab.plan import BASELINE, Plan
-from golflab.lab.stats import mean_ci
 from golflab.lab.summary import ArmSummary
+from golflab.stats import mean_ci
 
 COLORS = {"win": "#2a9d4a", "loss": "#d1495b", "inconclusive": "#8d8d8d", BASELINE: "#2f6db5"}
 

@@ -21,19 +21,18 @@ def fmt(x: float | None, digits: int = 4) -> str:
 
 def table_text(plan: Plan, arms: list[ArmSummary]) -> str:
     """The modded-nanogpt PR table: Runs, μ, σ, +/- (Δ vs its reference), p, on the seeds the verdict used;
-    p is the deciding test's, the other columns show the tests beside it."""
+    p is the deciding test's (named in `test`), shown with the boundary it had to reach."""
     m = plan.metric
     width = max(len(a.name) for a in arms) + 2
-    head = (f"{'':<{width}}{'Runs':>5} {m + ' μ':>14} {m + ' σ':>14} {m + ' +/-':>14} {'p':>7} {'test':>8} "
-            f"{'Welch p':>8} {'perm p':>7}  {'vs':<10} verdict")
+    head = (f"{'':<{width}}{'Runs':>5} {m + ' μ':>14} {m + ' σ':>14} {m + ' +/-':>14} {'p':>8} {'bound':>8} "
+            f"{'test':>12}  {'vs':<10} verdict")
     lines = [head]
     for a in arms:
         c = a.comparison
-        delta, p = c.deciding() if c else (0.0 if a.name == BASELINE else None, None)
-        test = {"paired": "paired", "welch": "Welch"}.get(c.test, "-") if c else "-"
+        delta = c.delta if c else (0.0 if a.name == BASELINE else None)
         lines.append(
             f"{a.name:<{width}}{len(a.values):>5} {fmt(a.mean):>14} {fmt(a.sd):>14} {fmt(delta):>14} "
-            f"{fmt(p):>7} {test:>8} {fmt(c.p_welch if c else None):>8} {fmt(c.p_perm if c else None):>7}  "
+            f"{fmt(c.p if c else None):>8} {fmt(c.boundary if c else None):>8} {(c.test if c else '-'):>12}  "
             f"{a.ref or '':<10} {a.verdict}")
     return "\n".join(lines)
 
@@ -67,9 +66,8 @@ def decision_lines(arms: list[ArmSummary]) -> list[str]:
         if o.status == "skipped":
             out.append(f"- **{a.name}**: skipped ({o.note})")
             continue
-        test = {"paired": "paired t", "welch": "Welch t"}.get(o.test, o.test or "no test")
-        line = f"- **{a.name}**: {o.verdict or o.status} vs {d.ref} ({test}, p = {fmt(o.p)}, Δ = {fmt(o.delta)}, " \
-               f"{o.n_seeds} seeds): {o.note}"
+        line = f"- **{a.name}**: {o.verdict or o.status} vs {d.ref} ({o.test or 'no test'}, p = {fmt(o.p)}, " \
+               f"Δ = {fmt(o.delta)}, {o.n_seeds} seeds): {o.note}"
         if o.test_verdict:
             line += f"; test split: {o.test_verdict} (p = {fmt(o.test_p)}, Δ = {fmt(o.test_delta)})"
         if d.kept:
@@ -88,14 +86,18 @@ def report_markdown(plan: Plan, store: Store, arms: list[ArmSummary], plots: lis
         f"Plan `{plan.path}` (digest {store.get_meta('plan_digest')}), store `{store.path}`.  ",
         f"Preset `{plan.preset}`, budget {plan.budget or 'preset default'}, metric **{plan.metric}**"
         + (f" (target val loss {plan.target})" if plan.target else "") + " (lower is better).  ",
-        f"Rule: alpha = {r.alpha}, min_effect = {r.min_effect}, {'one' if r.one_sided else 'two'}-sided, "
-        f"confirm on test = {str(r.confirm_on_test).lower()}.  ",
+        f"Rule: alpha = {r.alpha}, H0: improvement <= min_effect = {r.min_effect}, "
+        f"{'one' if r.one_sided else 'two'}-sided, test {r.test}, alpha spending {r.spending}, seeds "
+        f"{plan.baseline_seeds.min}..{plan.baseline_seeds.max}"
+        + (f", target {r.target}" if r.target is not None else "")
+        + f", confirm on test = {str(plan.confirm_on_test).lower()}.  ",
         f"Runs: {len(runs)} ({sum(x.status == 'ok' for x in runs)} ok); code {', '.join(shas) or 'unknown'}.", "",
         "## Results", "",
         "μ, σ and Δ (+/-) are on the seeds the verdict used: Δ is the arm's mean minus the mean of the arm it "
         "is compared with (`vs`); p is the deciding test's (`test`: paired t on per-seed differences where the "
-        "arms share seeds, Welch t otherwise); Welch p and the exact sign-flip permutation p are shown beside "
-        "it.", "",
+        "arms share seeds, Welch t otherwise; docs/verdicts.md) at the look that decided, and `bound` the "
+        "alpha-spending boundary it had to reach. Verdicts: win / loss / inconclusive / failed, each with why "
+        "under Decisions.", "",
         "```", table_text(plan, arms), "", value_lists(plan, arms), "```", "",
         "## Decisions and promotions", "", *(decision_lines(arms) or ["(none yet)"]), "",
         "## Noise floor and seeds needed", "",

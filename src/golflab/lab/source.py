@@ -24,12 +24,11 @@ def verdict_holds(condition: str, verdict: str) -> bool:
 
 
 def plan_settings(plan: Plan, hours: float | None = None, gpu_hours: float | None = None) -> Settings:
-    r = plan.rule
     return Settings(preset=plan.preset, data=str(plan.data or ""), budget=plan.budget, base_overrides=list(plan.baseline),
-                    seeds_min=plan.baseline_seeds.min, seeds_max=plan.baseline_seeds.max, alpha=r.alpha,
-                    min_effect=r.min_effect, one_sided=r.one_sided, max_experiments=None, hours=hours,
-                    metric=plan.metric, target=plan.target, seed_values=plan.seed_values, gpu_hours=gpu_hours,
-                    confirm=r.confirm_on_test, baseline_seeds=plan.baseline_seeds.min)
+                    seeds_min=plan.baseline_seeds.min, seeds_max=plan.baseline_seeds.max, rule=plan.rule,
+                    max_experiments=None, hours=hours, metric=plan.metric, target=plan.target,
+                    seed_values=plan.seed_values, gpu_hours=gpu_hours, confirm=plan.confirm_on_test,
+                    replicate=False, baseline_seeds=plan.baseline_seeds.min)
 
 
 class PlanProposer:

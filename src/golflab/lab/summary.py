@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from golflab.engine.session import Decision
 from golflab.engine.store import FAILED, RunRow, Store
 from golflab.errors import GolflabError
 from golflab.lab.plan import BASELINE, Plan, parse_plan
-from golflab.lab.stats import Comparison, compare, seeds_needed
+from golflab.stats import Look, judge, seeds_needed
 
 
 @dataclass
@@ -28,8 +28,9 @@ class ArmSummary:
     runs: list[RunRow]  # this arm's runs (its config's key), finished
     pending: int  # runs in flight
     values: dict[int, float]  # seed -> metric of the compared runs (decided) or of the ok runs so far
-    comparison: Comparison | None  # against ref, on the compared seeds
+    comparison: Look | None  # against ref on the compared seeds: the deciding look, or a provisional one
     decision: Decision | None
+    ref_values: dict[int, float] = field(default_factory=dict)  # the reference's, same seeds
 
     @property
     def n_ok(self) -> int:
@@ -104,10 +105,15 @@ def summarize(plan: Plan, store: Store) -> list[ArmSummary]:
             state = "decided" if d is not None else "running"
         if not arm.crn:  # judged unpaired: no pairs are formed
             ref_values = {-1 - s: v for s, v in ref_values.items()}
-        r = plan.rule
-        comp = compare(values, ref_values, r.alpha, r.min_effect, r.one_sided) if values and ref_values else None
-        reason = d.note if d is not None else ""
-        out.append(ArmSummary(arm.name, ref, state, reason, arm_runs, inflight.get(key, 0), values, comp, d))
+        if d is not None and d.outcome.stats:
+            comp: Look | None = Look(**d.outcome.stats)
+        elif values and (ref_values or plan.rule.kind != "arm"):  # running: provisional, fixed at these seeds
+            comp = judge(plan.rule, values, ref_values if plan.rule.kind == "arm" else None)
+        else:
+            comp = None
+        reason = d.note if d is not None else (f"provisional: {comp.why}" if comp else "")
+        out.append(ArmSummary(arm.name, ref, state, reason, arm_runs, inflight.get(key, 0), values, comp, d,
+                              ref_values))
     return out
 
 
@@ -121,23 +127,24 @@ def noise_floor(arms: list[ArmSummary]) -> float | None:
 
 def needed_lines(plan: Plan, arm: ArmSummary) -> list[str]:
     """Seeds per arm for 80% power at min_effect and at the observed effect (normal approximation)."""
-    c = arm.comparison
-    if c is None or c.sd_arm is None or c.sd_base is None:
+    a, b = list(arm.values.values()), list(arm.ref_values.values())
+    if len(a) < 2 or len(b) < 2:
         return []
+    sd_a, sd_b = float(np.std(a, ddof=1)), float(np.std(b, ddof=1))
+    shared = sorted(set(arm.values) & set(arm.ref_values))
+    sd_diff = float(np.std([arm.values[s] - arm.ref_values[s] for s in shared], ddof=1)) if len(shared) >= 2 else None
     r = plan.rule
-    unpaired = math.sqrt(c.sd_arm**2 + c.sd_base**2)
-    paired = f"σ of the per-seed differences {c.sd_diff:.4g} ({c.n_pairs} shared seeds)" if c.sd_diff is not None \
+    unpaired = math.sqrt(sd_a**2 + sd_b**2)
+    paired = f"σ of the per-seed differences {sd_diff:.4g} ({len(shared)} shared seeds)" if sd_diff is not None \
         else "no shared seeds"
-    lines = [f"{arm.name}: σ {c.sd_arm:.4g} (arm), {c.sd_base:.4g} ({arm.ref}); {paired}; σ of an unpaired "
+    lines = [f"{arm.name}: σ {sd_a:.4g} (arm), {sd_b:.4g} ({arm.ref}); {paired}; σ of an unpaired "
              f"difference √(σ_arm² + σ_ref²) = {unpaired:.4g}"]
     effects = [("min_effect", r.min_effect)] if r.min_effect > 0 else []
-    if c.delta is not None:
-        effects.append(("observed |Δ|", abs(c.delta)))
+    effects.append(("observed |Δ|", abs(float(np.mean(a)) - float(np.mean(b)))))
     for label, eff in effects:
-        welch = seeds_needed(c.sd_arm**2 + c.sd_base**2, eff, r.alpha, r.one_sided)
-        part = f"Welch {_n(welch)}"
-        if c.sd_diff is not None:
-            part += f", paired {_n(seeds_needed(c.sd_diff**2, eff, r.alpha, r.one_sided))}"
+        part = f"Welch {_n(seeds_needed(sd_a**2 + sd_b**2, eff, r.alpha, r.one_sided))}"
+        if sd_diff is not None:
+            part += f", paired {_n(seeds_needed(sd_diff**2, eff, r.alpha, r.one_sided))}"
         lines.append(f"{arm.name}: to detect {label} = {eff:.4g} with 80% power: {part} seeds per arm")
     return lines
 

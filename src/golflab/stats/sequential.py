@@ -8,7 +8,8 @@ where pi_n is the alpha-spending boundary of the look (boundaries.py), at alpha 
 alpha / 2 (two-sided). So P(win) <= alpha when the true improvement is <= min_effect, and
 P(loss) <= alpha when it is >= min_effect, over the whole sequence of looks. Before the last look an
 arm may also stop for futility (inconclusive): when the conditional power of winning by the last look,
-under the current trend, is below FUTILITY_POWER. Futility is non-binding: it only removes wins, so
+under the current trend, is below FUTILITY_POWER, and so is that of a loss (an arm that is clearly
+worse goes on to its loss verdict, which a plan's `run_if = "loses:..."` waits for). Futility is non-binding: it only removes wins, so
 the error rate holds with or without it. Look.p is the nominal p of the deciding look, shown with its
 boundary; lcb / ucb are the repeated confidence bounds at the look's nominal level (win iff lcb >= m).
 """
@@ -152,7 +153,9 @@ class Design:
             look.why = f"{head}: {est_p}p {_f(res.p_win)} > boundary {_f(pi)} at the last look {at}"
         else:
             look.power = _conditional_power(res.p_win, n / self.hi, self.pi[-1])
-            if r.futility and look.power < FUTILITY_POWER:
+            # futile only if neither verdict is in reach: a clearly worse arm goes on until it is a loss
+            power_loss = _conditional_power(res.p_loss, n / self.hi, self.pi[-1])
+            if r.futility and look.power < FUTILITY_POWER and power_loss < FUTILITY_POWER:
                 look.verdict = "inconclusive"
                 look.why = (f"{head}: {est_p}p {_f(res.p_win)}: futility, the chance to win by {self.hi} "
                             f"seeds at this trend is {look.power:.1%} < {FUTILITY_POWER:.0%} {at}")
