@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_mlp_activations_plan_runs_with_the_real_trainer(tiny_dataset, tmp_path):
     text = (ROOT / "plans" / "mlp-activations.toml").read_text()
-    text = text.replace('budget = "30s"', 'budget = "6steps"').replace("max = 6", "max = 2")
+    text = text.replace('budget = "300steps"', 'budget = "6steps"').replace("max = 6", "max = 2")
     plan = tmp_path / "mlp.toml"
     plan.write_text(text)
     run = subprocess.run([sys.executable, "-m", "golflab", "lab", "run", str(plan), "--data", str(tiny_dataset),

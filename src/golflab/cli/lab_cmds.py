@@ -172,6 +172,51 @@ def report(
         st.close()
 
 
+@lab_app.command("simulate")
+def simulate(
+    plan_path: PlanArg,
+    effect: Annotated[float | None, typer.Option("--effect", help="True improvement for the power column "
+                                                 "(default 2σ).")] = None,
+    sigma: Annotated[float | None, typer.Option("--sigma", help="σ of one run's metric (default: measured in the "
+                                                "plan's store, else 0.005).")] = None,
+    rho: Annotated[float | None, typer.Option("--rho", help="Correlation of an arm and its reference on a shared "
+                                              "seed (default: measured in the store, else 0.5).")] = None,
+    n: Annotated[int, typer.Option("--n", help="Simulated experiments per arm and setting.")] = 2000,
+    run_seconds: Annotated[float | None, typer.Option("--run-seconds", help="GPU seconds of one run (default: "
+                                                      "measured in the store, else the plan's seconds budget).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object with a key per arm.")] = False,
+    store: StoreOpt = None,
+    data: DataOpt = None,
+    preset: PresetOpt = None,
+) -> None:
+    """How often the plan's decisions would be wrong, and what they cost, before a GPU-hour is spent: the
+    engine's own decision flow on synthetic per-seed metrics (σ per run, correlation ρ between paired arms)."""
+    import json
+
+    from golflab.lab.plan import load_plan
+    from golflab.lab.simulate import simulate_plan
+
+    plan = load_plan(plan_path, preset=preset, data=data)
+    if n < 100:
+        raise GolflabError(f"--n {n}: at least 100 simulated experiments are needed for a rate")
+    res = simulate_plan(plan, effect, sigma, rho, n, run_seconds, store)
+    if as_json:
+        print(json.dumps({a["arm"]: {k: v for k, v in a.items() if k != "arm"} for a in res["arms"]}, indent=1))
+        return
+    table = Table(title=f"{plan.name}: simulated decisions ({n} experiments per arm and setting)",
+                  caption=res["caption"], box=None)
+    for col in ("arm", "seeds", "false wins", "power", "mean seeds", "max seeds", "GPU-h"):
+        table.add_column(col, justify="left" if col == "arm" else "right", overflow="fold")
+    for a in res["arms"]:
+        fw = f"{a['false_win_rate']:.1%} ± {2 * a['false_win_se']:.1%}"
+        gpu = "-" if a["gpu_hours"] is None else f"{a['gpu_hours']:.2f}"
+        table.add_row(a["arm"], f"{a['min_seeds']}..{a['max_seeds']}", fw, f"{a['power']:.1%}",
+                      f"{a['mean_seeds']:.2f}", str(a["max_seeds_used"]), gpu)
+    console.print(table)
+    for line in res["notes"]:
+        console.print(line, markup=False)
+
+
 @lab_app.command("noise")
 def noise(
     preset: str = typer.Option("golf-baseline", "--preset", "-p", help="Preset to measure."),
