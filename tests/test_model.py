@@ -63,7 +63,7 @@ def test_golf_baseline_matches_the_reference_parameter_count():
 def test_swiglu_hidden_rounding():
     cfg = tiny(["model.mlp=swiglu", "model.mlp_mult=2.6667", "model.model_dim=96"])
     assert mlp_hidden_dim(cfg.model) == 256  # 2.6667 * 96 = 256.0 -> multiple of 64
-    assert mlp_hidden_dim(load_config(preset="golf-swiglu576").model) == 1152
+    assert mlp_hidden_dim(load_config(preset="golf-swiglu576").model) == 768  # PR #163: int(576 * 2 * 2 / 3)
 
 
 def test_init_is_seeded_by_name_not_creation_order():

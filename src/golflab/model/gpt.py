@@ -1,5 +1,6 @@
 """The GPT assembled from config: embeddings (+ registers, value embeddings), blocks with residual
-mix and output scales, U-Net skips, final norm, and the output head."""
+mix (per channel, or per-layer resid / x0 scalars) and output scales, U-Net skips, final norm, and the
+output head."""
 
 from __future__ import annotations
 
@@ -56,6 +57,9 @@ class GPT(nn.Module):
             self.value_embeds[str(i)] = emb
         self.registers = new_param((cfg.num_registers, d), "scalar", ("normal", 1.0)) if cfg.num_registers else None
         self.blocks = nn.ModuleList([Block(cfg, i) for i in range(cfg.num_layers)])
+        L = cfg.num_layers
+        self.resid_lambdas = new_param((L,), "resid", ("ones",)) if cfg.layer_lambdas else None
+        self.x0_lambdas = new_param((L,), "x0", ("const", cfg.x0_lambda_init)) if cfg.layer_lambdas else None
         self.num_encoder = cfg.num_layers // 2 if cfg.unet_skips else 0
         num_skips = min(self.num_encoder, cfg.num_layers - self.num_encoder)
         self.skip_weights = new_param((num_skips, d), "scalar", ("ones",)) if num_skips else None
@@ -91,6 +95,8 @@ class GPT(nn.Module):
                     ve = F.pad(ve, (0, 0, R, 0))
             if i >= self.num_encoder and skips and self.skip_weights is not None:
                 x = x + self.skip_weights[i - self.num_encoder].to(x.dtype) * skips.pop()
+            if self.resid_lambdas is not None and self.x0_lambdas is not None:  # 0-d fp32 scalars keep x's dtype
+                x = self.resid_lambdas[i] * x + self.x0_lambdas[i] * x0
             x = block(x, x0, ve)
             if i < self.num_encoder:
                 skips.append(x)

@@ -12,7 +12,7 @@ import hashlib
 import torch
 from torch import nn
 
-ROLES = ("matrix", "embed", "tied_embed", "head", "scalar", "gate", "value_embed")
+ROLES = ("matrix", "embed", "tied_embed", "head", "scalar", "gate", "value_embed", "resid", "x0")
 
 
 def declare(param: nn.Parameter, role: str, init: tuple) -> nn.Parameter:
