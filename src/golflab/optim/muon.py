@@ -95,13 +95,13 @@ class Muon(torch.optim.Optimizer):
             scale = max(1.0, rows / cols) ** 0.5
             decay = lr * wd * (scale if self.wd_shape_scale else 1.0)
             update = list(u.to(params[0].dtype).unbind(0))
-            if self.cautious_wd:
-                mask = (u * torch.stack(params)) >= 0  # before the update: the source's g * p >= 0
+            # cautious: the sign test uses the weights before the update (autoresearch: g * p >= 0)
+            mask = (u * torch.stack(params)) >= 0 if wd and self.cautious_wd else None
             if wd and not self.wd_after_update:
-                self._decay(params, decay, mask if self.cautious_wd else None)
+                self._decay(params, decay, mask)
             torch._foreach_add_(params, update, alpha=-lr * scale)
             if wd and self.wd_after_update:
-                self._decay(params, decay, mask if self.cautious_wd else None)
+                self._decay(params, decay, mask)
 
     @staticmethod
     def _decay(params: list[Tensor], decay: float, mask: Tensor | None) -> None:
