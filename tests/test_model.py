@@ -25,6 +25,7 @@ VARIANTS = {
                                 "model.x0_lambda_init=0.1"],
     "init_scale+head_std": ["model.matrix_init_scale=1.7320508", "model.tie_embeddings=false",
                             "model.head_init_std=0.001"],
+    "bf16_embeddings": ["model.embed_dtype=bf16", "model.value_embed_layers=[1]"],
 }
 
 

@@ -164,6 +164,7 @@ AR = [
     ("model.layer_lambdas", True, "AR train.py:134-135, 277"), ("model.x0_lambda_init", 0.1, "AR train.py:166"),
     ("model.matrix_init_scale", math.sqrt(3), "AR train.py:156 s = 3**0.5 * n_embd**-0.5"),
     ("model.head_init_std", 0.001, "AR train.py:153"), ("model.zero_init_proj", True, "AR train.py:161, 163"),
+    ("model.embed_dtype", "bf16", "AR train.py:178-181, wte and value embeddings cast to bf16"),
     ("model.attn_window", 1025, "AR train.py:199 short = 2048 // 2 and 93 window_size=(1024, 0): keys i-1024..i"),
     ("model.window_layers", [0, 1, 2, 4, 5, 6], "AR train.py:195-206 SSSL, last layer L"),
     ("model.value_embed_layers", [1, 3, 5, 7], "AR train.py:47-49 has_ve"),
@@ -239,12 +240,15 @@ def test_autoresearch_init():
     s = math.sqrt(3) / math.sqrt(64)  # AR train.py:156
     for name in ("blocks.0.attn.c_q.weight", "blocks.0.attn.c_k.weight", "blocks.0.attn.c_v.weight",
                  "blocks.0.mlp.fc.weight", "value_embeds.1.weight"):
-        assert 0.97 * s < sd[name].abs().max() <= s, name  # AR train.py:158-160, 162, 169
+        top = float(sd[name].float().abs().max())
+        assert 0.97 * s < top <= s * (1 + 2**-8), name  # AR train.py:158-160, 162, 169 (bf16 value embeddings)
     for name in ("blocks.0.attn.proj.weight", "blocks.0.mlp.proj.weight", "blocks.1.attn.ve_gate.weight"):
         assert not sd[name].any(), name  # AR train.py:161, 163, 171-173
-    assert sd["tok_emb.weight"].std() == pytest.approx(1.0, rel=0.02)  # AR train.py:152
+    assert float(sd["tok_emb.weight"].float().std()) == pytest.approx(1.0, rel=0.02)  # AR train.py:152
     assert sd["head.weight"].std() == pytest.approx(0.001, rel=0.02)  # AR train.py:153
     assert torch.equal(sd["resid_lambdas"], torch.ones(4)) and torch.allclose(sd["x0_lambdas"], torch.full((4,), 0.1))
+    assert sd["tok_emb.weight"].dtype == sd["value_embeds.1.weight"].dtype == torch.bfloat16  # AR train.py:178-181
+    assert sd["head.weight"].dtype == sd["blocks.0.attn.c_q.weight"].dtype == torch.float32
 
 
 def _reference_autoresearch_loss(sd, idx, targets, n_layer=4, n_head=2, window=16, ve_layers=(1, 3)):
@@ -264,7 +268,7 @@ def _reference_autoresearch_loss(sd, idx, targets, n_layer=4, n_head=2, window=1
         return torch.cat([x1 * cos + x2 * sin, x1 * (-sin) + x2 * cos], 3)
 
     q_pos, k_pos = torch.arange(T)[:, None], torch.arange(T)[None, :]
-    x = norm(F.embedding(idx, sd["tok_emb.weight"]))
+    x = norm(F.embedding(idx, sd["tok_emb.weight"]).float())  # bf16 tables; on CPU the rest runs in fp32
     x0 = x
     for i in range(n_layer):
         p = f"blocks.{i}."
@@ -274,7 +278,7 @@ def _reference_autoresearch_loss(sd, idx, targets, n_layer=4, n_head=2, window=1
         k = (h @ sd[p + "attn.c_k.weight"].T).view(B, T, n_head, hd)
         v = (h @ sd[p + "attn.c_v.weight"].T).view(B, T, n_head, hd)
         if i in ve_layers:
-            ve = F.embedding(idx, sd[f"value_embeds.{i}.weight"]).view(B, T, n_head, hd)
+            ve = F.embedding(idx, sd[f"value_embeds.{i}.weight"]).float().view(B, T, n_head, hd)
             gate = 2 * torch.sigmoid(h[..., :32] @ sd[p + "attn.ve_gate.weight"].T)
             v = v + gate.unsqueeze(-1) * ve
         q, k = norm(rotary(q)), norm(rotary(k))  # rotary, then the QK norm (train.py:90-91)

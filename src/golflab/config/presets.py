@@ -59,7 +59,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
                       "seq_len": 2048, "mlp_mult": 4.0, "tie_embeddings": False, "logit_softcap": 15.0,
                       "qk_gain": False, "unet_skips": False, "layer_scales": False, "resid_mix": False,
                       "layer_lambdas": True, "x0_lambda_init": 0.1, "matrix_init_scale": _SQRT3,
-                      "head_init_std": 0.001, "attn_window": 1025, "window_layers": [0, 1, 2, 4, 5, 6],
+                      "head_init_std": 0.001, "embed_dtype": "bf16", "attn_window": 1025, "window_layers": [0, 1, 2, 4, 5, 6],
                       "value_embed_layers": [1, 3, 5, 7]},
             "optim": {
                 "matrix": {"optimizer": "normuon", "lr": 0.04, "weight_decay": 0.2},

@@ -61,6 +61,9 @@ class ModelConfig:
     layer_scales: bool = True  # learned per-channel scales on attention and MLP outputs
     zero_init_proj: bool = True  # zero-init output projections (and the untied head)
     embed_init_std: float = 0.005  # std of the tied embedding init
+    # storage dtype of the token and value embedding tables (and so of their gradients and Adam state);
+    # autoresearch keeps them in bf16 (train.py init_weights), golflab's default is fp32 master weights
+    embed_dtype: Literal["fp32", "bf16"] = "fp32"
     matrix_init_scale: float = 1.0  # matrices start uniform in +-scale / sqrt(fan_in) (sqrt(3): unit variance)
     head_init_std: float = 0.0  # untied head starts N(0, std); 0 = zeros with zero_init_proj, else N(0, 0.001)
     attn_window: int = 0  # sliding-window size for the layers in window_layers

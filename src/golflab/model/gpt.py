@@ -47,13 +47,14 @@ class GPT(nn.Module):
             raise ValueError("vocab size unknown: set model.vocab_size or pass the dataset's vocab")
         d = cfg.model_dim
         emb_role, emb_init = ("tied_embed", ("normal", cfg.embed_init_std)) if cfg.tie_embeddings else ("embed", ("normal", 1.0))
+        emb_dtype = torch.bfloat16 if cfg.embed_dtype == "bf16" else torch.float32
         self.tok_emb = nn.Embedding(self.vocab_size, d)
-        self.tok_emb.weight = new_param((self.vocab_size, d), emb_role, emb_init)
+        self.tok_emb.weight = new_param((self.vocab_size, d), emb_role, emb_init, emb_dtype)
         kv_dim = cfg.num_kv_heads * head_dim_of(cfg)
         self.value_embeds = nn.ModuleDict()
         for i in cfg.value_embed_layers:
             emb = nn.Embedding(self.vocab_size, kv_dim)
-            emb.weight = new_param((self.vocab_size, kv_dim), "value_embed", ("uniform", math.sqrt(3.0 / d)))
+            emb.weight = new_param((self.vocab_size, kv_dim), "value_embed", ("uniform", math.sqrt(3.0 / d)), emb_dtype)
             self.value_embeds[str(i)] = emb
         self.registers = new_param((cfg.num_registers, d), "scalar", ("normal", 1.0)) if cfg.num_registers else None
         self.blocks = nn.ModuleList([Block(cfg, i) for i in range(cfg.num_layers)])
@@ -78,8 +79,8 @@ class GPT(nn.Module):
     def hidden(self, idx: Tensor) -> Tensor:
         """Final-normed hidden states (B, T, D) for token ids (B, T)."""
         x = self.tok_emb(idx)
-        if self.compute_dtype is not None:
-            x = x.to(self.compute_dtype)
+        if self.compute_dtype is not None or x.dtype != torch.float32:  # bf16 tables compute in fp32 without autocast
+            x = x.to(self.compute_dtype or torch.float32)
         x = rms_norm(x)
         R = self.cfg.num_registers
         if self.registers is not None:
