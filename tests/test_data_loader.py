@@ -158,3 +158,71 @@ def test_uses_memmap_not_loaded_arrays(tmp_path):
     ld = TokenLoader(files)
     ld.next_batch(150, 10)
     assert ld._maps and all(isinstance(m, np.memmap) for m in ld._maps.values())
+
+
+def _ref_best_fit_rows(stream, n_rows, capacity, buffer_size):
+    """autoresearch prepare.py make_dataloader (lines 276-337), written over a list of documents: the
+    stream cut at every BOS (from the first one, cyclically), topped up 128 documents at a time."""
+    bos = np.flatnonzero(stream == BOS)
+    docs_cycle = [stream[s:e].tolist() for s, e in zip(bos, [*bos[1:], len(stream)], strict=True)]
+    if bos[0] > 0:  # the tokens before the first BOS belong to the last document (cyclic stream)
+        docs_cycle[-1] = docs_cycle[-1] + stream[: bos[0]].tolist()
+    feed = (docs_cycle[i % len(docs_cycle)] for i in range(10**9))
+    doc_buffer, rows = [], []
+    for _ in range(n_rows):
+        row, pos = [], 0
+        while pos < capacity:
+            while len(doc_buffer) < buffer_size:
+                doc_buffer.extend(next(feed) for _ in range(128))
+            remaining = capacity - pos
+            best_idx, best_len = -1, 0
+            for i, doc in enumerate(doc_buffer):
+                if len(doc) <= remaining and len(doc) > best_len:
+                    best_idx, best_len = i, len(doc)
+            if best_idx >= 0:
+                doc = doc_buffer.pop(best_idx)
+                row += doc
+                pos += len(doc)
+            else:
+                shortest = min(range(len(doc_buffer)), key=lambda i: len(doc_buffer[i]))
+                row += doc_buffer.pop(shortest)[:remaining]
+                pos += remaining
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("world", [1, 2])
+def test_best_fit_packing_equals_autoresearchs_loader(tmp_path, world):
+    files, stream = _shards(tmp_path, [700, 3, 900], bos_every=12, seed=4)
+    seq, n_seq, calls, buffer = 16, 3, 12, 40
+    loaders = [TokenLoader(files, rank=r, world_size=world, bos_id=BOS, packing="best_fit", pack_buffer_docs=buffer)
+               for r in range(world)]
+    ref = _ref_best_fit_rows(stream, calls * world * n_seq, seq + 1, buffer)
+    for c in range(calls):
+        for r, ld in enumerate(loaders):
+            x, y = ld.next_batch(n_seq * seq, seq)
+            assert (x[:, 0] == BOS).all()
+            for j in range(n_seq):
+                row = ref[(c * world + r) * n_seq + j]
+                assert x[j].tolist() == row[:-1] and y[j].tolist() == row[1:]
+
+
+def test_best_fit_resume_and_errors(tmp_path):
+    files, _ = _shards(tmp_path, [400, 300], bos_every=9)
+    a = TokenLoader(files, bos_id=BOS, packing="best_fit", pack_buffer_docs=20)
+    for _ in range(3):
+        a.next_batch(32, 8)
+    state = a.state_dict()
+    expected = [a.next_batch(32, 8) for _ in range(4)]
+    b = TokenLoader(files, bos_id=BOS, packing="best_fit", pack_buffer_docs=20)
+    b.load_state_dict(state)
+    for (ex, ey), (gx, gy) in zip(expected, [b.next_batch(32, 8) for _ in range(4)], strict=True):
+        assert torch.equal(ex, gx) and torch.equal(ey, gy)
+    with pytest.raises(DataError, match="packing"):
+        TokenLoader(files).load_state_dict(state)
+    with pytest.raises(DataError, match="BOS id"):
+        TokenLoader(files, packing="best_fit")
+    no_bos = tmp_path / "no_bos"
+    no_bos.mkdir()
+    with pytest.raises(DataError, match="no BOS token"):
+        TokenLoader(_shards(no_bos, [50])[0], bos_id=BOS, packing="best_fit").next_batch(8, 4)

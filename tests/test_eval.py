@@ -60,3 +60,86 @@ def test_sliding_eval_values():
     usable = (2000 // seq) * seq
     x, y = tokens[:usable].view(-1, seq), tokens[1 : usable + 1].view(-1, seq)
     assert std.val_loss == pytest.approx(model(x, y).mean().item(), rel=1e-6)
+
+
+# ---- fixed-size and best-fit evaluation (autoresearch prepare.py evaluate_bpb, lines 343-365) ----
+BOS = 1
+
+
+class RecordingModel(ContextModel):
+    def __init__(self):
+        super().__init__()
+        self.inputs: list[torch.Tensor] = []
+
+    def forward(self, x, y, reduction="none"):
+        self.inputs.append(x.clone())
+        return super().forward(x, y, reduction)
+
+
+def _doc_stream(n: int, seed: int = 0) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    toks = rng.integers(2, 50, size=n)
+    toks[rng.random(n) < 0.08] = BOS
+    toks[0] = BOS
+    return torch.from_numpy(toks.astype(np.int32))
+
+
+def test_max_tokens_caps_the_standard_and_sliding_eval():
+    tokens = torch.randint(0, 50, (5001,), generator=torch.Generator().manual_seed(2))
+    table = ByteTable(np.full(50, 2), np.zeros(50, dtype=bool), np.zeros(50, dtype=bool))
+    full = evaluate(ContextModel(), tokens, 32, table)
+    capped = evaluate(ContextModel(), tokens, 32, table, max_tokens=32 * 40 + 7)
+    same = evaluate(ContextModel(), tokens[: 32 * 40 + 1], 32, table)
+    assert capped.tokens == 32 * 40 < full.tokens and capped.val_loss == same.val_loss
+    assert evaluate(ContextModel(), tokens, 32, table, stride=8, max_tokens=32 * 40).tokens == 32 * 40
+
+
+@pytest.mark.parametrize("world", [1, 2])
+def test_best_fit_eval_scores_whole_bos_rows_and_skips_zero_byte_targets(world):
+    from golflab.eval.evaluate import best_fit_rows
+
+    seq, n_rows = 16, 12
+    tokens = _doc_stream(3000)
+    base = np.full(50, 3)
+    base[BOS] = 0  # BOS is a 0-byte special token, as in autoresearch's token_bytes
+    table = ByteTable(base, np.zeros(50, dtype=bool), np.eye(50, dtype=bool)[BOS])
+    rows = best_fit_rows(tokens.numpy(), n_rows, seq, BOS, buffer_docs=30)
+    assert rows.shape == (n_rows, seq + 1) and (rows[:, 0] == BOS).all()
+    per_tok = ContextModel()(torch.from_numpy(rows[:, :-1]), torch.from_numpy(rows[:, 1:])).view(n_rows, seq)
+    y = torch.from_numpy(rows[:, 1:])
+    keep = y != BOS
+    nats_total, count, nbytes = float(per_tok[keep].double().sum()), int(keep.sum()), int(3 * keep.sum())
+    results = []
+    for rank in range(world):
+        model = RecordingModel()
+        results.append(evaluate(model, tokens, seq, table, batch_seqs=5, rank=rank, world_size=world,
+                                max_tokens=n_rows * seq, packing="best_fit", bos_id=BOS, zero_byte_nats=False,
+                                pack_buffer_docs=30))
+        assert all((x[:, 0] == BOS).all() for x in model.inputs)
+    assert sum(r.tokens for r in results) == count and sum(r.bytes for r in results) == nbytes
+    if world == 1:
+        assert results[0].val_bpb == pytest.approx(nats_total / math.log(2) / nbytes, rel=1e-12)
+        with_bos = evaluate(ContextModel(), tokens, seq, table, max_tokens=n_rows * seq, packing="best_fit",
+                            bos_id=BOS, pack_buffer_docs=30)
+        assert with_bos.tokens == n_rows * seq and with_bos.val_bpb > results[0].val_bpb  # BOS nats now count
+    with pytest.raises(ValueError, match="stride"):
+        evaluate(ContextModel(), tokens, seq, table, stride=4, packing="best_fit", bos_id=BOS)
+    with pytest.raises(ValueError, match="BOS id"):
+        evaluate(ContextModel(), tokens, seq, table, packing="best_fit")
+
+
+def test_tiktoken_bytes_the_autoresearch_way():
+    class FakeEncoding:  # ids 0-2: "a", the first byte of "é", a special token
+        n_vocab = 3
+        special_tokens_set = {"<|reserved_0|>"}
+
+        def encode_single_token(self, s):
+            return 2
+
+        def decode_single_token_bytes(self, i):
+            return [b"a", b"\xc3"][i]
+
+    raw = ByteTable.from_tiktoken(FakeEncoding())
+    decoded = ByteTable.from_tiktoken(FakeEncoding(), decoded=True)
+    # prepare.py train_tokenizer: len(enc.decode([id]).encode("utf-8")), U+FFFD (3 bytes) for a partial character
+    assert raw.base_bytes.tolist() == [1, 1, 0] and decoded.base_bytes.tolist() == [1, 3, 0]

@@ -21,6 +21,11 @@ VARIANTS = {
     "plain": ["model.unet_skips=false", "model.resid_mix=false", "model.layer_scales=false", "model.qk_norm=false",
               "model.logit_softcap=0"],
     "gqa1": ["model.num_kv_heads=1"],
+    "layer_lambdas+no_q_gain": ["model.layer_lambdas=true", "model.resid_mix=false", "model.qk_gain=false",
+                                "model.x0_lambda_init=0.1"],
+    "init_scale+head_std": ["model.matrix_init_scale=1.7320508", "model.tie_embeddings=false",
+                            "model.head_init_std=0.001"],
+    "bf16_embeddings": ["model.embed_dtype=bf16", "model.value_embed_layers=[1]"],
 }
 
 
@@ -63,7 +68,7 @@ def test_golf_baseline_matches_the_reference_parameter_count():
 def test_swiglu_hidden_rounding():
     cfg = tiny(["model.mlp=swiglu", "model.mlp_mult=2.6667", "model.model_dim=96"])
     assert mlp_hidden_dim(cfg.model) == 256  # 2.6667 * 96 = 256.0 -> multiple of 64
-    assert mlp_hidden_dim(load_config(preset="golf-swiglu576").model) == 1152
+    assert mlp_hidden_dim(load_config(preset="golf-swiglu576").model) == 768  # PR #163: int(576 * 2 * 2 / 3)
 
 
 def test_init_is_seeded_by_name_not_creation_order():
@@ -110,3 +115,14 @@ def test_window_at_least_seq_len_equals_full_attention():
     wide = build_model(tiny(["model.attn_window=64", "model.window_layers=[0,1]"]).model, seed=5)
     idx = torch.randint(0, VOCAB, (2, 32))
     assert torch.allclose(base.hidden(idx), wide.hidden(idx), atol=1e-6)
+
+
+def test_init_options():
+    base = build_model(tiny(["model.tie_embeddings=false"]).model, seed=0).state_dict()
+    opt = build_model(tiny(["model.tie_embeddings=false", "model.matrix_init_scale=2.0",
+                            "model.head_init_std=0.01"]).model, seed=0).state_dict()
+    assert torch.allclose(opt["blocks.0.attn.c_q.weight"], 2.0 * base["blocks.0.attn.c_q.weight"])
+    assert not base["head.weight"].any() and opt["head.weight"].std() == pytest.approx(0.01, rel=0.1)
+    lam = build_model(tiny(["model.layer_lambdas=true", "model.x0_lambda_init=0.3"]).model, seed=0)
+    assert torch.equal(lam.resid_lambdas, torch.ones(2)) and torch.allclose(lam.x0_lambdas, torch.full((2,), 0.3))
+    assert "blocks.0.attn.q_gain" not in dict(build_model(tiny(["model.qk_gain=false"]).model, 0).named_parameters())

@@ -7,6 +7,9 @@ from typing import Any
 
 from golflab.errors import ConfigError
 
+_SQRT3 = 3.0**0.5  # autoresearch's init bound is sqrt(3) / sqrt(n_embd)
+_AR_ADAM_SCALE = (512 / 768) ** -0.5  # autoresearch scales its Adam LRs by (d_model / 768)^-0.5, at d_model 512
+
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "tiny": (
         "CPU-sized model for tests and the demo: trains in seconds, same code path as the real presets",
@@ -27,36 +30,55 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         {},
     ),
     "golf-swiglu576": (
-        "parameter-golf PR #163 (1.2091): 7x576 SwiGLU x2, Muon WD 0.02, fp16 embedding, warmdown 60% of "
-        "wallclock, sliding eval stride 64",
+        "parameter-golf PR #163 (1.2091): 7x576 SwiGLU hidden 768, RoPE base 50,000, Muon 0.03 + WD 0.02, "
+        "Adam beta2 0.99, 262,144 tokens/step, fp16 embedding, warmdown 60% of wallclock, sliding eval stride 64",
         {
-            "model": {"num_layers": 7, "model_dim": 576, "mlp": "swiglu", "mlp_mult": 2.0},
-            "optim": {"matrix": {"weight_decay": 0.02}},
+            "model": {"num_layers": 7, "model_dim": 576, "mlp": "swiglu", "mlp_hidden": 768, "rope_base": 50000.0},
+            "optim": {
+                "matrix": {"lr": 0.03, "weight_decay": 0.02},
+                "scalar": {"lr": 0.03, "betas": [0.9, 0.99]},
+                "tied_embed": {"lr": 0.04, "betas": [0.9, 0.99]},
+                "embed": {"betas": [0.9, 0.99]},
+                "head": {"betas": [0.9, 0.99]},
+                "muon": {"wd_after_update": True},
+            },
             "schedule": {"warmdown_frac": 0.6, "warmdown_steps": 0},
-            "artifact": {"fp16_patterns": ["tok_emb"]},
+            "train": {"batch_tokens": 262_144},
+            # PR #163's quantizer is the stock one: per-row scales clamped to >= 1/127 (quantize_float_tensor)
+            "artifact": {"fp16_patterns": ["tok_emb"], "scale_floor": 1.0 / 127.0},
         },
     ),
     "autoresearch": (
-        "autoresearch train.py: depth 8, width 512, 4 heads of 128, seq 2048, relu^2 x4, untied, softcap 15, "
-        "SSSL windows, value embeddings, NorMuon + Polar Express, 300 s",
+        "autoresearch train.py: depth 8, width 512, 4 heads of 128, seq 2048, vocab 8192, relu^2 x4, untied, "
+        "softcap 15, SSSL windows, value embeddings, per-layer resid/x0 scalars, NorMuon + Polar Express with "
+        "cautious decaying WD, BOS best-fit rows, 40 x 524,288-token eval, 300 s",
         {
-            "model": {"vocab_size": 0, "num_layers": 8, "model_dim": 512, "num_heads": 4, "num_kv_heads": 4,
+            "seed": 42,
+            "data": {"packing": "best_fit", "pack_buffer_docs": 1000},
+            "model": {"vocab_size": 8192, "num_layers": 8, "model_dim": 512, "num_heads": 4, "num_kv_heads": 4,
                       "seq_len": 2048, "mlp_mult": 4.0, "tie_embeddings": False, "logit_softcap": 15.0,
-                      "qk_gain_init": 1.0, "unet_skips": False, "layer_scales": False,
-                      "attn_window": 1024, "window_layers": [0, 1, 2, 4, 5, 6],
+                      "qk_gain": False, "unet_skips": False, "layer_scales": False, "resid_mix": False,
+                      "layer_lambdas": True, "x0_lambda_init": 0.1, "matrix_init_scale": _SQRT3,
+                      "head_init_std": 0.001, "embed_dtype": "bf16", "attn_window": 1025, "window_layers": [0, 1, 2, 4, 5, 6],
                       "value_embed_layers": [1, 3, 5, 7]},
             "optim": {
                 "matrix": {"optimizer": "normuon", "lr": 0.04, "weight_decay": 0.2},
-                "embed": {"lr": 0.6, "betas": [0.8, 0.95]},
-                "head": {"lr": 0.004, "betas": [0.8, 0.95]},
-                "scalar": {"lr": 0.5, "betas": [0.8, 0.95]},
-                "value_embed": {"lr": 0.6, "betas": [0.8, 0.95]},
-                "muon": {"ns_coeffs": "polar_express", "momentum_warmup_steps": 300},
+                "gate": {"optimizer": "normuon", "lr": 0.04, "weight_decay": 0.2},
+                "embed": {"lr": 0.6 * _AR_ADAM_SCALE, "betas": [0.8, 0.95], "eps": 1e-10},
+                "head": {"lr": 0.004 * _AR_ADAM_SCALE, "betas": [0.8, 0.95], "eps": 1e-10},
+                "value_embed": {"lr": 0.6 * _AR_ADAM_SCALE, "betas": [0.8, 0.95], "eps": 1e-10},
+                "resid": {"lr": 0.5 * 0.01, "betas": [0.8, 0.95], "eps": 1e-10},
+                "x0": {"lr": 0.5, "betas": [0.96, 0.95], "eps": 1e-10},
+                "scalar": {"lr": 0.5, "betas": [0.8, 0.95], "eps": 1e-10},
+                "muon": {"ns_coeffs": "polar_express", "momentum_warmup_steps": 300, "ema_momentum": True,
+                         "cautious_wd": True, "wd_shape_scale": True},
+                "wd_schedule": "linear",
             },
             "schedule": {"warmdown_frac": 0.5, "warmdown_steps": 0},
             "train": {"batch_tokens": 524_288, "micro_batches": 2},
             "budget": {"seconds": 300.0},
-            "eval": {"stride": 0},
+            "eval": {"val_every": 0, "stride": 0, "tokens": 40 * 524_288, "batch_tokens": 128 * 2048,
+                     "packing": "best_fit", "zero_byte_nats": False},
         },
     ),
 }

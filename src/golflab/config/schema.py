@@ -17,6 +17,8 @@ NsCoeffs = Literal["quintic", "polar_express"]
 QuantKind = Literal["int8", "int6", "none"]
 CompressKind = Literal["zlib", "lzma", "brotli", "zstd"]
 DataOrder = Literal["sequential", "shuffled"]
+Packing = Literal["stream", "best_fit"]
+WdSchedule = Literal["constant", "linear"]
 
 
 @dataclass
@@ -25,6 +27,10 @@ class DataConfig:
     tokenizer: str = ""  # tokenizer file; empty = the one named by the dataset's manifest
     order: DataOrder = "sequential"  # shuffled: shard order and start offset drawn from the seed
     align_bos: bool = False  # start every training sequence at a document boundary (BOS token)
+    # best_fit: every row starts with BOS and is filled with whole documents chosen best-fit from a buffer
+    # of pack_buffer_docs documents, the shortest cropped when none fits (autoresearch's prepare.py loader)
+    packing: Packing = "stream"
+    pack_buffer_docs: int = 1000
 
 
 @dataclass
@@ -45,12 +51,21 @@ class ModelConfig:
     logit_softcap: float = 30.0  # tanh cap on logits; 0 disables
     rope_base: float = 10000.0
     qk_norm: bool = True  # RMS-norm q and k, with a learned per-head gain
+    qk_gain: bool = True  # learned per-head gain on q after the QK norm
     qk_gain_init: float = 1.5
     unet_skips: bool = True  # encoder/decoder halves with learned skip weights
-    resid_mix: bool = True  # each block mixes the residual with the first embedding x0
+    resid_mix: bool = True  # each block mixes the residual with the first embedding x0, per channel
+    # per-layer scalars before each block: x = resid_lambdas[i] * x + x0_lambdas[i] * x0 (roles resid and x0)
+    layer_lambdas: bool = False
+    x0_lambda_init: float = 0.1
     layer_scales: bool = True  # learned per-channel scales on attention and MLP outputs
     zero_init_proj: bool = True  # zero-init output projections (and the untied head)
     embed_init_std: float = 0.005  # std of the tied embedding init
+    # storage dtype of the token and value embedding tables (and so of their gradients and Adam state);
+    # autoresearch keeps them in bf16 (train.py init_weights), golflab's default is fp32 master weights
+    embed_dtype: Literal["fp32", "bf16"] = "fp32"
+    matrix_init_scale: float = 1.0  # matrices start uniform in +-scale / sqrt(fan_in) (sqrt(3): unit variance)
+    head_init_std: float = 0.0  # untied head starts N(0, std); 0 = zeros with zero_init_proj, else N(0, 0.001)
     attn_window: int = 0  # sliding-window size for the layers in window_layers
     window_layers: list[int] = field(default_factory=list)
     num_registers: int = 0  # learnable register/sink tokens prepended to every sequence
@@ -79,6 +94,10 @@ class MuonConfig:
     ns_steps: int = 5
     ns_coeffs: NsCoeffs = "quintic"
     beta2: float = 0.95  # NorMuon second-moment decay
+    ema_momentum: bool = False  # momentum buffer as an EMA (B <- m B + (1 - m) G) instead of a sum (B <- m B + G)
+    cautious_wd: bool = False  # decay only entries where the update and the weight have the same sign
+    wd_shape_scale: bool = False  # decay with the shape-adjusted LR, lr * max(1, rows/cols)^0.5, as the update
+    wd_after_update: bool = False  # W <- (W - lr U)(1 - lr wd) instead of W (1 - lr wd) - lr U
 
 
 def _group(optimizer: OptimizerKind, lr: float, wd: float = 0.0) -> ParamGroupConfig:
@@ -94,8 +113,12 @@ class OptimConfig:
     scalar: ParamGroupConfig = field(default_factory=lambda: _group("adam", 0.04))  # vectors, scalars, registers
     gate: ParamGroupConfig = field(default_factory=lambda: _group("adam", 0.04))  # small gate matrices
     value_embed: ParamGroupConfig = field(default_factory=lambda: _group("adam", 0.6))
+    resid: ParamGroupConfig = field(default_factory=lambda: _group("adam", 0.04))  # model.layer_lambdas: resid
+    x0: ParamGroupConfig = field(default_factory=lambda: _group("adam", 0.04))  # model.layer_lambdas: x0
     muon: MuonConfig = field(default_factory=MuonConfig)
     grad_clip: float = 0.0  # global grad-norm clip; 0 disables
+    # linear: every row's weight decay is scaled by (1 - progress), progress = the budget fraction used
+    wd_schedule: WdSchedule = "constant"
 
 
 @dataclass
@@ -133,6 +156,10 @@ class EvalConfig:
     batch_tokens: int = 524_288  # tokens per eval forward pass over all ranks
     stride: int = 64  # sliding-window stride for the final eval; 0 = standard eval only
     split: Literal["val", "test"] = "val"
+    tokens: int = 0  # final eval scores this many target tokens (whole rows of seq_len); 0 = the whole split
+    # best_fit: eval rows packed like data.packing="best_fit" (autoresearch's evaluate_bpb); stream: windows
+    packing: Packing = "stream"
+    zero_byte_nats: bool = True  # false: targets of 0 bytes (BOS, special tokens) add no nats (autoresearch)
     # also score the final model on these splits (standard eval, results under result["splits"]): the lab
     # asks for "test" so that held-out confirmation needs no second process and no kept weights
     also_splits: list[Literal["val", "test"]] = field(default_factory=list)

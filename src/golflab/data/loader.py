@@ -12,6 +12,12 @@ The shards form one cyclic stream (sorted file order, or a seed-permuted order).
   (local_tokens // seq_len) sequences, each starting at the first BOS at or after the end of the
   previous sequence's inputs (the tail of a document longer than seq_len is skipped). Sequence k goes
   to rank k // n_seq.
+* packing="best_fit" reproduces autoresearch's make_dataloader (prepare.py): every row of seq_len + 1
+  tokens starts with BOS and is filled with whole documents, each time the longest one in a buffer of
+  `pack_buffer_docs` documents that still fits; when none fits, the shortest is cropped to fill the row
+  (its rest is dropped). The buffer is topped up in stream order, REFILL_DOCS documents at a time,
+  whenever it holds fewer than pack_buffer_docs. Row k of each global chunk goes to rank k // n_seq.
+  BestFitPacker does the packing over any cyclic token stream (the eval uses it on the val split).
 
 Shards are opened with np.memmap and only the requested spans are read. Portable core: standard
 library, numpy and torch only.
@@ -20,7 +26,7 @@ library, numpy and torch only.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,66 @@ from golflab.data.shards import open_shard, read_header
 from golflab.errors import DataError
 
 _BOS_CACHE_SHARDS = 4  # BOS-position arrays kept in memory (one per recently used shard)
+REFILL_DOCS = 128  # documents added per buffer top-up (autoresearch: tokenizer_batch_size=128)
+
+
+class BestFitPacker:
+    """Best-fit packing of BOS-started documents into rows, over a cyclic stream of `total` tokens.
+
+    read(pos, n) returns n tokens from stream position pos; next_bos(pos) the position of the first BOS
+    at or after pos (cyclically). A document runs from a BOS to the next one. The state is the position
+    of the next unread document and the buffered documents as (start, length), in stream order.
+    """
+
+    def __init__(self, read: Callable[[int, int], np.ndarray], next_bos: Callable[[int], int], total: int,
+                 start: int = 0, buffer_docs: int = 1000) -> None:
+        if buffer_docs <= 0:
+            raise DataError(f"data.pack_buffer_docs must be positive, got {buffer_docs}")
+        self._read, self._next_bos, self.total, self.buffer_docs = read, next_bos, total, buffer_docs
+        self._start = start
+        self.doc_pos: int | None = None  # found lazily, so a stream without BOS fails at the first row
+        self.starts: list[int] = []
+        self.lens: list[int] = []
+
+    def _refill(self) -> None:
+        if self.doc_pos is None:
+            self.doc_pos = self._next_bos(self._start)
+        for _ in range(REFILL_DOCS):
+            start = self.doc_pos
+            end = self._next_bos(start + 1)
+            length = (end - start) % self.total or self.total
+            self.starts.append(start)
+            self.lens.append(length)
+            self.doc_pos = end
+
+    def row(self, capacity: int) -> np.ndarray:
+        """One row of `capacity` tokens (prepare.py make_dataloader, lines 305-332)."""
+        out = np.empty(capacity, dtype=np.int64)
+        pos = 0
+        while pos < capacity:
+            while len(self.lens) < self.buffer_docs:
+                self._refill()
+            remaining = capacity - pos
+            lens = np.asarray(self.lens)
+            fits = np.where(lens <= remaining, lens, 0)
+            if fits.max() > 0:  # the longest document that fits entirely (the first of equals)
+                i = int(np.argmax(fits))
+                n = int(lens[i])
+            else:  # none fits: crop the shortest (the first of equals) to fill the row
+                i = int(np.argmin(lens))
+                n = remaining
+            out[pos : pos + n] = self._read(self.starts.pop(i), n)
+            self.lens.pop(i)
+            pos += n
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"doc_pos": self.doc_pos, "buffer": [[s, n] for s, n in zip(self.starts, self.lens, strict=True)]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.doc_pos = None if state["doc_pos"] is None else int(state["doc_pos"])
+        self.starts = [int(s) for s, _ in state["buffer"]]
+        self.lens = [int(n) for _, n in state["buffer"]]
 
 
 class TokenLoader:
@@ -43,6 +109,8 @@ class TokenLoader:
         order: str = "sequential",
         align_bos: bool = False,
         bos_id: int | None = None,
+        packing: str = "stream",
+        pack_buffer_docs: int = 1000,
     ) -> None:
         if not files:
             raise DataError("TokenLoader: no shard files given")
@@ -52,6 +120,10 @@ class TokenLoader:
             raise DataError(f"data.order must be 'sequential' or 'shuffled', got {order!r}")
         if align_bos and bos_id is None:
             raise DataError("data.align_bos needs the tokenizer's BOS id, but the dataset has none")
+        if packing not in ("stream", "best_fit"):
+            raise DataError(f"data.packing must be 'stream' or 'best_fit', got {packing!r}")
+        if packing == "best_fit" and bos_id is None:
+            raise DataError("data.packing='best_fit' needs the tokenizer's BOS id, but the dataset has none")
         paths = sorted(Path(f) for f in files)
         counts = [read_header(p) for p in paths]  # validates every shard up front
         total = sum(counts)
@@ -72,6 +144,9 @@ class TokenLoader:
         self._pos = start
         self._maps: dict[int, np.ndarray] = {}
         self._bos: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.packing = packing
+        self._packer = (BestFitPacker(self._read, self._next_bos, self.total_tokens, start, pack_buffer_docs)
+                        if packing == "best_fit" else None)
 
     # ---- stream access -------------------------------------------------------------------------
     def _shard(self, i: int) -> np.ndarray:
@@ -127,7 +202,15 @@ class TokenLoader:
         n_seq = local_tokens // seq_len
         if seq_len <= 0 or n_seq <= 0:
             raise DataError(f"local batch of {local_tokens} tokens holds no sequence of length {seq_len}")
-        if self.align_bos:
+        if self._packer is not None:
+            rows = []
+            for k in range(self.world_size * n_seq):
+                row = self._packer.row(seq_len + 1)
+                if k // n_seq == self.rank:
+                    rows.append(row)
+            seqs = np.stack(rows)
+            x, y = seqs[:, :-1], seqs[:, 1:]
+        elif self.align_bos:
             rows = []
             for k in range(self.world_size * n_seq):
                 start = self._next_bos(self._pos)
@@ -146,7 +229,7 @@ class TokenLoader:
 
     # ---- resume --------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "version": 1,
             "pos": self._pos,
             "files": [p.name for p in self.files],
@@ -155,13 +238,19 @@ class TokenLoader:
             "align_bos": self.align_bos,
             "total_tokens": self.total_tokens,
         }
+        if self._packer is not None:
+            state["packing"] = self.packing
+            state["packer"] = self._packer.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue exactly where the saved loader stopped; the shards must be the same."""
         mine = self.state_dict()
-        for key in ("files", "order", "seed", "align_bos", "total_tokens"):
-            if state.get(key) != mine[key]:
-                raise DataError(
-                    f"loader state does not match these shards: {key} was {state.get(key)!r}, now {mine[key]!r}"
-                )
+        absent = {"packing": "stream"}  # states written before best-fit packing existed
+        for key in ("files", "order", "seed", "align_bos", "total_tokens", "packing"):
+            was, now = state.get(key, absent.get(key)), mine.get(key, absent.get(key))
+            if was != now:
+                raise DataError(f"loader state does not match these shards: {key} was {was!r}, now {now!r}")
         self._pos = int(state["pos"])
+        if self._packer is not None:
+            self._packer.load_state_dict(state["packer"])

@@ -90,8 +90,11 @@ class ByteTable:
         return cls(base, space, boundary)
 
     @classmethod
-    def from_tiktoken(cls, encoding: Any) -> ByteTable:
-        """From a tiktoken.Encoding: raw byte length per token, special tokens 0 bytes and boundaries."""
+    def from_tiktoken(cls, encoding: Any, decoded: bool = False) -> ByteTable:
+        """From a tiktoken.Encoding: raw byte length per token, special tokens 0 bytes and boundaries.
+
+        decoded=True counts autoresearch's way (prepare.py train_tokenizer, token_bytes): the UTF-8 length
+        of the token decoded on its own, so a token holding part of a character counts 3 bytes per U+FFFD."""
         n = int(encoding.n_vocab)
         base = np.zeros(n, dtype=np.int64)
         boundary = np.zeros(n, dtype=bool)
@@ -102,7 +105,8 @@ class ByteTable:
                 boundary[i] = True
                 continue
             try:
-                base[i] = len(encoding.decode_single_token_bytes(i))
+                raw = encoding.decode_single_token_bytes(i)
+                base[i] = len(raw.decode("utf-8", errors="replace").encode("utf-8")) if decoded else len(raw)
             except KeyError:  # a hole in the id space
                 boundary[i] = True
         return cls(base, np.zeros(n, dtype=bool), boundary)
@@ -151,17 +155,24 @@ class BpbAccumulator:
         self.sums = torch.zeros(3, dtype=torch.float64, device=device)  # nats, tokens, bytes
 
     def add(
-        self, nats: torch.Tensor, targets: torch.Tensor, table: ByteTable, prev: torch.Tensor | None = None
+        self, nats: torch.Tensor, targets: torch.Tensor, table: ByteTable, prev: torch.Tensor | None = None,
+        zero_byte_nats: bool = True,
     ) -> None:
+        """zero_byte_nats=False leaves out the nats (and the count) of targets of 0 bytes, as autoresearch's
+        evaluate_bpb does (prepare.py: total_nats += (loss * (nbytes > 0)).sum())."""
         if nats.shape != targets.shape:
             raise ValueError(f"nats shape {tuple(nats.shape)} != targets shape {tuple(targets.shape)}")
         if self.sums.device != nats.device:
             self.sums = self.sums.to(nats.device)
         nbytes = table.token_bytes(targets, prev)
-        self.sums += torch.stack(
-            [nats.double().sum(), torch.tensor(float(targets.numel()), device=nats.device, dtype=torch.float64),
-             nbytes.sum().double()]
-        )
+        if zero_byte_nats:
+            count = torch.tensor(float(targets.numel()), device=nats.device, dtype=torch.float64)
+            total = nats.double().sum()
+        else:
+            scored = nbytes > 0
+            count = scored.sum().double()
+            total = (nats.double() * scored).sum()
+        self.sums += torch.stack([total, count, nbytes.sum().double()])
 
     def all_reduce(self) -> None:
         """Sum over all ranks (no-op unless torch.distributed is initialised)."""

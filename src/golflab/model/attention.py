@@ -53,12 +53,14 @@ class Attention(nn.Module):
         self.num_heads, self.num_kv_heads = cfg.num_heads, cfg.num_kv_heads
         self.head_dim = head_dim_of(cfg)
         kv_dim = self.num_kv_heads * self.head_dim
-        self.c_q = Linear(cfg.model_dim, self.num_heads * self.head_dim)
-        self.c_k = Linear(cfg.model_dim, kv_dim)
-        self.c_v = Linear(cfg.model_dim, kv_dim)
+        s = cfg.matrix_init_scale
+        self.c_q = Linear(cfg.model_dim, self.num_heads * self.head_dim, init_scale=s)
+        self.c_k = Linear(cfg.model_dim, kv_dim, init_scale=s)
+        self.c_v = Linear(cfg.model_dim, kv_dim, init_scale=s)
         self.proj = Linear(self.num_heads * self.head_dim, cfg.model_dim, zero_init=cfg.zero_init_proj)
         self.qk_norm = cfg.qk_norm
-        if cfg.qk_norm:
+        self.q_gain = None
+        if cfg.qk_norm and cfg.qk_gain:
             self.q_gain = new_param((self.num_heads,), "scalar", ("const", cfg.qk_gain_init))
         self.v_gate = new_param((self.num_kv_heads,), "scalar", ("zeros",)) if cfg.v_norm else None
         self.ve_gate = (
@@ -91,7 +93,7 @@ class Attention(nn.Module):
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         cos, sin = self.rotary(T, q.dtype)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        if self.qk_norm:
+        if self.q_gain is not None:
             q = q * self.q_gain.to(q.dtype)[None, :, None, None]
         y = self._attend(q, k, v, T)
         return self.proj(y.transpose(1, 2).reshape(B, T, -1))

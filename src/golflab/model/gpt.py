@@ -1,5 +1,6 @@
 """The GPT assembled from config: embeddings (+ registers, value embeddings), blocks with residual
-mix and output scales, U-Net skips, final norm, and the output head."""
+mix (per channel, or per-layer resid / x0 scalars) and output scales, U-Net skips, final norm, and the
+output head."""
 
 from __future__ import annotations
 
@@ -46,16 +47,20 @@ class GPT(nn.Module):
             raise ValueError("vocab size unknown: set model.vocab_size or pass the dataset's vocab")
         d = cfg.model_dim
         emb_role, emb_init = ("tied_embed", ("normal", cfg.embed_init_std)) if cfg.tie_embeddings else ("embed", ("normal", 1.0))
+        emb_dtype = torch.bfloat16 if cfg.embed_dtype == "bf16" else torch.float32
         self.tok_emb = nn.Embedding(self.vocab_size, d)
-        self.tok_emb.weight = new_param((self.vocab_size, d), emb_role, emb_init)
+        self.tok_emb.weight = new_param((self.vocab_size, d), emb_role, emb_init, emb_dtype)
         kv_dim = cfg.num_kv_heads * head_dim_of(cfg)
         self.value_embeds = nn.ModuleDict()
         for i in cfg.value_embed_layers:
             emb = nn.Embedding(self.vocab_size, kv_dim)
-            emb.weight = new_param((self.vocab_size, kv_dim), "value_embed", ("uniform", math.sqrt(3.0 / d)))
+            emb.weight = new_param((self.vocab_size, kv_dim), "value_embed", ("uniform", math.sqrt(3.0 / d)), emb_dtype)
             self.value_embeds[str(i)] = emb
         self.registers = new_param((cfg.num_registers, d), "scalar", ("normal", 1.0)) if cfg.num_registers else None
         self.blocks = nn.ModuleList([Block(cfg, i) for i in range(cfg.num_layers)])
+        L = cfg.num_layers
+        self.resid_lambdas = new_param((L,), "resid", ("ones",)) if cfg.layer_lambdas else None
+        self.x0_lambdas = new_param((L,), "x0", ("const", cfg.x0_lambda_init)) if cfg.layer_lambdas else None
         self.num_encoder = cfg.num_layers // 2 if cfg.unet_skips else 0
         num_skips = min(self.num_encoder, cfg.num_layers - self.num_encoder)
         self.skip_weights = new_param((num_skips, d), "scalar", ("ones",)) if num_skips else None
@@ -74,8 +79,8 @@ class GPT(nn.Module):
     def hidden(self, idx: Tensor) -> Tensor:
         """Final-normed hidden states (B, T, D) for token ids (B, T)."""
         x = self.tok_emb(idx)
-        if self.compute_dtype is not None:
-            x = x.to(self.compute_dtype)
+        if self.compute_dtype is not None or x.dtype != torch.float32:  # bf16 tables compute in fp32 without autocast
+            x = x.to(self.compute_dtype or torch.float32)
         x = rms_norm(x)
         R = self.cfg.num_registers
         if self.registers is not None:
@@ -91,6 +96,8 @@ class GPT(nn.Module):
                     ve = F.pad(ve, (0, 0, R, 0))
             if i >= self.num_encoder and skips and self.skip_weights is not None:
                 x = x + self.skip_weights[i - self.num_encoder].to(x.dtype) * skips.pop()
+            if self.resid_lambdas is not None and self.x0_lambdas is not None:  # 0-d fp32 scalars keep x's dtype
+                x = self.resid_lambdas[i] * x + self.x0_lambdas[i] * x0
             x = block(x, x0, ve)
             if i < self.num_encoder:
                 skips.append(x)

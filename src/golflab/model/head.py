@@ -21,7 +21,7 @@ class MixtureOfSoftmax(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.k = cfg.mos_experts
-        self.proj = Linear(cfg.model_dim, self.k * cfg.model_dim)  # random init breaks expert symmetry
+        self.proj = Linear(cfg.model_dim, self.k * cfg.model_dim, init_scale=cfg.matrix_init_scale)  # breaks symmetry
         self.prior = Linear(cfg.model_dim, self.k, role="gate", zero_init=True)
 
     def nll(self, x: Tensor, logits_fn, targets: Tensor) -> Tensor:
@@ -39,7 +39,10 @@ class OutputHead(nn.Module):
         self.softcap = cfg.logit_softcap
         self.weight = None
         if not cfg.tie_embeddings:
-            init = ("zeros",) if cfg.zero_init_proj else ("normal", 0.001)
+            if cfg.head_init_std > 0:
+                init: tuple = ("normal", cfg.head_init_std)
+            else:
+                init = ("zeros",) if cfg.zero_init_proj else ("normal", 0.001)
             self.weight = new_param((vocab_size, cfg.model_dim), "head", init)
         self.mos = MixtureOfSoftmax(cfg) if cfg.mos_experts > 1 else None
 

@@ -19,7 +19,8 @@ def part_of(name: str) -> str:
         sub = name.split(".")[2]
         return {"attn": "attention", "mlp": "mlp"}.get(sub, "block scalars")
     return {"tok_emb": "embedding", "head": "head", "value_embeds": "value embeddings",
-            "registers": "registers", "skip_weights": "skip weights"}.get(name.split(".")[0], name.split(".")[0])
+            "registers": "registers", "skip_weights": "skip weights", "resid_lambdas": "layer scalars",
+            "x0_lambdas": "layer scalars"}.get(name.split(".")[0], name.split(".")[0])
 
 
 def param_counts(model: nn.Module) -> OrderedDict[str, int]:
@@ -36,12 +37,14 @@ def expected_param_count(cfg: ModelConfig, vocab: int) -> int:
     d, L, hd = cfg.model_dim, cfg.num_layers, head_dim_of(cfg)
     q, kv = cfg.num_heads * hd, cfg.num_kv_heads * hd
     hidden = mlp_hidden_dim(cfg)
-    attn = d * q + 2 * d * kv + q * d + (cfg.num_heads if cfg.qk_norm else 0) + (cfg.num_kv_heads if cfg.v_norm else 0)
+    attn = d * q + 2 * d * kv + q * d + (cfg.num_heads if cfg.qk_norm and cfg.qk_gain else 0)
+    attn += cfg.num_kv_heads if cfg.v_norm else 0
     mlp = (3 if cfg.mlp == "swiglu" else 2) * d * hidden
     block = attn + mlp + (2 * d if cfg.layer_scales else 0) + (2 * d if cfg.resid_mix else 0)
     total = L * block + vocab * d
     total += len(cfg.value_embed_layers) * (vocab * kv + 32 * cfg.num_kv_heads)
     total += cfg.num_registers * d
+    total += 2 * L if cfg.layer_lambdas else 0
     total += min(L // 2, L - L // 2) * d if cfg.unet_skips else 0
     total += 0 if cfg.tie_embeddings else vocab * d
     total += cfg.mos_experts * d * d + cfg.mos_experts * d if cfg.mos_experts > 1 else 0

@@ -18,9 +18,10 @@ def rms_norm(x: Tensor) -> Tensor:
 class Linear(nn.Module):
     """Bias-free linear layer with fp32 master weights, cast to the activation dtype at matmul time."""
 
-    def __init__(self, in_dim: int, out_dim: int, role: str = "matrix", zero_init: bool = False):
+    def __init__(self, in_dim: int, out_dim: int, role: str = "matrix", zero_init: bool = False,
+                 init_scale: float = 1.0):
         super().__init__()
-        init = ("zeros",) if zero_init else ("uniform", 1.0 / math.sqrt(in_dim))
+        init = ("zeros",) if zero_init else ("uniform", init_scale / math.sqrt(in_dim))
         self.weight = new_param((out_dim, in_dim), role, init)
 
     def forward(self, x: Tensor) -> Tensor:

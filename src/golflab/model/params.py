@@ -12,7 +12,7 @@ import hashlib
 import torch
 from torch import nn
 
-ROLES = ("matrix", "embed", "tied_embed", "head", "scalar", "gate", "value_embed")
+ROLES = ("matrix", "embed", "tied_embed", "head", "scalar", "gate", "value_embed", "resid", "x0")
 
 
 def declare(param: nn.Parameter, role: str, init: tuple) -> nn.Parameter:
@@ -25,8 +25,8 @@ def declare(param: nn.Parameter, role: str, init: tuple) -> nn.Parameter:
     return param
 
 
-def new_param(shape: tuple[int, ...], role: str, init: tuple) -> nn.Parameter:
-    return declare(nn.Parameter(torch.empty(shape, dtype=torch.float32)), role, init)
+def new_param(shape: tuple[int, ...], role: str, init: tuple, dtype: torch.dtype = torch.float32) -> nn.Parameter:
+    return declare(nn.Parameter(torch.empty(shape, dtype=dtype)), role, init)
 
 
 def _name_seed(seed: int, name: str) -> int:

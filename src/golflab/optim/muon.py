@@ -3,6 +3,9 @@
 Update per matrix W with gradient G (momentum m, Nesterov):
     B <- m B + G;  U <- orth(G + m B)  [NorMuon: U rescaled by a per-row (or per-column) second moment]
     W <- (1 - lr wd) W - lr max(1, rows/cols)^0.5 U
+Options (all off by default): an EMA momentum buffer, B <- m B + (1 - m) G and U <- orth((1 - m) G + m B);
+cautious decay, applied only where U and W have the same sign; decay with the shape-adjusted LR; and
+decay after the update, W <- (W - lr s U)(1 - lr wd).
 Under DDP every rank holds the all-reduced gradient and runs the same update, so weights stay identical
 without optimizer communication (at golf sizes the batched orthogonalisation costs about a millisecond).
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from golflab.optim.newton_schulz import coefficients, orthogonalize
+from golflab.optim.newton_schulz import NORMALIZATION, coefficients, orthogonalize
 
 
 def _normuon_scale(u: Tensor, v_buf: Tensor, beta2: float) -> Tensor:
@@ -28,8 +31,8 @@ def _normuon_scale(u: Tensor, v_buf: Tensor, beta2: float) -> Tensor:
     return uf * (step * (v_norm / new_norm.clamp_min(1e-10)))
 
 
-def _orthogonalize(g: Tensor, coeffs: tuple, safety: float) -> Tensor:
-    return orthogonalize(g, list(coeffs), safety)
+def _orthogonalize(g: Tensor, coeffs: tuple, safety: float, eps: float) -> Tensor:
+    return orthogonalize(g, list(coeffs), safety, eps)
 
 
 _compiled_orthogonalize = None
@@ -49,7 +52,8 @@ class Muon(torch.optim.Optimizer):
     """Each param group holds same-shape matrices and its own lr, weight_decay and normuon flag."""
 
     def __init__(self, groups: list[dict], momentum: float, nesterov: bool, ns_steps: int, ns_coeffs: str,
-                 beta2: float):
+                 beta2: float, ema_momentum: bool = False, cautious_wd: bool = False, wd_shape_scale: bool = False,
+                 wd_after_update: bool = False):
         defaults = dict(lr=0.02, weight_decay=0.0, normuon=False, momentum=momentum)
         super().__init__(groups, defaults)
         for g in self.param_groups:
@@ -58,8 +62,10 @@ class Muon(torch.optim.Optimizer):
                 raise ValueError(f"Muon groups need same-shape 2-D parameters, got shapes {shapes}")
         self.nesterov = nesterov
         self.coeffs = tuple(coefficients(ns_coeffs, ns_steps))
-        self.safety = 0.02 if ns_coeffs == "polar_express" else 0.0
+        self.safety, self.eps = NORMALIZATION[ns_coeffs]
         self.beta2 = beta2
+        self.ema_momentum, self.cautious_wd = ema_momentum, cautious_wd
+        self.wd_shape_scale, self.wd_after_update = wd_shape_scale, wd_after_update
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -76,13 +82,31 @@ class Muon(torch.optim.Optimizer):
                     side = (len(params), rows, 1) if rows >= cols else (len(params), 1, cols)
                     state["second_moment"] = torch.zeros(side, device=grads.device, dtype=torch.float32)
             buf, m = state["momentum_buffer"], group["momentum"]
-            buf.mul_(m).add_(grads)
-            g = grads.add_(buf, alpha=m) if self.nesterov else buf
-            u = _orthogonalize_fn(g.device)(g, self.coeffs, self.safety)
+            if self.ema_momentum:
+                buf.lerp_(grads, 1.0 - m)
+                g = grads.lerp_(buf, m) if self.nesterov else buf
+            else:
+                buf.mul_(m).add_(grads)
+                g = grads.add_(buf, alpha=m) if self.nesterov else buf
+            u = _orthogonalize_fn(g.device)(g, self.coeffs, self.safety, self.eps)
             if group["normuon"]:
                 u = _normuon_scale(u, state["second_moment"], self.beta2)
             lr, wd = group["lr"], group["weight_decay"]
-            if wd:
-                torch._foreach_mul_(params, 1.0 - lr * wd)
             scale = max(1.0, rows / cols) ** 0.5
-            torch._foreach_add_(params, list(u.to(params[0].dtype).unbind(0)), alpha=-lr * scale)
+            decay = lr * wd * (scale if self.wd_shape_scale else 1.0)
+            update = list(u.to(params[0].dtype).unbind(0))
+            # cautious: the sign test uses the weights before the update (autoresearch: g * p >= 0)
+            mask = (u * torch.stack(params)) >= 0 if wd and self.cautious_wd else None
+            if wd and not self.wd_after_update:
+                self._decay(params, decay, mask)
+            torch._foreach_add_(params, update, alpha=-lr * scale)
+            if wd and self.wd_after_update:
+                self._decay(params, decay, mask)
+
+    @staticmethod
+    def _decay(params: list[Tensor], decay: float, mask: Tensor | None) -> None:
+        """W <- W - decay W, only where `mask` is set when one is given."""
+        if mask is None:
+            torch._foreach_mul_(params, 1.0 - decay)
+        else:
+            torch._foreach_sub_(params, [p * k for p, k in zip(params, mask.unbind(0), strict=True)], alpha=decay)

@@ -24,10 +24,16 @@ def coefficients(kind: str, steps: int) -> list[tuple[float, float, float]]:
     return [POLAR_EXPRESS[min(i, len(POLAR_EXPRESS) - 1)] for i in range(steps)]
 
 
-def orthogonalize(g: Tensor, coeffs: list[tuple[float, float, float]], safety: float = 0.0) -> Tensor:
+# (safety factor, eps) of the normalisation x / (|x|_F (1 + safety) + eps) before the iteration:
+# parameter-golf's Muon uses (0, 1e-7); autoresearch's Polar Express (0.02, 1e-6) (train.py muon_step_fused).
+NORMALIZATION = {"quintic": (0.0, 1e-7), "polar_express": (0.02, 1e-6)}
+
+
+def orthogonalize(g: Tensor, coeffs: list[tuple[float, float, float]], safety: float = 0.0,
+                  eps: float = 1e-7) -> Tensor:
     """Approximate U V^T of g = U S V^T for g of shape (..., rows, cols); returns bf16."""
     x = g.bfloat16()
-    x = x / (x.norm(dim=(-2, -1), keepdim=True) * (1.0 + safety) + 1e-7)
+    x = x / (x.norm(dim=(-2, -1), keepdim=True) * (1.0 + safety) + eps)
     tall = x.size(-2) > x.size(-1)
     if tall:  # iterate on the smaller Gram matrix
         x = x.mT
