@@ -59,10 +59,10 @@ def test_resume_continues_the_same_curve(tiny_dataset, tmp_path, monkeypatch):
 
     original = loop.Trainer.train_step
 
-    def crash_at_13(self, scale):
+    def crash_at_13(self, scale, progress=0.0):
         if self.clock.step == 13:
             raise KeyboardInterrupt
-        return original(self, scale)
+        return original(self, scale, progress)
 
     monkeypatch.setattr(loop.Trainer, "train_step", crash_at_13)
     with pytest.raises(KeyboardInterrupt):

@@ -19,13 +19,13 @@ from golflab import __version__
 from golflab.config.loader import config_hash, to_toml
 from golflab.config.schema import RunConfig
 from golflab.errors import ConfigError, DataError, GolflabError, TrainingError
-from golflab.eval.evaluate import EvalResult, evaluate
+from golflab.eval.evaluate import EvalResult, eval_options, evaluate
 from golflab.model.gpt import GPT, build_model
 from golflab.model.info import flops_per_token, peak_flops
 from golflab.optim.table import TableOptimizer
 from golflab.train.distributed import DistEnv, any_rank, init_distributed, shutdown
 from golflab.train.runlog import RunLog, code_version
-from golflab.train.schedule import Clock, budget_reached, lr_scale
+from golflab.train.schedule import Clock, budget_fractions, budget_reached, lr_scale
 from golflab.train.sources import DataSources
 from golflab.train.state import EMA, load_checkpoint, restore, save_checkpoint, snapshot
 
@@ -81,7 +81,7 @@ class Trainer:
         self.ckpt_path = out_dir / "checkpoint.pt" if out_dir else None
 
     # ---- one optimizer step -------------------------------------------------------------------
-    def train_step(self, scale: float) -> torch.Tensor:
+    def train_step(self, scale: float, progress: float = 0.0) -> torch.Tensor:
         net = self.ddp or self.compiled
         total = torch.zeros((), device=self.device)
         for micro in range(self.accum):
@@ -95,7 +95,7 @@ class Trainer:
             (loss / self.accum).backward()
         if self.cfg.optim.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
-        self.optimizer.set_schedule(scale, self.clock.step)
+        self.optimizer.set_schedule(scale, self.clock.step, progress=progress)
         self.optimizer.step()
         self.optimizer.zero_grad()
         if self.ema is not None:
@@ -105,15 +105,14 @@ class Trainer:
     # ---- evaluation ---------------------------------------------------------------------------
     def evaluate(self, tokens: torch.Tensor, stride: int = 0, limit: int = 0) -> EvalResult:
         seq = self.cfg.model.seq_len
-        if limit:
-            tokens = tokens[: max(limit, seq) + 1]
         batch_seqs = max(1, self.cfg.eval.batch_tokens // (self.env.world_size * seq))
         net = self.compiled
         self.model.eval()
         try:
             return evaluate(lambda x, y: net(x, y, reduction="none"), tokens, seq, self.sources.byte_table,
                             stride=stride, batch_seqs=batch_seqs, rank=self.env.rank, world_size=self.env.world_size,
-                            device=self.device, autocast_dtype=self.amp)
+                            device=self.device, autocast_dtype=self.amp, max_tokens=limit,
+                            **eval_options(self.cfg, self.sources.bos_id))
         finally:
             self.model.train()
 
@@ -181,7 +180,8 @@ class Trainer:
             if done:
                 break
             scale = lr_scale(clock, cfg.schedule, cfg.budget, batch_tokens)
-            loss = self.train_step(scale)
+            progress = min(max(budget_fractions(clock, cfg.budget, batch_tokens), default=0.0), 1.0)
+            loss = self.train_step(scale, progress)
             clock.step += 1
             clock.tokens += batch_tokens
             self.tick_clock()
@@ -235,7 +235,7 @@ class Trainer:
         }
         t_eval = time.perf_counter()
         final_tokens = self.sources.eval_tokens(cfg.eval.split)
-        std = self.evaluate(final_tokens)
+        std = self.evaluate(final_tokens, limit=cfg.eval.tokens)
         out.update(val_loss=std.val_loss, val_bpb=std.val_bpb, sliding_val_loss=None, sliding_val_bpb=None,
                    eval_split=cfg.eval.split)
         log.metric("val", step=clock.step, val_loss=std.val_loss, val_bpb=std.val_bpb, tokens=clock.tokens,
@@ -243,7 +243,7 @@ class Trainer:
         log.info(f"final {cfg.eval.split}: val_loss {std.val_loss:.4f} val_bpb {std.val_bpb:.4f} "
                  f"({std.tokens} tokens, {std.seconds:.1f}s)")
         if cfg.eval.stride > 0:
-            sw = self.evaluate(final_tokens, stride=cfg.eval.stride)
+            sw = self.evaluate(final_tokens, stride=cfg.eval.stride, limit=cfg.eval.tokens)
             out.update(sliding_val_loss=sw.val_loss, sliding_val_bpb=sw.val_bpb)
             log.info(f"final sliding (stride {cfg.eval.stride}): val_loss {sw.val_loss:.4f} val_bpb {sw.val_bpb:.4f} "
                      f"({sw.seconds:.1f}s)")

@@ -25,6 +25,7 @@ class DataSources:
     train_loader: Callable[[int, int, int], Any]  # (rank, world_size, seed) -> loader with next_batch()
     eval_tokens: Callable[[str], Tensor]  # split -> 1-D token tensor (val or test only)
     byte_table: ByteTable  # per-token UTF-8 bytes for val_bpb
+    bos_id: int | None = None  # for best-fit packed eval rows (eval.packing)
 
 
 def sources_from_config(cfg: RunConfig) -> DataSources:
@@ -39,7 +40,8 @@ def sources_from_config(cfg: RunConfig) -> DataSources:
 
     def train_loader(rank: int, world_size: int, seed: int) -> Any:
         return TokenLoader(train_files, rank, world_size, seed=seed, order=cfg.data.order,
-                           align_bos=cfg.data.align_bos, bos_id=ds.bos_id)
+                           align_bos=cfg.data.align_bos, bos_id=ds.bos_id, packing=cfg.data.packing,
+                           pack_buffer_docs=cfg.data.pack_buffer_docs)
 
     cache: dict[str, Tensor] = {}
 
@@ -54,4 +56,4 @@ def sources_from_config(cfg: RunConfig) -> DataSources:
             cache[split] = torch.from_numpy(arr)
         return cache[split]
 
-    return DataSources(ds.vocab_size, train_loader, eval_tokens, ds.byte_table())
+    return DataSources(ds.vocab_size, train_loader, eval_tokens, ds.byte_table(), ds.bos_id)
