@@ -247,8 +247,11 @@ def noise(
     console.print(f"arm B ({change}) {metric}: {', '.join(f'{v:.4f}' for v in r.values_b)}  "
                   f"({'paired seeds' if crn else 'other seeds'})")
     console.print(f"mean B - A {r.delta:+.5f}   σ single run {r.sd_single:.5f}   σ paired difference {r.sd_paired:.5f}")
-    console.print(f"seeds per arm to detect {effect} at p<0.05 with 80% power: Welch {r.seeds_welch:.1f}, "
-                  f"paired {r.seeds_paired:.1f}")
+    from golflab.stats import seeds_text
+
+    console.print(f"seeds per arm to detect {effect} at p<0.05 with 80% power: Welch {seeds_text(r.seeds_welch)}, "
+                  f"paired {seeds_text(r.seeds_paired)}" + (" (the paired differences have no spread)"
+                                                            if r.sd_paired == 0 else ""))
 
 
 def register(app: typer.Typer) -> None:

@@ -37,6 +37,31 @@ def table_text(plan: Plan, arms: list[ArmSummary]) -> str:
     return "\n".join(lines)
 
 
+def speedrun_text(plan: Plan, arms: list[ArmSummary]) -> str | None:
+    """For a loss target (metric time_to_target, or a target rule on a loss): the NanoGPT speedrun's own
+    table, Runs, Time μ σ +/- p, Loss μ σ +/- p, then the raw lists. Time is the seconds to the target
+    (inf: never reached it, kept) for time_to_target, else the training seconds; Loss is the final val_loss."""
+    from golflab.stats import format_speedrun_table, speedrun_table
+
+    target = plan.target
+    if target is None:
+        return None
+    time_key = "time_to_target" if plan.metric == "time_to_target" else "train_seconds"
+    lists: dict[str, tuple[list[float], list[float]]] = {}
+    for a in arms:
+        ok = sorted((r for r in a.runs if r.ok and r.values.get("val_loss") is not None), key=lambda r: r.seed)
+        times = [float(r.values.get(time_key) or math.nan) for r in ok]
+        if len(ok) >= 2:
+            lists[a.name] = (times, [float(r.values["val_loss"]) for r in ok])
+    if BASELINE not in lists:
+        return None
+    bt, bl = lists[BASELINE]
+    rows = {name: speedrun_table(t, lo, target, None if name == BASELINE else bt, None if name == BASELINE else bl)
+            for name, (t, lo) in lists.items()}
+    raw = [f"{name}:\n  times = {t}\n  losses = {lo}" for name, (t, lo) in lists.items()]
+    return format_speedrun_table(rows) + "\n\n" + "\n".join(raw)
+
+
 def value_lists(plan: Plan, arms: list[ArmSummary]) -> str:
     blocks = []
     for a in arms:
@@ -99,6 +124,9 @@ def report_markdown(plan: Plan, store: Store, arms: list[ArmSummary], plots: lis
         "alpha-spending boundary it had to reach. Verdicts: win / loss / inconclusive / failed, each with why "
         "under Decisions.", "",
         "```", table_text(plan, arms), "", value_lists(plan, arms), "```", "",
+        *(["## The speedrun's table", "", f"p: one-sided one-sample t test that the mean val_loss is below "
+           f"{plan.target}; Time p: paired t test that the times are lower than the baseline's.", "", "```",
+           sr, "```", ""] if (sr := speedrun_text(plan, arms)) else []),
         "## Decisions and promotions", "", *(decision_lines(arms) or ["(none yet)"]), "",
         "## Noise floor and seeds needed", "",
     ]

@@ -16,7 +16,7 @@ from golflab.engine.session import Decision
 from golflab.engine.store import FAILED, RunRow, Store
 from golflab.errors import GolflabError
 from golflab.lab.plan import BASELINE, Plan, parse_plan
-from golflab.stats import Look, judge, seeds_needed
+from golflab.stats import Look, judge, seeds_needed, seeds_text
 
 
 @dataclass
@@ -142,15 +142,11 @@ def needed_lines(plan: Plan, arm: ArmSummary) -> list[str]:
     effects = [("min_effect", r.min_effect)] if r.min_effect > 0 else []
     effects.append(("observed |Δ|", abs(float(np.mean(a)) - float(np.mean(b)))))
     for label, eff in effects:
-        part = f"Welch {_n(seeds_needed(sd_a**2 + sd_b**2, eff, r.alpha, r.one_sided))}"
+        part = f"Welch {seeds_text(seeds_needed(sd_a**2 + sd_b**2, eff, r.alpha, r.one_sided))}"
         if sd_diff is not None:
-            part += f", paired {_n(seeds_needed(sd_diff**2, eff, r.alpha, r.one_sided))}"
+            part += f", paired {seeds_text(seeds_needed(sd_diff**2, eff, r.alpha, r.one_sided))}"
         lines.append(f"{arm.name}: to detect {label} = {eff:.4g} with 80% power: {part} seeds per arm")
     return lines
-
-
-def _n(x: float) -> str:
-    return "∞" if math.isinf(x) else str(max(2, math.ceil(x)))
 
 
 def require_runs(arms: list[ArmSummary], store: Store) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 _WHERE = {"Rule": "rules", "SearchLedger": "search", "search_level": "search", "Design": "sequential",
           "Look": "sequential", "judge": "sequential", "margin_test": "sequential",
           "format_speedrun_table": "speedrun", "speedrun_table": "speedrun", "seeds_needed": "power",
-          "mean_ci": "power"}
+          "mean_ci": "power", "seeds_text": "power"}
 
 __all__ = sorted(_WHERE)
 

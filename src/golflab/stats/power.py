@@ -28,3 +28,8 @@ def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float, flo
         return m, m, m
     h = float(sps.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
     return m, m - h, m + h
+
+
+def seeds_text(x: float) -> str:
+    """A seed count for people: whole seeds, at least 2 (a spread needs two), "∞" for no effect to see."""
+    return "∞" if math.isinf(x) else str(max(2, math.ceil(x)))
