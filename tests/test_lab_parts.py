@@ -70,3 +70,37 @@ def test_live_render(tmp_path):
     console.print(render(p))
     text = console.export_text()
     assert "decided 1" in text and "in flight 1/2" in text and "swiglu" in text and "k1 seed 1" in text
+
+
+def test_a_store_of_the_old_lab_is_refused_with_what_to_do(tmp_path):
+    import sqlite3
+
+    import pytest
+
+    from golflab.engine.store import Store
+    from golflab.errors import GolflabError
+
+    old = tmp_path / "x.lab.sqlite"
+    with sqlite3.connect(old) as con:  # the lab store before the one engine
+        con.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, arm TEXT, seed INTEGER)")
+    for write in (True, False):
+        with pytest.raises(GolflabError, match=r"older golflab \(lab v1 store\).*Start a new store"):
+            Store(old, write=write)
+
+
+def test_a_data_reference_is_checked_where_the_run_executes(tmp_path):
+    from golflab.engine.backend import DataRef
+
+    (tmp_path / "manifest.json").write_text('{"a": 1}')
+    ref = DataRef.of(tmp_path)
+    assert ref.sha256 and ref.problem() is None
+    (tmp_path / "manifest.json").write_text('{"a": 2}')
+    assert "differs from the one the plan was started with" in ref.problem()
+    (tmp_path / "manifest.json").unlink()
+    assert "no manifest.json" in ref.problem()
+
+
+def test_seed_counts_are_whole_seeds():
+    from golflab.stats import seeds_text
+
+    assert (seeds_text(379.3), seeds_text(0.0), seeds_text(float("inf"))) == ("380", "2", "∞")
