@@ -52,13 +52,15 @@ def auto(
     seed: int = typer.Option(0, "--seed", help="Seed of the proposer (TPE sampler)."),
     out: Path | None = typer.Option(None, "--out", help="Output directory (default: auto.out)."),
     quiet: bool = typer.Option(False, "--quiet", help="No per-run log lines."),
+    workers: bool | None = typer.Option(None, "--workers/--no-workers", help="A persistent worker per slot "
+                                        "(torch loaded once; default: on for CPU slots)."),
 ) -> None:
     """Propose changes, run each on shared seeds, keep only significant improvements confirmed on test."""
     from golflab.auto.outputs import test_column
     from golflab.auto.proposers import SpaceProposer
     from golflab.auto.search import search_session
     from golflab.auto.space import load_space
-    from golflab.cli.lab_cmds import _parse_gpus
+    from golflab.cli.lab_cmds import _parse_gpus, use_workers
     from golflab.engine.backend import LocalBackend, make_slots
     from golflab.engine.session import Settings, short
     from golflab.lab.source import PlanProposer
@@ -101,7 +103,8 @@ def auto(
                         hours=hours, gpu_hours=gpu_hours, confirm=confirm_test, replicate=not no_confirm,
                         lookahead=lookahead)
     slots = make_slots(_parse_gpus(gpus), procs_per_run, parallel)
-    session = search_session(settings, proposer, out_dir, LocalBackend(slots, out_dir), log)
+    backend = LocalBackend(slots, out_dir, workers=use_workers(workers, slots))
+    session = search_session(settings, proposer, out_dir, backend, log)
     try:
         decisions = session.run()
     finally:

@@ -61,6 +61,8 @@ def run(
     launcher: Annotated[str | None, typer.Option("--launcher", hidden=True,
                                                  help="Command replacing `python -m golflab` (wrappers, tests).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress display.")] = False,
+    workers: Annotated[bool | None, typer.Option("--workers/--no-workers", help="A persistent worker per slot "
+                                                 "(torch loaded once; default: on for CPU slots)")] = None,
 ) -> None:
     """Run (or resume) a plan: every slot busy, each run its own process. Ctrl-C lets the runs in flight
     finish (a second Ctrl-C stops them); a rerun resumes without repeating or losing a run."""
@@ -72,7 +74,8 @@ def run(
     slots = make_slots(_parse_gpus(gpus), procs_per_run, parallel)
     executor = Executor(launcher=shlex.split(launcher) if launcher else None)
     store_path = store or default_store_path(plan)
-    backend = LocalBackend(slots, lab_dir_of(store_path), executor, timeout if timeout else _default_timeout(plan))
+    backend = LocalBackend(slots, lab_dir_of(store_path), executor, timeout if timeout else _default_timeout(plan),
+                           workers=use_workers(workers, slots))
     plain = quiet or not console.is_terminal
     session = lab_session(plan, backend, store_path, log=None if quiet else _plain_log if plain else None,
                           hours=hours)
@@ -92,6 +95,11 @@ def run(
     _print_status(plan_path, store, preset, data)
     if session.stop_reason.startswith("interrupted"):
         sys.exit(130)
+
+
+def use_workers(flag: bool | None, slots) -> bool:
+    """Persistent workers by default on CPU slots; on GPUs only when asked (not yet measured there)."""
+    return flag if flag is not None else not any(s.gpus for s in slots)
 
 
 def _plain_log(msg: str) -> None:
@@ -142,6 +150,9 @@ def _print_status(plan_path: Path, store: Path | None, preset: str | None, data:
             console.print(f"  {a.name}: {a.reason}", markup=False)
     if plan.vary:
         console.print(f"  this plan compares harness settings on purpose: {', '.join(plan.vary)}", markup=False)
+    from golflab.lab.summary import time_line, time_use
+
+    console.print(f"  {time_line(time_use(st))}", markup=False)
     st.close()
 
 

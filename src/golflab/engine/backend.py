@@ -11,6 +11,7 @@ so that a backend on other machines (Ray) needs no shared paths beyond what it s
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -192,16 +193,17 @@ def stop_tree(proc: subprocess.Popen, grace: float = 10.0) -> None:
 
 
 def alive(pid: int | None, marker: str) -> bool:
-    """pid still runs a command with an argument naming `marker` (a run dir, or a path inside it): the
-    process an earlier engine started."""
+    """pid still runs a command with an argument naming `marker` (a run dir, or a path inside it), or works
+    in it (a persistent worker's job): the process an earlier engine started for that run."""
     if not pid:
         return False
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
         stat = Path(f"/proc/{pid}/stat").read_text()
+        cwd = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         return False
-    named = any(a == marker or a.startswith(marker + "/") for a in args)
+    named = cwd == marker or any(a == marker or a.startswith(marker + "/") for a in args)
     return named and stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
@@ -256,14 +258,61 @@ class _Active:
     started: float
     proc: subprocess.Popen | None = None  # None: an orphan of an earlier engine, watched by pid
     pid: int | None = None
+    worker: _Worker | None = None  # the persistent worker running it (None: its own process)
+
+
+class _Worker:
+    """One slot's persistent worker process (engine/worker.py) and its reply channel."""
+
+    def __init__(self, ex: Executor, env: dict[str, str], log: Path):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as fh:
+            self.proc = subprocess.Popen([ex.python, "-m", "golflab.engine.worker"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=fh, env=env, start_new_session=True)
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        self.buf = b""
+
+    def send(self, spec: RunSpec, argv: list[str]) -> None:
+        job = {"argv": argv, "run_dir": str(spec.run_dir), "log": str(spec.run_dir / "stdout.log")}
+        self.proc.stdin.write((json.dumps(job) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def reply(self) -> int | None:
+        """The job's exit code once the worker answered; None while it runs."""
+        try:
+            chunk = self.proc.stdout.read()
+        except (BlockingIOError, ValueError):
+            chunk = None
+        if chunk:
+            self.buf += chunk
+        if b"\n" not in self.buf:
+            return None
+        line, self.buf = self.buf.split(b"\n", 1)
+        return int(json.loads(line)["rc"])
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        if self.alive():
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                stop_tree(self.proc)
 
 
 class LocalBackend:
     """Runs on this machine's slots. `timeout_s` bounds a run's wall time; `on_start(spec, pid, slot)` lets
-    the engine record a run in flight before it can finish."""
+    the engine record a run in flight before it can finish. `workers`: one persistent worker per slot
+    runs the slot's plain single-process runs (not code proposals, torchrun groups or a custom launcher);
+    a run that crashes, times out or is cancelled takes its worker with it, and the next run starts a
+    new one."""
 
     def __init__(self, slots: list[Slot], cache_dir: Path, executor: Executor | None = None,
-                 timeout_s: float | None = None):
+                 timeout_s: float | None = None, workers: bool = False):
+        self.workers = workers
+        self._pool: dict[int, _Worker] = {}
         self._slots = slots
         self.cache_dir = cache_dir
         self.executor = executor or Executor()
@@ -308,6 +357,15 @@ class LocalBackend:
             cmd = [ex.python, "-c", f"import sys; print({problem!r}); sys.exit(2)"]
         else:
             cmd = ex.train_cmd(spec.run_dir, max(1, len(slot.gpus)))
+        if self.workers and not problem and spec.code is None and not ex.launcher and len(slot.gpus) <= 1:
+            w = self._pool.get(slot.index)
+            if w is None or not w.alive():
+                w = self._pool[slot.index] = _Worker(ex, env, self.cache_dir / "workers" / f"{slot.label}.log")
+            w.send(spec, cmd[3:])  # `python -m golflab` is the worker itself
+            self.active[spec.ident] = _Active(spec, slot, time.time(), None, w.proc.pid, w)
+            if self.on_start:
+                self.on_start(spec, w.proc.pid, slot)
+            return
         proc = ex.start(cmd, env, spec.run_dir / "stdout.log")
         self.active[spec.ident] = _Active(spec, slot, time.time(), proc, proc.pid)
         if self.on_start:
@@ -316,7 +374,13 @@ class LocalBackend:
     def poll(self) -> list[RunOutcome]:
         done: list[RunOutcome] = []
         for ident, a in list(self.active.items()):
-            if a.proc is not None:
+            if a.worker is not None:
+                rc = a.worker.reply()
+                running = rc is None and a.worker.alive()
+                if rc is None and not running:  # the worker died with the job: crashed, and it is replaced
+                    rc = a.worker.proc.returncode
+                    self._pool.pop(a.slot.index, None)
+            elif a.proc is not None:
                 rc = a.proc.poll()
                 running = rc is None
             else:
@@ -327,11 +391,15 @@ class LocalBackend:
             if timed_out:
                 self._stop(a)
             del self.active[ident]
-            done.append(outcome_of(a.spec, rc, bool(timed_out), self.timeout_s, a.slot, a.started, a.proc is None))
+            orphan = a.proc is None and a.worker is None
+            done.append(outcome_of(a.spec, rc, bool(timed_out), self.timeout_s, a.slot, a.started, orphan))
         return done
 
     def _stop(self, a: _Active) -> None:
-        if a.proc is not None:
+        if a.worker is not None:  # a job cannot be taken back from a worker: stop it, a new one comes
+            stop_tree(a.worker.proc)
+            self._pool.pop(a.slot.index, None)
+        elif a.proc is not None:
             stop_tree(a.proc)
         else:
             stop_pid(a.pid, str(a.spec.run_dir))
@@ -344,3 +412,6 @@ class LocalBackend:
     def close(self) -> None:
         for ident in list(self.active):
             self.cancel(ident)
+        for w in self._pool.values():
+            w.close()
+        self._pool.clear()

@@ -78,6 +78,7 @@ class Engine:
         self.base = self._base(0, "baseline", list(session.kept_overrides), session.base_code, session.base_code_rev)
         self.history.append(self.base)  # decision 0 (the baseline) does not change it
         self.named["baseline"] = self.base
+        self.store.set_meta("slots", str(self.backend.slots()))  # this session's: the training share's divisor
         window = self.store.get_meta("window")  # kept across resumes: the proposal order depends on it
         slots = self.backend.slots()
         lookahead = self.s.lookahead or slots

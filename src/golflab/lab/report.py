@@ -128,8 +128,18 @@ def report_markdown(plan: Plan, store: Store, arms: list[ArmSummary], plots: lis
            f"{plan.target}; Time p: paired t test that the times are lower than the baseline's.", "", "```",
            sr, "```", ""] if (sr := speedrun_text(plan, arms)) else []),
         "## Decisions and promotions", "", *(decision_lines(arms) or ["(none yet)"]), "",
-        "## Noise floor and seeds needed", "",
     ]
+    from golflab.lab.summary import time_line, time_use
+
+    parts += ["## Where the time went", "", f"- {time_line(time_use(store))}.", ""]
+    over = [(a.name, r) for a in arms for r in a.runs if r.ok and r.wall_s and not r.adopted]
+    if over:
+        parts += ["| run | wall s | train s | eval s | outside s |", "|---|---:|---:|---:|---:|"]
+        for name, r in over:
+            tr, ev = float(r.values.get("train_seconds") or 0), float(r.values.get("eval_seconds") or 0)
+            parts.append(f"| {name} seed {r.seed} | {r.wall_s:.1f} | {tr:.1f} | {ev:.1f} | {r.wall_s - tr - ev:.1f} |")
+        parts.append("")
+    parts += ["## Noise floor and seeds needed", ""]
     floor = noise_floor(arms)
     parts.append(f"- Noise floor: the baseline's σ across seeds is {fmt(floor)} {plan.metric}"
                  + ("" if floor is not None else " (needs 2 ok baseline runs)") + ".")

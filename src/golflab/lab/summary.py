@@ -152,3 +152,39 @@ def needed_lines(plan: Plan, arm: ArmSummary) -> list[str]:
 def require_runs(arms: list[ArmSummary], store: Store) -> None:
     if not any(a.runs for a in arms):
         raise GolflabError(f"{store.path}: the lab has no runs yet")
+
+
+@dataclass
+class TimeUse:
+    """Where a lab's wall time went: per run, the time outside training and evaluation (process start,
+    imports, compile warm-up, data), and the lab's training share over its slots."""
+
+    runs: int
+    train_s: float
+    eval_s: float
+    overhead_s: float  # mean per run: wall - train - eval
+    wall_s: float  # first start to last finish
+    slots: int
+
+    @property
+    def share(self) -> float | None:
+        return self.train_s / (self.wall_s * self.slots) if self.wall_s > 0 else None
+
+
+def time_use(store: Store) -> TimeUse | None:
+    runs = [r for r in store.runs() if r.ok and r.wall_s and not r.adopted and r.started_at]
+    if not runs:
+        return None
+    train = sum(float(r.values.get("train_seconds") or 0.0) for r in runs)
+    ev = sum(float(r.values.get("eval_seconds") or 0.0) for r in runs)
+    over = sum(r.wall_s or 0.0 for r in runs) - train - ev
+    wall = max(r.finished_at or 0.0 for r in runs) - min(r.started_at or 0.0 for r in runs)
+    return TimeUse(len(runs), train, ev, over / len(runs), wall, int(store.get_meta("slots") or 1))
+
+
+def time_line(t: TimeUse | None) -> str:
+    if t is None:
+        return "time: no timed runs yet"
+    share = f"{t.share:.0%}" if t.share is not None else "-"
+    return (f"time: {t.runs} runs, {t.train_s:.0f} s training + {t.eval_s:.0f} s evaluation; {t.overhead_s:.1f} s "
+            f"per run outside both; training share {share} of {t.wall_s:.0f} s wall x {t.slots} slot(s)")
