@@ -60,13 +60,15 @@ def build_brief(*, proposal: str, number: int, settings: Any, base_config: dict[
     hist = history(decisions)
     tried = [h for h in history(earlier) + hist
              if h["name"] != "baseline" and (h["description"] or h["overrides"] or h["diff_stat"])]
+    r = settings.rule
     goal = (f"Lower {settings.metric} of the {settings.preset or 'default'} preset at budget {settings.budget}. "
-            f"A change is kept only on a significant paired win (one-sided p < {settings.alpha}, improvement >= "
-            f"{settings.min_effect}) over seeds shared with the current best.")
+            f"A change is kept only if it improves on the current best by more than {r.min_effect} on shared seeds "
+            f"(sequential paired test at alpha {r.alpha}) and then again on fresh seeds: the harness measures, "
+            "so only a real improvement counts.")
     return {
         "proposal": proposal, "number": number, "goal": goal, "metric": settings.metric,
-        "budget": settings.budget, "preset": settings.preset, "alpha": settings.alpha,
-        "min_effect": settings.min_effect, "branch": branch, "base_commit": base_commit,
+        "budget": settings.budget, "preset": settings.preset, "alpha": r.alpha,
+        "min_effect": r.min_effect, "branch": branch, "base_commit": base_commit,
         "worktree": str(worktree), "answer_file": str(answer), "answer_format": ANSWER_FORMAT,
         "base_config_toml": dumps_toml(cfg),
         "protected": {"config_prefixes": [k for k in HARNESS if k.endswith(".")], "config_keys": [k for k in HARNESS if not k.endswith(".")],
