@@ -143,3 +143,19 @@ def test_tiktoken_bytes_the_autoresearch_way():
     decoded = ByteTable.from_tiktoken(FakeEncoding(), decoded=True)
     # prepare.py train_tokenizer: len(enc.decode([id]).encode("utf-8")), U+FFFD (3 bytes) for a partial character
     assert raw.base_bytes.tolist() == [1, 1, 0] and decoded.base_bytes.tolist() == [1, 3, 0]
+
+
+def test_a_small_split_is_not_padded_up_to_a_large_eval_batch():
+    """Eval batches are sized to the split: 4 windows with batch_seqs 512 run as one batch of 4 rows."""
+    model, seen = ContextModel(), []
+
+    def nats(x, y):
+        seen.append(x.shape[0])
+        return model(x, y)
+
+    tokens = torch.randint(0, 256, (4 * 64 + 1,))
+    table = ByteTable(np.ones(256, dtype=np.int64), np.zeros(256, dtype=bool), np.zeros(256, dtype=bool))
+    big = evaluate(nats, tokens, 64, table, batch_seqs=512)
+    assert seen == [4]
+    small = evaluate(lambda x, y: model(x, y), tokens, 64, table, batch_seqs=3)
+    assert math.isclose(big.val_bpb, small.val_bpb, rel_tol=1e-12) and big.tokens == small.tokens == 4 * 64

@@ -110,6 +110,7 @@ def evaluate(
     starts, score_from = eval_windows(tokens.numel(), seq_len, stride)
     lo, hi = len(starts) * rank // world_size, len(starts) * (rank + 1) // world_size
     starts, score_from = starts[lo:hi], score_from[lo:hi]
+    batch_seqs = max(1, min(batch_seqs, len(starts)))  # a small split is not padded up to a large batch
     toks = tokens.to(device=device, dtype=torch.int64)
     offsets = torch.arange(seq_len + 1, device=device)
     positions = torch.arange(seq_len, device=device)
@@ -154,6 +155,7 @@ def _ev_rows(nats_fn, tokens: Tensor, seq_len: int, table: ByteTable, t0: float,
     rows = best_fit_rows(tokens.numpy(), n_rows, seq_len, bos_id, pack_buffer_docs)
     lo, hi = n_rows * rank // world_size, n_rows * (rank + 1) // world_size
     mine = torch.from_numpy(rows[lo:hi].astype(np.int64))
+    batch_seqs = max(1, min(batch_seqs, mine.size(0)))  # a small split is not padded up to a large batch
     table = table.to(device)
     acc = BpbAccumulator(device)
     for b in range(0, mine.size(0), batch_seqs):
