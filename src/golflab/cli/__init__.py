@@ -47,6 +47,12 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a path the user gave cannot be read or written: their fix, not a bug
+        if exc.filename is None:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc.strerror or exc}: {exc.filename}", highlight=False,
+                          soft_wrap=True)
+        sys.exit(2)
     except Exception as exc:  # usage errors arrive here in non-standalone mode
         # click's ClickException, or the copy of click that newer typer versions vendor (typer._click)
         if any(c.__name__ == "ClickException" for c in type(exc).__mro__):
