@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -133,14 +134,20 @@ def model_info(
         model = GPT(cfg.model, v)
     counts = param_counts(model)
     t = Table("part", "parameters", title=f"model (vocab {v})")
+    t.columns[0].overflow = "fold"
     for part, n in counts.items():
         t.add_row(part, f"{n:,}")
     console.print(t)
     console.print(f"closed form: {expected_param_count(cfg.model, v):,}   "
                   f"training FLOPs/token: {flops_per_token(cfg.model, v) / 1e6:.1f} M")
     if table_rows:
-        ot = Table("parameter", "shape", "role", "optimizer", "lr", "betas", "wd", title="optimizer table")
-        for row in build_table(model, cfg.optim):
+        rows = build_table(model, cfg.optim)
+        # compact (one space between columns, a rule under the header) so whole names fit in 80 columns;
+        # narrower, cells fold onto a second line rather than end in "…"
+        ot = Table(title="optimizer table", box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False, show_edge=False)
+        for name in ("parameter", "shape", "role", "optimizer", "lr", "betas", "wd"):
+            ot.add_column(name, overflow="fold")
+        for row in rows:
             ot.add_row(row.name, "x".join(map(str, row.shape)), row.role, row.optimizer, f"{row.lr:g}",
                        f"{row.betas[0]:g},{row.betas[1]:g}" if row.optimizer == "adam" else "-",
                        f"{row.weight_decay:g}")

@@ -28,7 +28,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "golf-swiglu576": (
         "parameter-golf PR #163 (1.2091): 7x576 SwiGLU x2, Muon WD 0.02, fp16 embedding, warmdown 60% of "
-        "wallclock, sliding eval stride 64",
+        "wallclock",
         {
             "model": {"num_layers": 7, "model_dim": 576, "mlp": "swiglu", "mlp_mult": 2.0},
             "optim": {"matrix": {"weight_decay": 0.02}},
