@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from golflab.cli.options import (
@@ -66,7 +67,8 @@ def train(
         if main_rank:
             loss = result.get("train_loss")
             err_console.print(f"[yellow]{result['error']}[/] (train loss {'-' if loss is None else f'{loss:.4f}'}); "
-                              f"checkpoint saved. Resume with: {resume_command()}", highlight=False, soft_wrap=True)
+                              f"checkpoint saved. Resume with: {escape(resume_command())}", highlight=False,
+                              soft_wrap=True)
         raise typer.Exit(INTERRUPTED_EXIT)
     if main_rank:
         _print_result(result)
