@@ -81,6 +81,10 @@ def test_an_existing_run_is_kept_unless_resume_or_force(tiny_dataset, tmp_path):
             if '"train"' in ln] == [1, 2]  # the old run's metrics went with it
     line = one_error_line(golflab(*train_args(tiny_dataset, run), "--resume"))
     assert "no checkpoint.pt to resume from" in line
+    typo = tmp_path / "typo"  # a run that failed before its first step has nothing to lose: a rerun replaces it
+    assert golflab(*train_args(tmp_path / "no-such-data", typo)).returncode == 2
+    assert json.loads((typo / "result.json").read_text())["status"] == "failed"
+    assert golflab(*train_args(tiny_dataset, typo)).returncode == 0
     assert "contradict" in one_error_line(golflab(*train_args(tiny_dataset, run), "--resume", "--force"))
 
 

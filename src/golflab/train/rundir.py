@@ -3,6 +3,7 @@ an unusable path is one clear error instead of a traceback after minutes of data
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -32,6 +33,9 @@ def prepare_out_dir(out: Path, resume: bool, force: bool) -> None:
     held = [name for name in RUN_FILES if (out / name).exists()]
     if not held:
         return
+    if failed_before_training(out, held):  # a typo in --data, say: nothing to lose, so the rerun replaces it
+        clear(out)
+        return
     if resume:
         if not (out / "checkpoint.pt").exists():
             raise GolflabError(f"{out} has no checkpoint.pt to resume from (it holds {', '.join(held)}); "
@@ -40,6 +44,24 @@ def prepare_out_dir(out: Path, resume: bool, force: bool) -> None:
     if not force:
         raise GolflabError(f"{out} already holds a run ({', '.join(held)}); pass --resume to continue it or "
                            "--force to overwrite it, or choose another --out")
+    clear(out)
+
+
+def failed_before_training(out: Path, held: list[str]) -> bool:
+    """Only a result.json saying "failed" and an empty metrics.jsonl: the run died before its first step."""
+    if not set(held) <= {"result.json", "metrics.jsonl"} or "result.json" not in held:
+        return False
+    metrics = out / "metrics.jsonl"
+    if metrics.exists() and metrics.stat().st_size > 0:
+        return False
+    try:
+        return json.loads((out / "result.json").read_text(encoding="utf-8")).get("status") == "failed"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def clear(out: Path) -> None:
+    """Remove an old run's files from `out` (only those)."""
     for path in [*(out / n for n in WRITTEN), *out.glob("model.*.glf")]:
         try:
             path.unlink(missing_ok=True)
