@@ -45,8 +45,9 @@ def train(
     """Train one model; writes config.toml, metrics.jsonl, train.log, model.pt and result.json to --out.
 
     Under `torchrun --nproc_per_node=N -m golflab train ...` it runs data-parallel with
-    grad_accum = train.micro_batches // N. Ctrl-C (or SIGTERM) stops after the current step and saves a
-    checkpoint that --resume continues.
+    grad_accum = train.micro_batches // N.
+
+    Ctrl-C (or SIGTERM) stops after the current step and saves a checkpoint that --resume continues.
     """
     from golflab.config import to_dict
     from golflab.train.loop import train as run_training
