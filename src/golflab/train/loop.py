@@ -8,6 +8,7 @@ gradient accumulation keeping the global batch (grad_accum = micro_batches // wo
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
@@ -25,7 +26,7 @@ from golflab.eval.evaluate import EvalResult, evaluate
 from golflab.model.gpt import GPT, build_model
 from golflab.model.info import flops_per_token, peak_flops
 from golflab.optim.table import TableOptimizer
-from golflab.train.distributed import DistEnv, agree, init_distributed, shutdown
+from golflab.train.distributed import DistEnv, agree, barrier, init_distributed, shutdown
 from golflab.train.runlog import RunLog, code_version, driver_version
 from golflab.train.schedule import Clock, budget_reached, lr_scale
 from golflab.train.sources import DataSources
@@ -217,6 +218,7 @@ class Trainer:
     def interrupted(self) -> dict[str, Any]:
         """A stop request: checkpoint where the run stands (for --resume) instead of finishing it."""
         self.save()
+        barrier(self.env)  # no rank exits (and has torchrun stop the rest) before rank 0 has saved
         clock = self.clock
         loss = self.last_loss.item() if self.last_loss is not None else None
         name = signal.Signals(self.stop_signal).name if self.stop_signal else "a stop request"
@@ -324,26 +326,36 @@ def software_versions(device: torch.device) -> dict[str, Any]:
 
 class StopOnSignal:
     """SIGINT / SIGTERM ask the trainer to stop after the current step (it checkpoints and reports
-    "interrupted"). A second signal more than 2 s later aborts at once; closer ones (Ctrl-C reaching
-    torchrun and its workers, which torchrun then signals again) count as one."""
+    "interrupted"); one that comes while the trainer is being built stops it before its first step. A
+    second signal more than 2 s later aborts at once; closer ones (Ctrl-C reaching torchrun and its
+    workers, which torchrun then signals again) count as one."""
 
-    def __init__(self, trainer: Trainer):
-        self.trainer, self.first, self.old = trainer, 0.0, {}
+    def __init__(self, announce: bool):
+        self.announce, self.trainer, self.signum, self.first, self.old = announce, None, 0, 0.0, {}
+
+    def attach(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        if self.signum:
+            trainer.request_stop(self.signum)
 
     def handle(self, signum: int, frame: Any) -> None:
         if self.first and time.monotonic() - self.first > 2.0:
             raise KeyboardInterrupt
+        if not self.first and self.announce:  # os.write: print() is not safe inside a signal handler
+            os.write(2, b"stopping after this step to save a checkpoint (press Ctrl-C again to abort)\n")
         self.first = self.first or time.monotonic()
-        self.trainer.request_stop(signum)
+        self.signum = self.signum or signum
+        if self.trainer is not None:
+            self.trainer.request_stop(self.signum)
 
-    def __enter__(self) -> StopOnSignal:
+    def install(self) -> None:
         if threading.current_thread() is threading.main_thread():  # handlers can only be set there
             self.old = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def uninstall(self) -> None:
         for s, h in self.old.items():
             signal.signal(s, h)
+        self.old = {}
 
 
 def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = None, resume: bool = False,
@@ -358,7 +370,9 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
         (out_dir / "config.toml").write_text(to_toml(cfg), encoding="utf-8")
     log = RunLog(out_dir if env.is_main else None, listeners=[tracker] if tracker is not None and env.is_main else [])
     result = base_result(cfg, env)
+    stopper = StopOnSignal(announce=env.is_main)
     try:
+        stopper.install()
         if sources is None:
             from golflab.train.sources import sources_from_config
 
@@ -366,8 +380,8 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
         trainer = Trainer(cfg, out_dir, sources, env, log)
         log.info(f"{result['device']} x{env.world_size}, grad_accum {trainer.accum}, "
                  f"{sum(p.numel() for p in trainer.model.parameters()):,} params, config {result['config_hash']}")
-        with StopOnSignal(trainer):
-            result.update(trainer.run(resume=resume))
+        stopper.attach(trainer)
+        result.update(trainer.run(resume=resume))
         return result
     except torch.cuda.OutOfMemoryError:
         err = TrainingError(f"out of GPU memory with train.batch_tokens={cfg.train.batch_tokens} and "
@@ -381,6 +395,7 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
         result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        stopper.uninstall()
         if env.is_main:
             log.result(result)
         log.close()
