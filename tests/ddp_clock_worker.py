@@ -1,6 +1,8 @@
-"""A DDP job whose rank 1 has a clock running 4x fast: writes each rank's lr_scale per step."""
+"""A DDP job whose rank 1 has a clock running 4x fast: writes each rank's lr_scale per step and how the
+run ended. With a third argument N, rank 1 alone is asked to stop (as by a signal) during step N."""
 
 import json
+import signal
 import sys
 import time
 import types
@@ -23,13 +25,19 @@ scales = []
 original = loop.Trainer.train_step
 
 
+stop_at = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+
+
 def recording_step(self, scale):
     scales.append(scale)
+    if env.rank == 1 and self.clock.step + 1 == stop_at:
+        self.request_stop(signal.SIGTERM)
     return original(self, scale)
 
 
 loop.Trainer.train_step = recording_step
 trainer = loop.Trainer(cfg, None, sources_from_config(cfg), env, RunLog(None))
-trainer.run()
+ended = trainer.run()
 (out / f"scales{env.rank}.json").write_text(json.dumps(scales))
+(out / f"ended{env.rank}.json").write_text(json.dumps({k: ended[k] for k in ("status", "steps")}))
 shutdown(env)

@@ -90,7 +90,7 @@ def test_result_records_the_software_versions(tiny_dataset, tmp_path):
     assert isinstance(res["train_loss"], float)
 
 
-def test_ddp_ranks_share_rank0s_clock_for_lr_and_the_seconds_budget(tiny_dataset, tmp_path):
+def test_ddp_ranks_share_rank0s_clock_and_stop_together(tiny_dataset, tmp_path):
     """Rank 1's clock runs 4x fast; it must still apply rank 0's lr_scale at every step and stop with it."""
     cfg = cfg_for(tiny_dataset, "4s", "train.micro_batches=2", "eval.val_every=0", "artifact.enabled=false",
                   "eval.stride=0", "schedule.warmdown_frac=0.8")
@@ -104,6 +104,12 @@ def test_ddp_ranks_share_rank0s_clock_for_lr_and_the_seconds_budget(tiny_dataset
     r0, r1 = (json.loads((tmp_path / f"scales{r}.json").read_text()) for r in (0, 1))
     assert len(r0) > 5 and r0 == r1  # same steps, same lr_scale at each
     assert min(r0) < 0.9  # the warmdown (driven by seconds) was reached
+    # a stop asked of rank 1 alone (a signal reaching one worker) stops both after the same step
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                    str(ROOT / "tests" / "ddp_clock_worker.py"), str(cfg_path), str(tmp_path), "3"],
+                   check=True, env=env, capture_output=True, timeout=600)
+    for r in (0, 1):
+        assert json.loads((tmp_path / f"ended{r}.json").read_text()) == {"status": "interrupted", "steps": 3}
 
 
 def test_ddp_two_processes_end_with_identical_weights_matching_one_process(tiny_dataset, tmp_path):
