@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -51,29 +52,64 @@ def test_a_30_second_cpu_run_lowers_val_bpb(tiny_dataset, tmp_path):
         assert (tmp_path / "run" / name).exists()
 
 
-def test_resume_continues_the_same_curve(tiny_dataset, tmp_path, monkeypatch):
-    cfg = cfg_for(tiny_dataset, "20steps", "train.log_every=1", "train.checkpoint_every=10", "eval.val_every=0",
-                  "artifact.enabled=false", "schedule.ema_decay=0.9")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_checkpoints_and_resume_continues_the_same_curve(tiny_dataset, tmp_path, monkeypatch, signum):
+    cfg = cfg_for(tiny_dataset, "20steps", "train.log_every=1", "eval.val_every=0", "artifact.enabled=false",
+                  "schedule.ema_decay=0.9")
     train(cfg, tmp_path / "full", sources_from_config(cfg))
     full = {m["step"]: m["loss"] for m in read_metrics(tmp_path / "full") if m["kind"] == "train"}
 
     original = loop.Trainer.train_step
 
-    def crash_at_13(self, scale, progress=0.0):
+    def signal_during_step_14(self, scale, progress=0.0):
         if self.clock.step == 13:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signum)  # as Ctrl-C or the lab's SIGTERM would, in the middle of a step
         return original(self, scale, progress)
 
-    monkeypatch.setattr(loop.Trainer, "train_step", crash_at_13)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut", sources_from_config(cfg))
-    assert json.loads((tmp_path / "cut" / "result.json").read_text())["status"] == "failed"
+    monkeypatch.setattr(loop.Trainer, "train_step", signal_during_step_14)
+    cut = train(cfg, tmp_path / "cut", sources_from_config(cfg))
+    res = json.loads((tmp_path / "cut" / "result.json").read_text())
+    assert cut["status"] == res["status"] == "interrupted" and res["steps"] == 14
+    assert res["train_loss"] == pytest.approx(full[14], rel=1e-5)
+    assert signal.Signals(signum).name in res["error"]
+    assert (tmp_path / "cut" / "checkpoint.pt").exists() and not (tmp_path / "cut" / "model.pt").exists()
     monkeypatch.setattr(loop.Trainer, "train_step", original)
     res = train(cfg, tmp_path / "cut", sources_from_config(cfg), resume=True)
     resumed = {m["step"]: m["loss"] for m in read_metrics(tmp_path / "cut") if m["kind"] == "train"}
-    assert res["steps"] == 20
-    for step in range(11, 21):
+    assert res["status"] == "ok" and res["steps"] == 20
+    for step in range(15, 21):
         assert resumed[step] == pytest.approx(full[step], rel=1e-5), step
+
+
+def test_result_records_the_software_versions(tiny_dataset, tmp_path):
+    cfg = cfg_for(tiny_dataset, "2steps", "eval.stride=0", "artifact.enabled=false")
+    train(cfg, tmp_path / "run", sources_from_config(cfg))
+    res = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert res["torch_version"] == torch.__version__
+    assert res["cuda_version"] is None and res["cudnn_version"] is None and res["driver_version"] is None  # CPU
+    assert isinstance(res["train_loss"], float)
+
+
+def test_ddp_ranks_share_rank0s_clock_and_stop_together(tiny_dataset, tmp_path):
+    """Rank 1's clock runs 4x fast; it must still apply rank 0's lr_scale at every step and stop with it."""
+    cfg = cfg_for(tiny_dataset, "4s", "train.micro_batches=2", "eval.val_every=0", "artifact.enabled=false",
+                  "eval.stride=0", "schedule.warmdown_frac=0.8")
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text(to_toml(cfg))
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = "1"
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                    str(ROOT / "tests" / "ddp_clock_worker.py"), str(cfg_path), str(tmp_path)],
+                   check=True, env=env, capture_output=True, timeout=600)
+    r0, r1 = (json.loads((tmp_path / f"scales{r}.json").read_text()) for r in (0, 1))
+    assert len(r0) > 5 and r0 == r1  # same steps, same lr_scale at each
+    assert min(r0) < 0.9  # the warmdown (driven by seconds) was reached
+    # a stop asked of rank 1 alone (a signal reaching one worker) stops both after the same step
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                    str(ROOT / "tests" / "ddp_clock_worker.py"), str(cfg_path), str(tmp_path), "3"],
+                   check=True, env=env, capture_output=True, timeout=600)
+    for r in (0, 1):
+        assert json.loads((tmp_path / f"ended{r}.json").read_text()) == {"status": "interrupted", "steps": 3}
 
 
 def test_ddp_two_processes_end_with_identical_weights_matching_one_process(tiny_dataset, tmp_path):

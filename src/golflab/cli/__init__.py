@@ -10,6 +10,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from golflab.errors import GolflabError
 
@@ -40,13 +41,19 @@ def main() -> None:
         if isinstance(rc, int) and rc != 0:  # typer returns Exit codes and Ctrl-C (130) in this mode
             sys.exit(rc)
     except GolflabError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("[yellow]interrupted[/]")
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a path the user gave cannot be read or written: their fix, not a bug
+        if exc.filename is None:
+            raise
+        err_console.print(f"[bold red]error:[/] {escape(f'{exc.strerror or exc}: {exc.filename}')}", highlight=False,
+                          soft_wrap=True)
+        sys.exit(2)
     except Exception as exc:  # usage errors arrive here in non-standalone mode
         # click's ClickException, or the copy of click that newer typer versions vendor (typer._click)
         if any(c.__name__ == "ClickException" for c in type(exc).__mro__):

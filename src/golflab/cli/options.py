@@ -19,6 +19,14 @@ BudgetOpt = Annotated[
     str | None, typer.Option("--budget", "-b", help="Training budget: 600s, 10m, 2000steps or 5e8tokens.")
 ]
 DataOpt = Annotated[Path | None, typer.Option("--data", "-d", help="Dataset directory (from `golflab prepare`).")]
+TrackOpt = Annotated[
+    str | None,
+    typer.Option("--track", envvar="GOLFLAB_TRACK",
+                 help="Mirror config, metrics and result to wandb, mlflow or trackio (pip install 'golflab[NAME]')."),
+]
+TrackProjectOpt = Annotated[
+    str, typer.Option("--track-project", envvar="GOLFLAB_TRACK_PROJECT", help="Tracker project / experiment name.")
+]
 
 
 def resolve_config(

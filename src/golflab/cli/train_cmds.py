@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from golflab.cli.options import BudgetOpt, ConfigOpt, DataOpt, PresetOpt, SetOpt, resolve_config
+from golflab.cli.options import (
+    BudgetOpt,
+    ConfigOpt,
+    DataOpt,
+    PresetOpt,
+    SetOpt,
+    TrackOpt,
+    TrackProjectOpt,
+    resolve_config,
+)
 
 console = Console()
+err_console = Console(stderr=True)
 model_app = typer.Typer(help="Inspect models built from a config.", no_args_is_help=True)
 
 
@@ -24,18 +38,51 @@ def train(
     data: DataOpt = None,
     out: Path = typer.Option(Path("runs/latest"), "--out", "-o", help="Run directory to write."),
     resume: bool = typer.Option(False, "--resume", help="Continue from RUN_DIR/checkpoint.pt."),
+    force: bool = typer.Option(False, "--force", help="Overwrite the run already in --out."),
+    track: TrackOpt = None,
+    track_project: TrackProjectOpt = "golflab",
 ) -> None:
     """Train one model; writes config.toml, metrics.jsonl, train.log, model.pt and result.json to --out.
 
     Under `torchrun --nproc_per_node=N -m golflab train ...` it runs data-parallel with
     grad_accum = train.micro_batches // N.
-    """
-    from golflab.train.loop import train as run_training
 
+    Ctrl-C (or SIGTERM) stops after the current step and saves a checkpoint that --resume continues.
+    """
+    from golflab.config import to_dict
+    from golflab.train.loop import train as run_training
+    from golflab.train.rundir import prepare_out_dir
+
+    main_rank = os.environ.get("RANK", "0") == "0"  # checks, trackers and printing once under torchrun
     cfg = resolve_config(preset, config, overrides, budget, data)
-    result = run_training(cfg, out, resume=resume)
-    if result.get("status") == "ok" and os.environ.get("RANK", "0") == "0":  # print once under torchrun
+    tracker = None
+    if main_rank:
+        prepare_out_dir(out, resume=resume, force=force)
+        if track:
+            from golflab.track import open_tracker
+
+            tracker = open_tracker(track, project=track_project, name=out.resolve().name, config=to_dict(cfg),
+                                   run_dir=out)
+    result = run_training(cfg, out, resume=resume, tracker=tracker)
+    if result.get("status") == "interrupted":
+        if main_rank:
+            loss = result.get("train_loss")
+            err_console.print(f"[yellow]{result['error']}[/] (train loss {'-' if loss is None else f'{loss:.4f}'}); "
+                              f"checkpoint saved. Resume with: {escape(resume_command())}", highlight=False,
+                              soft_wrap=True)
+        raise typer.Exit(INTERRUPTED_EXIT)
+    if main_rank:
         _print_result(result)
+
+
+INTERRUPTED_EXIT = 130  # as a shell reports a Ctrl-C; also after SIGTERM, so a caller never takes it for success
+
+
+def resume_command() -> str:
+    """This command line with --resume (and without --force), for the user to paste."""
+    args = [a for a in sys.argv[1:] if a not in ("--resume", "--force")]
+    prefix = "torchrun ... -m golflab" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else "golflab"
+    return f"{prefix} {shlex.join(args)} --resume"
 
 
 def _print_result(r: dict) -> None:
@@ -90,15 +137,21 @@ def model_info(
         model = GPT(cfg.model, v)
     counts = param_counts(model)
     t = Table("part", "parameters", title=f"model (vocab {v})")
+    t.columns[0].overflow = "fold"
     for part, n in counts.items():
         t.add_row(part, f"{n:,}")
     console.print(t)
     console.print(f"closed form: {expected_param_count(cfg.model, v):,}   "
                   f"training FLOPs/token: {flops_per_token(cfg.model, v) / 1e6:.1f} M")
     if table_rows:
-        ot = Table("parameter", "shape", "role", "optimizer", "lr", "betas", "wd", title="optimizer table")
-        for row in build_table(model, cfg.optim):
-            ot.add_row(row.name, "x".join(map(str, row.shape)), row.role, row.optimizer, f"{row.lr:g}",
+        rows = build_table(model, cfg.optim)
+        # compact (one space between columns, a rule under the header) so whole names fit in 80 columns;
+        # narrower, cells fold onto a second line rather than end in "…"
+        ot = Table(title="optimizer table", box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False, show_edge=False)
+        for name in ("parameter", "shape", "role", "optimizer", "lr", "betas", "wd"):
+            ot.add_column(name, overflow="fold")
+        for row in rows:
+            ot.add_row(row.name, "x".join(map(str, row.shape)), row.role, row.optimizer, f"{row.lr:.3g}",
                        f"{row.betas[0]:g},{row.betas[1]:g}" if row.optimizer == "adam" else "-",
                        f"{row.weight_decay:g}")
         console.print(ot)

@@ -238,7 +238,8 @@ def dumps_toml(d: dict[str, Any], prefix: str = "") -> str:
     for k, v in d.items():
         if isinstance(v, dict):
             name = f"{prefix}.{k}" if prefix else k
-            out += f"\n[{name}]\n" + dumps_toml(v, name)
+            own = not v or any(not isinstance(x, dict) for x in v.values())  # else only [name.sub] headers
+            out += (f"\n[{name}]\n" if own else "") + dumps_toml(v, name)
     return out
 
 

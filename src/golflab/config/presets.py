@@ -31,7 +31,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "golf-swiglu576": (
         "parameter-golf PR #163 (1.2091): 7x576 SwiGLU hidden 768, RoPE base 50,000, Muon 0.03 + WD 0.02, "
-        "Adam beta2 0.99, 262,144 tokens/step, fp16 embedding, warmdown 60% of wallclock, sliding eval stride 64",
+        "Adam beta2 0.99, 262,144 tokens/step, fp16 embedding, warmdown 60% of wallclock",
         {
             "model": {"num_layers": 7, "model_dim": 576, "mlp": "swiglu", "mlp_hidden": 768, "rope_base": 50000.0},
             "optim": {

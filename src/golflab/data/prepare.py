@@ -52,6 +52,7 @@ class PrepareOptions:
     txt_docs: str = "file"
     normalization: str = "identity"
     kind: str = "text"
+    skip_bad_lines: bool = False  # skip JSON Lines that do not parse (listed in the manifest) instead of failing
 
 
 def split_of(index: int, seed: int, val_frac: float, test_frac: float) -> str:
@@ -71,9 +72,13 @@ def _check(opts: PrepareOptions) -> None:
         raise DataError(f"--shard-tokens must be positive, got {opts.shard_tokens}")
 
 
-def _documents(sources: list[Source], opts: PrepareOptions) -> Iterator[tuple[str, str]]:
+def _documents(sources: list[Source], opts: PrepareOptions, bad: list[str] | None = None
+               ) -> Iterator[tuple[str, str]]:
+    """(split, text) of each document; skipped bad lines go to `bad` (a throwaway list when not given,
+    as the tokenizer-sampling pass reads the same lines as the encoding pass that reports them)."""
+    skip = (bad if bad is not None else []) if opts.skip_bad_lines else None
     for i, doc in enumerate(iter_documents(sources, txt_docs=opts.txt_docs, text_field=opts.text_field,
-                                           column=opts.column)):
+                                           column=opts.column, bad_lines=skip)):
         yield split_of(i, opts.seed, opts.val_frac, opts.test_frac), doc
 
 
@@ -152,11 +157,11 @@ class _SplitWriter:
                 "bytes": self.bytes, "shards": self.shards}
 
 
-def _batches(sources: list[Source], opts: PrepareOptions) -> Iterator[tuple[str, list[str]]]:
+def _batches(sources: list[Source], opts: PrepareOptions, bad: list[str]) -> Iterator[tuple[str, list[str]]]:
     """(split, texts) batches of about BATCH_CHARS characters, per split, in document order."""
     pending: dict[str, list[str]] = {}
     size: dict[str, int] = {}
-    for split, doc in _documents(sources, opts):
+    for split, doc in _documents(sources, opts, bad):
         pending.setdefault(split, []).append(doc)
         size[split] = size.get(split, 0) + len(doc)
         if size[split] >= BATCH_CHARS:
@@ -167,7 +172,8 @@ def _batches(sources: list[Source], opts: PrepareOptions) -> Iterator[tuple[str,
 
 
 def _encode_all(
-    sources: list[Source], opts: PrepareOptions, tok_path: Path, bos: int, work: Path, progress: Progress | None
+    sources: list[Source], opts: PrepareOptions, tok_path: Path, bos: int, work: Path, progress: Progress | None,
+    bad: list[str],
 ) -> dict[str, dict[str, Any]]:
     splits = ("train", "val", "test") if opts.test_frac > 0 else ("train", "val")
     writers = {s: _SplitWriter(work, s, opts.shard_tokens) for s in splits}
@@ -185,14 +191,14 @@ def _encode_all(
     try:
         if workers == 1:
             _init_worker(str(tok_path))
-            for split, texts in _batches(sources, opts):
+            for split, texts in _batches(sources, opts, bad):
                 consume(split, len(texts), _encode(texts, bos))
         else:
             # fork where available: no re-import of the caller's __main__; tasks in flight are bounded.
             method = "fork" if "fork" in get_all_start_methods() else "spawn"
             with get_context(method).Pool(workers, _init_worker, (str(tok_path),)) as pool:
                 inflight: deque = deque()
-                for split, texts in _batches(sources, opts):
+                for split, texts in _batches(sources, opts, bad):
                     inflight.append((split, len(texts), pool.apply_async(_encode, (texts, bos))))
                     if len(inflight) >= 2 * workers:
                         s, n, res = inflight.popleft()
@@ -225,7 +231,8 @@ def prepare_text(
         tok, trained = _tokenizer(srcs, opts, work, progress)
         if tok.bos_id is None:
             raise DataError(f"tokenizer {opts.tokenizer} has no BOS/end-of-text token to separate documents")
-        stats = _encode_all(srcs, opts, tok.path, tok.bos_id, work, progress)
+        skipped: list[str] = []
+        stats = _encode_all(srcs, opts, tok.path, tok.bos_id, work, progress, skipped)
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -241,6 +248,7 @@ def prepare_text(
             "val_frac": opts.val_frac,
             "test_frac": opts.test_frac,
             "shard_tokens": opts.shard_tokens,
+            **({"skipped_lines": skipped} if opts.skip_bad_lines else {}),
             "split_rule": "blake2b(f'{seed}:{doc_index}', 8 bytes, little-endian) / 2**64 < val_frac -> val; "
             "< val_frac + test_frac -> test; else train",
         }

@@ -110,7 +110,7 @@ def _looks_like_jsonl(src: Source, text_field: str) -> bool:
     return isinstance(obj, dict) and text_field in obj
 
 
-def _jsonl(src: Source, text_field: str) -> Iterator[str]:
+def _jsonl(src: Source, text_field: str, bad_lines: list[str] | None = None) -> Iterator[str]:
     with _open_text(src) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -118,7 +118,11 @@ def _jsonl(src: Source, text_field: str) -> Iterator[str]:
             try:
                 obj = json.loads(line)
             except ValueError:
-                raise DataError(f"{src.path} line {lineno} is not valid JSON") from None
+                if bad_lines is not None:  # e.g. the last line of a download cut short
+                    bad_lines.append(f"{src.path}:{lineno}")
+                    continue
+                raise DataError(f"{src.path} line {lineno} is not valid JSON; "
+                                "pass --skip-bad-lines to skip such lines") from None
             text = obj.get(text_field) if isinstance(obj, dict) else None
             if not isinstance(text, str):
                 raise DataError(f"{src.path} line {lineno} has no string field {text_field!r}")
@@ -172,16 +176,18 @@ def _parquet(src: Source, column: str) -> Iterator[str]:
 
 
 def iter_documents(
-    sources: list[Source], *, txt_docs: str = "file", text_field: str = "text", column: str = "text"
+    sources: list[Source], *, txt_docs: str = "file", text_field: str = "text", column: str = "text",
+    bad_lines: list[str] | None = None,
 ) -> Iterator[str]:
-    """All non-empty documents of the sources, in order."""
+    """All non-empty documents of the sources, in order. With a `bad_lines` list, JSON Lines that do not
+    parse are skipped and their positions ("file:line") appended to it; without one they are an error."""
     if txt_docs not in TXT_DOCS:
         raise DataError(f"--txt-docs must be one of {', '.join(TXT_DOCS)}, got {txt_docs!r}")
     for src in sources:
         if src.format == "parquet":
             docs = _parquet(src, column)
         elif src.format == "jsonl" or _looks_like_jsonl(src, text_field):
-            docs = _jsonl(src, text_field)
+            docs = _jsonl(src, text_field, bad_lines)
         else:
             docs = _txt(src, txt_docs)
         for doc in docs:

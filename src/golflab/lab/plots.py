@@ -97,10 +97,14 @@ def _dots_and_ci(ax, x: float, vals: list[float], color: str, rng: np.random.Gen
 
 def curves_plot(plan: Plan, store: Store, arms: list[ArmSummary], path: Path) -> Path | None:
     """val_bpb against elapsed training seconds: every seed faint, the arm's mean curve bold. Runs with
-    fewer than two val points (short budgets, val_every beyond the last step) show train loss instead."""
-    for kind, key in (("val", "val_bpb"), ("train", "loss")):
-        out = _curves(plan, store, arms, path, kind, key)
+    fewer than two val points (short budgets, val_every beyond the last step) show train loss instead,
+    under a name that says so ("val_bpb" in the file name becomes "train_loss")."""
+    train_path = path.with_name(path.name.replace("val_bpb", "train_loss"))
+    for kind, key, target, other in (("val", "val_bpb", path, train_path), ("train", "loss", train_path, path)):
+        out = _curves(plan, store, arms, target, kind, key)
         if out is not None:
+            if other != target:
+                other.unlink(missing_ok=True)  # a stale plot of the other kind would contradict this one
             return out
     return None
 
@@ -134,12 +138,22 @@ def _curves(plan: Plan, store: Store, arms: list[ArmSummary], path: Path, kind: 
         plt.close(fig)
         return None
     ax.set_xlabel("training time (s)")
-    if kind == "train":  # the first steps' loss spikes would flatten the rest of the curve
-        ys = np.concatenate([line.get_ydata() for line in ax.get_lines()])
-        ax.set_ylim(float(ys.min()) - 0.05, float(np.quantile(ys, 0.9)))
-    label = "val_bpb" if kind == "val" else "train loss"
+    ax.margins(x=0)  # the axis spans the data, no further
+    ys = np.concatenate([line.get_ydata() for line in ax.get_lines()])
+    if kind == "val":
+        label, title = "val_bpb", "val_bpb during training"
+    else:
+        label, title = "train loss (nats/token)", "train loss during training (too few val evals for val_bpb)"
+        if ys.min() > 0 and ys.max() > 2 * ys.min():  # the first steps' loss dwarfs the rest: log shows both
+            from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+            label += ", log scale"
     ax.set_ylabel(label)
-    ax.set_title(f"{plan.name}: {label} during training (faint: seeds, bold: mean)", fontsize=10)
+    ax.set_title(f"{plan.name}: {title}\n(faint: seeds, bold: mean over the time all seeds cover)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -43,13 +43,15 @@ def init_distributed() -> DistEnv:
     return DistEnv(rank, world, local_rank, device)
 
 
-def any_rank(flag: bool, env: DistEnv) -> bool:
-    """True if `flag` is true on any rank (a collective: every rank must call it)."""
+def agree(env: DistEnv, seconds: float, stop: bool) -> tuple[float, bool]:
+    """(rank 0's training seconds, whether any rank was asked to stop): the one collective of each step.
+    Every rank then computes lr_scale and the budget from the same clock and stops at the same step."""
     if not env.distributed:
-        return flag
-    t = torch.tensor(int(flag), device=env.device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+        return seconds, stop
+    t = torch.tensor([seconds if env.is_main else 0.0, float(stop)], dtype=torch.float64, device=env.device)
+    dist.all_reduce(t)
+    shared, any_stop = t.tolist()
+    return shared, any_stop > 0
 
 
 def barrier(env: DistEnv) -> None:

@@ -8,6 +8,9 @@ gradient accumulation keeping the global batch (grad_accum = micro_batches // wo
 from __future__ import annotations
 
 import math
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,8 +26,8 @@ from golflab.eval.evaluate import EvalResult, eval_options, evaluate
 from golflab.model.gpt import GPT, build_model
 from golflab.model.info import flops_per_token, peak_flops
 from golflab.optim.table import TableOptimizer
-from golflab.train.distributed import DistEnv, any_rank, init_distributed, shutdown
-from golflab.train.runlog import RunLog, code_version
+from golflab.train.distributed import DistEnv, agree, barrier, init_distributed, shutdown
+from golflab.train.runlog import RunLog, code_version, driver_version
 from golflab.train.schedule import Clock, budget_fractions, budget_reached, lr_scale
 from golflab.train.sources import DataSources
 from golflab.train.state import EMA, load_checkpoint, restore, save_checkpoint, snapshot
@@ -79,6 +82,11 @@ class Trainer:
         self.clock = Clock()
         self.ema = EMA(self.model, cfg.schedule.ema_decay) if cfg.schedule.ema_decay > 0 else None
         self.ckpt_path = out_dir / "checkpoint.pt" if out_dir else None
+        self.stop_signal = 0  # set by request_stop (SIGINT / SIGTERM): stop after the current step
+        self.last_loss: torch.Tensor | None = None
+
+    def request_stop(self, signum: int) -> None:
+        self.stop_signal = signum
 
     # ---- one optimizer step -------------------------------------------------------------------
     def train_step(self, scale: float, progress: float = 0.0) -> torch.Tensor:
@@ -168,7 +176,8 @@ class Trainer:
         batch_tokens = cfg.train.batch_tokens
         self.start_clock()
         while True:
-            done = any_rank(budget_reached(clock, cfg.budget, batch_tokens), self.env)
+            stop = self.agree_clock()
+            done = stop or budget_reached(clock, cfg.budget, batch_tokens)
             val_every = cfg.eval.val_every
             if not done and val_every > 0 and clock.step > 0 and clock.step % val_every == 0:
                 self.pause_clock()
@@ -181,7 +190,7 @@ class Trainer:
                 break
             scale = lr_scale(clock, cfg.schedule, cfg.budget, batch_tokens)
             progress = min(max(budget_fractions(clock, cfg.budget, batch_tokens), default=0.0), 1.0)
-            loss = self.train_step(scale, progress)
+            loss = self.last_loss = self.train_step(scale, progress)
             clock.step += 1
             clock.tokens += batch_tokens
             self.tick_clock()
@@ -202,9 +211,32 @@ class Trainer:
                 self.save()
                 self.start_clock()
         self.pause_clock()
-        return self.finish()
+        if stop:
+            return self.interrupted()
+        return {**self.finish(), "status": "ok"}
+
+    def interrupted(self) -> dict[str, Any]:
+        """A stop request: checkpoint where the run stands (for --resume) instead of finishing it."""
+        self.save()
+        barrier(self.env)  # no rank exits (and has torchrun stop the rest) before rank 0 has saved
+        clock = self.clock
+        loss = self.last_loss.item() if self.last_loss is not None else None
+        name = signal.Signals(self.stop_signal).name if self.stop_signal else "a stop request"
+        self.log.info(f"interrupted by {name} at step {clock.step}; checkpoint saved")
+        return {"status": "interrupted", "error": f"interrupted by {name} at step {clock.step}",
+                "steps": clock.step, "tokens": clock.tokens, "train_seconds": clock.seconds, "train_loss": loss}
 
     # ---- the training clock: excludes eval, checkpoints and compile warm-up --------------------
+    def agree_clock(self) -> bool:
+        """Take rank 0's training seconds on every rank (one all-reduce, which also carries the stop
+        flag), so ranks apply the same lr_scale and a seconds budget ends at the same step."""
+        self.tick_clock()
+        seconds, stop = agree(self.env, self.clock.seconds, self.stop_signal != 0)
+        if not self.env.is_main:
+            self.clock.seconds = seconds
+            self._base, self._t0 = seconds, time.perf_counter()
+        return stop
+
     def start_clock(self) -> None:
         self.sync()
         self._base, self._t0 = self.clock.seconds, time.perf_counter()
@@ -226,12 +258,14 @@ class Trainer:
         if self.out_dir is not None and self.env.is_main:
             torch.save(self.model.state_dict(), self.out_dir / "model.pt")
         tps = clock.tokens / max(clock.seconds, 1e-9)
+        train_loss = self.last_loss.item() if self.last_loss is not None else None
         peak = peak_flops(torch.cuda.get_device_name(self.device)) if self.device.type == "cuda" else None
         out: dict[str, Any] = {
             "steps": clock.step, "tokens": clock.tokens, "train_seconds": clock.seconds,
             "tokens_per_second": tps, "ms_per_step": 1000 * clock.seconds / max(clock.step, 1),
             "mfu": tps * flops_per_token(cfg.model, self.vocab) / (peak * self.env.world_size) if peak else None,
             "peak_mem_gb": peak_mem, "params": sum(p.numel() for p in self.model.parameters()),
+            "train_loss": train_loss,
         }
         t_eval = time.perf_counter()
         final_tokens = self.sources.eval_tokens(cfg.eval.split)
@@ -279,19 +313,66 @@ def base_result(cfg: RunConfig, env: DistEnv) -> dict[str, Any]:
     device = torch.cuda.get_device_name(env.device) if env.device.type == "cuda" else "cpu"
     return {"status": "running", "error": None, "seed": cfg.seed, "config_hash": config_hash(cfg),
             "world_size": env.world_size, "device": device, "git_sha": sha, "git_dirty": dirty,
-            "golflab_version": __version__}
+            "golflab_version": __version__, **software_versions(env.device)}
 
 
-def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = None, resume: bool = False) -> dict[str, Any]:
-    """Run one training job; writes result.json (also on failure) and re-raises user errors."""
+def software_versions(device: torch.device) -> dict[str, Any]:
+    """torch, CUDA, cuDNN and NVIDIA driver versions (the last three null on CPU): results can hinge on them."""
+    cuda = device.type == "cuda"
+    cudnn = torch.backends.cudnn.version() if cuda and torch.backends.cudnn.is_available() else None
+    return {"torch_version": torch.__version__, "cuda_version": torch.version.cuda if cuda else None,
+            "cudnn_version": cudnn, "driver_version": driver_version() if cuda else None}
+
+
+class StopOnSignal:
+    """SIGINT / SIGTERM ask the trainer to stop after the current step (it checkpoints and reports
+    "interrupted"); one that comes while the trainer is being built stops it before its first step. A
+    second signal more than 2 s later aborts at once; closer ones (Ctrl-C reaching torchrun and its
+    workers, which torchrun then signals again) count as one."""
+
+    def __init__(self, announce: bool):
+        self.announce, self.trainer, self.signum, self.first, self.old = announce, None, 0, 0.0, {}
+
+    def attach(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        if self.signum:
+            trainer.request_stop(self.signum)
+
+    def handle(self, signum: int, frame: Any) -> None:
+        if self.first and time.monotonic() - self.first > 2.0:
+            raise KeyboardInterrupt
+        if not self.first and self.announce:  # os.write: print() is not safe inside a signal handler
+            os.write(2, b"stopping after this step to save a checkpoint (press Ctrl-C again to abort)\n")
+        self.first = self.first or time.monotonic()
+        self.signum = self.signum or signum
+        if self.trainer is not None:
+            self.trainer.request_stop(self.signum)
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():  # handlers can only be set there
+            self.old = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def uninstall(self) -> None:
+        for s, h in self.old.items():
+            signal.signal(s, h)
+        self.old = {}
+
+
+def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = None, resume: bool = False,
+          tracker: Any = None) -> dict[str, Any]:
+    """Run one training job; writes result.json (also on failure) and re-raises user errors. A stop signal
+    returns status "interrupted" after checkpointing. `tracker` (main rank only) gets every metric record
+    and the result, as RunLog writes them."""
     env = init_distributed()
     setup_backends(env.device)
     if out_dir is not None and env.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.toml").write_text(to_toml(cfg), encoding="utf-8")
-    log = RunLog(out_dir if env.is_main else None)
+    log = RunLog(out_dir if env.is_main else None, listeners=[tracker] if tracker is not None and env.is_main else [])
     result = base_result(cfg, env)
+    stopper = StopOnSignal(announce=env.is_main)
     try:
+        stopper.install()
         if sources is None:
             from golflab.train.sources import sources_from_config
 
@@ -299,8 +380,8 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
         trainer = Trainer(cfg, out_dir, sources, env, log)
         log.info(f"{result['device']} x{env.world_size}, grad_accum {trainer.accum}, "
                  f"{sum(p.numel() for p in trainer.model.parameters()):,} params, config {result['config_hash']}")
+        stopper.attach(trainer)
         result.update(trainer.run(resume=resume))
-        result["status"] = "ok"
         return result
     except torch.cuda.OutOfMemoryError:
         err = TrainingError(f"out of GPU memory with train.batch_tokens={cfg.train.batch_tokens} and "
@@ -314,6 +395,7 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
         result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        stopper.uninstall()
         if env.is_main:
             log.result(result)
         log.close()

@@ -27,10 +27,12 @@ def _clean(v: Any) -> Any:
 
 
 class RunLog:
-    """Writes only on the main rank; other ranks get a silent instance."""
+    """Writes only on the main rank; other ranks get a silent instance. Listeners (experiment trackers)
+    get each metric record and the result too."""
 
-    def __init__(self, out_dir: Path | None, echo: bool = True):
+    def __init__(self, out_dir: Path | None, echo: bool = True, listeners: list[Any] | None = None):
         self.out_dir = out_dir
+        self.listeners = listeners or []
         self.echo = echo and out_dir is not None
         self.t0 = time.time()
         if out_dir is not None:
@@ -53,10 +55,15 @@ class RunLog:
         rec = {"kind": kind, **{k: _clean(v) for k, v in values.items()}}
         self._metrics.write(json.dumps(rec) + "\n")
         self._metrics.flush()
+        for listener in self.listeners:
+            listener.metric(rec)
 
     def result(self, result: dict[str, Any]) -> None:
         if self.out_dir is not None:
-            write_json_atomic(self.out_dir / "result.json", {k: _clean(v) for k, v in result.items()})
+            clean = {k: _clean(v) for k, v in result.items()}
+            write_json_atomic(self.out_dir / "result.json", clean)
+            for listener in self.listeners:
+                listener.result(clean)
 
     def close(self) -> None:
         if self.out_dir is not None:
@@ -76,3 +83,13 @@ def code_version(where: Path | None = None) -> tuple[str | None, bool | None]:
         return sha, dirty
     except (OSError, subprocess.SubprocessError):
         return None, None
+
+
+def driver_version() -> str | None:
+    """The NVIDIA driver version from nvidia-smi, or None where it cannot be asked."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+        return out.strip().splitlines()[0].strip() or None
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return None
