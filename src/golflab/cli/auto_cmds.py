@@ -54,13 +54,15 @@ def auto(
     quiet: bool = typer.Option(False, "--quiet", help="No per-run log lines."),
     workers: bool | None = typer.Option(None, "--workers/--no-workers", help="A persistent worker per slot "
                                         "(torch loaded once; default: on for CPU slots)."),
+    track: str | None = typer.Option(None, "--track", help="Mirror every run to wandb, mlflow or trackio."),
 ) -> None:
     """Propose changes, run each on shared seeds, keep only significant improvements confirmed on test."""
     from golflab.auto.outputs import test_column
     from golflab.auto.proposers import SpaceProposer
     from golflab.auto.search import search_session
     from golflab.auto.space import load_space
-    from golflab.cli.lab_cmds import _parse_gpus, use_workers
+    from golflab.cli.lab_cmds import _parse_gpus, track_env, use_workers
+    from golflab.engine.backend import Executor
     from golflab.engine.backend import LocalBackend, make_slots
     from golflab.engine.session import Settings, short
     from golflab.lab.source import PlanProposer
@@ -103,7 +105,7 @@ def auto(
                         hours=hours, gpu_hours=gpu_hours, confirm=confirm_test, replicate=not no_confirm,
                         lookahead=lookahead)
     slots = make_slots(_parse_gpus(gpus), procs_per_run, parallel)
-    backend = LocalBackend(slots, out_dir, workers=use_workers(workers, slots))
+    backend = LocalBackend(slots, out_dir, Executor(extra_env=track_env(track)), workers=use_workers(workers, slots))
     session = search_session(settings, proposer, out_dir, backend, log)
     try:
         decisions = session.run()

@@ -63,6 +63,8 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress display.")] = False,
     workers: Annotated[bool | None, typer.Option("--workers/--no-workers", help="A persistent worker per slot "
                                                  "(torch loaded once; default: on for CPU slots)")] = None,
+    track: Annotated[str | None, typer.Option("--track", help="Mirror every run to wandb, mlflow or trackio "
+                                              "(the extra must be installed).")] = None,
 ) -> None:
     """Run (or resume) a plan: every slot busy, each run its own process. Ctrl-C lets the runs in flight
     finish (a second Ctrl-C stops them); a rerun resumes without repeating or losing a run."""
@@ -72,7 +74,7 @@ def run(
 
     plan = load_plan(plan_path, preset=preset, data=data)
     slots = make_slots(_parse_gpus(gpus), procs_per_run, parallel)
-    executor = Executor(launcher=shlex.split(launcher) if launcher else None)
+    executor = Executor(launcher=shlex.split(launcher) if launcher else None, extra_env=track_env(track))
     store_path = store or default_store_path(plan)
     backend = LocalBackend(slots, lab_dir_of(store_path), executor, timeout if timeout else _default_timeout(plan),
                            workers=use_workers(workers, slots))
@@ -95,6 +97,16 @@ def run(
     _print_status(plan_path, store, preset, data)
     if session.stop_reason.startswith("interrupted"):
         sys.exit(130)
+
+
+def track_env(track: str | None) -> dict[str, str]:
+    """The environment that makes every run mirror itself to a tracker (golflab.track reads it)."""
+    if track is None:
+        return {}
+    from golflab.track import check_tracker
+
+    check_tracker(track)
+    return {"GOLFLAB_TRACK": track}
 
 
 def use_workers(flag: bool | None, slots) -> bool:

@@ -66,15 +66,20 @@ class SafeTracker:
         self._call("result", result)
 
 
-def open_tracker(kind: str, *, project: str, name: str, config: dict[str, Any], run_dir: Path) -> SafeTracker:
-    """Start a run in tracker `kind` with the resolved config; GolflabError if the name or package is missing."""
+def check_tracker(kind: str) -> Any:
+    """The tracker's module; GolflabError (one line: what to install) if the name or package is missing."""
     if kind not in TRACKERS:
         raise GolflabError(f"--track {kind!r} is not a tracker; use one of {', '.join(TRACKERS)}")
     try:
-        module = importlib.import_module(TRACKERS[kind])
+        return importlib.import_module(TRACKERS[kind])
     except ImportError:
         raise GolflabError(f"--track {kind} needs the {TRACKERS[kind]} package: "
                            f"pip install 'golflab[{kind}]'") from None
+
+
+def open_tracker(kind: str, *, project: str, name: str, config: dict[str, Any], run_dir: Path) -> SafeTracker:
+    """Start a run in tracker `kind` with the resolved config; GolflabError if the name or package is missing."""
+    module = check_tracker(kind)
     from golflab.track import backends
 
     try:
