@@ -62,8 +62,7 @@ def auto(
     from golflab.auto.search import search_session
     from golflab.auto.space import load_space
     from golflab.cli.lab_cmds import _parse_gpus, track_env, use_workers
-    from golflab.engine.backend import Executor
-    from golflab.engine.backend import LocalBackend, make_slots
+    from golflab.engine.backend import Executor, LocalBackend, make_slots
     from golflab.engine.session import Settings, short
     from golflab.lab.source import PlanProposer
     from golflab.stats.rules import Rule
