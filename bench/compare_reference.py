@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import subprocess
@@ -64,7 +65,9 @@ def parse_reference_log(log: str) -> dict:
     steps, train_ms = int(last[0]), float(last[3])
     bytes_total = int(size.group(1)) if size else None
     return {"steps": steps, "ms_per_step": train_ms / max(steps, 1), "train_seconds": train_ms / 1000,
-            "val_bpb": float(last[2]), "artifact_val_bpb": float(rt.group(2)) if rt else None,
+            "val_loss": float(last[1]), "val_bpb": float(last[2]),
+            "artifact_val_loss": float(rt.group(1)) if rt else None,
+            "artifact_val_bpb": float(rt.group(2)) if rt else None,
             "bytes_total": bytes_total, "fits": None if bytes_total is None else bytes_total <= LIMIT_BYTES,
             "peak_mem_gb": int(mem.group(1)) / 1024 if mem else None}
 
@@ -97,13 +100,16 @@ def run_golflab(dataset: Path, seconds: float, out: Path, seed: int, preset: str
     rc = run_logged(cmd, log)
     if rc != 0:
         raise RuntimeError(f"golflab failed (exit {rc}):\n{log.read_text(errors='replace')[-3000:]}")
-    r = json.loads((run_dir / "result.json").read_text())
+    return golflab_figures(json.loads((run_dir / "result.json").read_text())) | {"wall_seconds": time.time() - t0}
+
+
+def golflab_figures(r: dict) -> dict:
+    """The figures of a golflab result.json."""
     a = r.get("artifact") or {}
     return {"steps": r["steps"], "ms_per_step": r["ms_per_step"], "train_seconds": r["train_seconds"],
-            "val_bpb": r["val_bpb"], "artifact_val_bpb": a.get("val_bpb"), "bytes_total": a.get("bytes_total"),
-            "fits": a.get("fits"), "wall_seconds": time.time() - t0, "mfu": r.get("mfu"),
-            "tokens_per_second": r.get("tokens_per_second"),
-            "peak_mem_gb": r.get("peak_mem_gb")}
+            "val_loss": r["val_loss"], "val_bpb": r["val_bpb"], "artifact_val_loss": a.get("val_loss"),
+            "artifact_val_bpb": a.get("val_bpb"), "bytes_total": a.get("bytes_total"), "fits": a.get("fits"),
+            "mfu": r.get("mfu"), "tokens_per_second": r.get("tokens_per_second"), "peak_mem_gb": r.get("peak_mem_gb")}
 
 
 def _f(x: float | None, fmt: str) -> str:
@@ -124,6 +130,23 @@ def table(results: dict) -> str:
                     f"{_f(r.get('artifact_val_bpb'), '.4f')} | {_f(r.get('bytes_total'), ',')} | {fits} | "
                     f"{r['wall_seconds']:.0f} |")
     g, ref = results.get("golflab", {}), results.get("reference", {})
+    recount = None
+    if g.get("val_loss") and ref.get("val_loss"):
+        # bpb = loss / (ln 2 * bytes per token). golflab counts each target's UTF-8 bytes; the reference's
+        # lookup table counts every '▁' after a piece's first character as 3 bytes (the UTF-8 of U+2581)
+        # instead of one space, so on a tokenizer with whitespace-run pieces (identity normalization) it
+        # over-counts bytes and under-states bpb. Both score the same val targets: recount the reference
+        # with golflab's bytes per token.
+        g_bpt = g["val_loss"] / (math.log(2) * g["val_bpb"])
+        r_bpt = ref["val_loss"] / (math.log(2) * ref["val_bpb"])
+        recount = {"val_bpb": ref["val_loss"] / (math.log(2) * g_bpt)}
+        if ref.get("artifact_val_loss") is not None:
+            recount["artifact_val_bpb"] = ref["artifact_val_loss"] / (math.log(2) * g_bpt)
+        rows.append(f"| reference, val_bpb recounted in UTF-8 bytes | | | | {recount['val_bpb']:.4f} | "
+                    f"{_f(recount.get('artifact_val_bpb'), '.4f')} | | | |")
+        notes = [f"bytes/token on the val targets: golflab {g_bpt:.4f} (UTF-8), reference's table {r_bpt:.4f} "
+                 f"({100 * (r_bpt / g_bpt - 1):+.1f}%); val_loss (nats/token) golflab {g['val_loss']:.4f}, "
+                 f"reference {ref['val_loss']:.4f}"]
     if "ms_per_step" in g and "ms_per_step" in ref:
         rows.append("")
         rows.append(f"step-time ratio golflab/reference: {g['ms_per_step'] / ref['ms_per_step']:.3f}   "
@@ -133,6 +156,11 @@ def table(results: dict) -> str:
             rows.append(f"round-trip val_bpb golflab-reference: {g['artifact_val_bpb'] - ref['artifact_val_bpb']:+.4f}   "
                         f"round-trip loss: golflab {g['artifact_val_bpb'] - g['val_bpb']:+.4f}, "
                         f"reference {ref['artifact_val_bpb'] - ref['val_bpb']:+.4f}")
+        if recount:
+            rows.append(notes[0])
+            rows.append(f"in UTF-8 bytes, val_bpb golflab-reference: {g['val_bpb'] - recount['val_bpb']:+.4f}" + (
+                f", after the round trip {g['artifact_val_bpb'] - recount['artifact_val_bpb']:+.4f}"
+                if "artifact_val_bpb" in recount and g.get("artifact_val_bpb") is not None else ""))
     return "\n".join(rows)
 
 
@@ -150,6 +178,14 @@ def main() -> None:
     args = ap.parse_args()
     path = args.out / "compare.json"
     results: dict = json.loads(path.read_text()) if path.exists() else {}
+    if args.table:  # re-read both trainers' outputs: figures added to this script since the run
+        ref_log, g_res = args.out / "reference" / "stdout.txt", args.out / "golflab" / "result.json"
+        if "wall_seconds" in results.get("reference", {}) and ref_log.exists():
+            results["reference"] = parse_reference_log(ref_log.read_text(errors="replace")) | {
+                "wall_seconds": results["reference"]["wall_seconds"]}
+        if "wall_seconds" in results.get("golflab", {}) and g_res.exists():
+            results["golflab"] = golflab_figures(json.loads(g_res.read_text())) | {
+                "wall_seconds": results["golflab"]["wall_seconds"]}
     if not args.table:
         if args.data is None or (args.ref is None and args.only != "golflab"):
             ap.error("--data and --ref are required unless --table (or --only golflab, which needs no --ref)")
