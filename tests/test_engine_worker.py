@@ -1,4 +1,4 @@
-"""The persistent worker (engine/worker.py) through the local backend: a run in a worker gives exactly the
+"""The persistent worker (golflab/cli/worker.py) through the local backend: a run in a worker gives exactly the
 result of the same run in a fresh process, run after run; a failing job fails alone."""
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def prepare_text_cmd(
     if skipped := manifest.get("skipped_lines"):
         shown = ", ".join(skipped[:SHOW_SKIPPED]) + (f", ... (all in {out / 'manifest.json'})"
                                                      if len(skipped) > SHOW_SKIPPED else "")
-        console.print(f"[yellow]skipped {len(skipped)} line(s) that are not valid JSON:[/] {shown}", highlight=False)
+        console.print(f"[yellow]skipped {len(skipped)} line(s) that are not valid JSON:[/] {shown}", highlight=False, soft_wrap=True)  # file:line positions stay whole
     _info(out)
 
 

@@ -262,12 +262,12 @@ class _Active:
 
 
 class _Worker:
-    """One slot's persistent worker process (engine/worker.py) and its reply channel."""
+    """One slot's persistent worker process (golflab/cli/worker.py) and its reply channel."""
 
     def __init__(self, ex: Executor, env: dict[str, str], log: Path):
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as fh:
-            self.proc = subprocess.Popen([ex.python, "-m", "golflab.engine.worker"], stdin=subprocess.PIPE,
+            self.proc = subprocess.Popen([ex.python, "-m", "golflab.cli.worker"], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=fh, env=env, start_new_session=True)
         os.set_blocking(self.proc.stdout.fileno(), False)
         self.buf = b""
