@@ -58,13 +58,19 @@ def evaluate(
     world_size: int = 1,
     device: torch.device | None = None,
     autocast_dtype: torch.dtype | None = None,
+    order: np.ndarray | None = None,
 ) -> EvalResult:
-    """nats_fn(x, y) -> per-token nats (B*T,); val_bpb counts target bytes with `table`."""
+    """nats_fn(x, y) -> per-token nats (B*T,); val_bpb counts target bytes with `table`.
+
+    `order` permutes this rank's windows (the result does not depend on it): the trusted harness sends
+    windows in a random order, so a model shown a batch cannot tell which window follows which."""
     t0 = time.perf_counter()
     device = device or torch.device("cpu")
     starts, score_from = eval_windows(tokens.numel(), seq_len, stride)
     lo, hi = len(starts) * rank // world_size, len(starts) * (rank + 1) // world_size
     starts, score_from = starts[lo:hi], score_from[lo:hi]
+    if order is not None:
+        starts, score_from = starts[order], score_from[order]
     toks = tokens.to(device=device, dtype=torch.int64)
     offsets = torch.arange(seq_len + 1, device=device)
     positions = torch.arange(seq_len, device=device)
