@@ -33,7 +33,7 @@ from golflab.eval.evaluate import EvalResult, eval_windows, evaluate
 from golflab.lab.executor import Executor, stop_tree
 from golflab.lab.outcome import log_tail, read_json
 from golflab.train.loop import resolve_vocab
-from golflab.train.runlog import code_version, write_json_atomic
+from golflab.train.runlog import EXPORT_MARK, code_version, write_json_atomic
 from golflab.train.sources import DataSources, sources_from_config
 from golflab.trusted.budget import BudgetError, checked_budget, wall_limit
 from golflab.trusted.client import ModelServer
@@ -41,7 +41,6 @@ from golflab.trusted.probes import LeakageError, SpotChecked, probe_model
 from golflab.trusted.view import build_train_view
 
 UNTRUSTED = "untrusted"  # RUN/untrusted/: everything the proposal's processes see or write
-EXPORT_MARK = ".golflab-export.json"  # written by golflab.auto.worktree.export: the commit it holds
 MAX_BUFFER_BYTES = 1 << 29  # shared score buffer: caps the rows per request
 MARKER = "GOLFLAB_TRUSTED_RUN"  # in the environment of every process of a proposal (to sweep leftovers)
 
