@@ -33,10 +33,8 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-@pytest.fixture
-def repo(tmp_path) -> Path:
+def copy_checkout(dst: Path) -> Path:
     """A committed copy of this checkout's files in a new git repository (the real one is never touched)."""
-    dst = tmp_path / "repo"
     for name in git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard").splitlines():
         if (ROOT / name).is_file():
             (dst / name).parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +43,11 @@ def repo(tmp_path) -> Path:
     git(dst, "add", "-A")
     git(dst, *ID, "commit", "-q", "-m", "golflab")
     return dst
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    return copy_checkout(tmp_path / "repo")
 
 
 def agent(*modes: str) -> str:

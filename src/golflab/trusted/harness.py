@@ -37,6 +37,7 @@ from golflab.train.runlog import EXPORT_MARK, code_version, write_json_atomic
 from golflab.train.sources import DataSources, sources_from_config
 from golflab.trusted.budget import BudgetError, checked_budget, wall_limit
 from golflab.trusted.client import ModelServer
+from golflab.trusted.integrity import IntegrityError, check_unchanged, fingerprint
 from golflab.trusted.probes import LeakageError, SpotChecked, probe_model
 from golflab.trusted.view import build_train_view
 
@@ -109,7 +110,7 @@ class Harness:
         try:
             result.update(self.measure(cfg))
             result["status"] = "ok"
-        except (LeakageError, BudgetError) as exc:
+        except (LeakageError, BudgetError, IntegrityError) as exc:
             result.update(status="failed", error=str(exc), rejected=str(exc))
         except GolflabError as exc:
             result.update(status="failed", error=str(exc))
@@ -131,6 +132,7 @@ class Harness:
         sources = sources_from_config(cfg)
         tokens = self.eval_splits(cfg, sources)
         vocab = resolve_vocab(cfg, sources)
+        before = fingerprint()
         if self.untrusted.exists():
             shutil.rmtree(self.untrusted)
         view = build_train_view(ds, self.untrusted / "data")
@@ -139,6 +141,7 @@ class Harness:
         (train_dir / "config.toml").write_text(to_toml(trainer_config(cfg, view)), encoding="utf-8")
 
         wall = self.train(cfg, train_dir)
+        check_unchanged(before)
         claimed = read_json(train_dir / "result.json") or {}  # untrusted: only its budget account is used
         budget = checked_budget(cfg, claimed, wall)
         weights = train_dir / "model.pt"
@@ -170,6 +173,7 @@ class Harness:
                     out["splits"][split] = {"val_loss": r.val_loss, "val_bpb": r.val_bpb}
                     self.log(f"{split}: val_loss {r.val_loss:.4f} val_bpb {r.val_bpb:.4f}")
             probes["spot_checks"] = self.spot_checks
+        check_unchanged(before)
         secs = budget["train_seconds"]
         out.update(budget, wall_seconds=wall, eval_seconds=time.perf_counter() - t_eval, params=params,
                    tokens_per_second=budget["tokens"] / max(secs, 1e-9),

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +47,6 @@ class LineReader:
         self.fd, self.pending = fd, b""
 
     def read(self, timeout: float) -> dict[str, Any]:
-        import select
-        import time
-
         deadline = time.monotonic() + timeout
         while b"\n" not in self.pending:
             left = deadline - time.monotonic()
