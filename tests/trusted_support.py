@@ -45,3 +45,15 @@ def trusted_run(code: Path, data: Path, run_dir: Path, trusted_src: Path, **kw: 
     result = json.loads((run_dir / "result.json").read_text())
     assert proc.returncode == (0 if result["status"] == "ok" else 3), proc.stdout + proc.stderr
     return result
+
+
+def same_numbers(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two trusted results with the same val and test scores: a paired test between them has Δ = 0."""
+    return (a["status"] == b["status"] == "ok" and a["val_bpb"] == b["val_bpb"] and a["val_loss"] == b["val_loss"]
+            and a["splits"]["test"] == b["splits"]["test"])
+
+
+def source_tree(code: Path) -> dict[str, bytes]:
+    """The files under code/src (bytecode caches aside), by path."""
+    return {str(p.relative_to(code)): p.read_bytes() for p in sorted((code / "src").rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}

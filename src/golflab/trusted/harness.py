@@ -95,7 +95,9 @@ class Harness:
     def child_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         key, value = self.marker.split("=", 1)
-        return {**env, "PYTHONPATH": str(self.code_dir / "src"), "PYTHONUNBUFFERED": "1", key: value}
+        # no bytecode written into the export: every run of a proposal starts from the same files
+        return {**env, "PYTHONPATH": str(self.code_dir / "src"), "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+                key: value}
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
