@@ -45,7 +45,7 @@ def test_probes_pass_a_causal_model_and_name_each_leak():
     assert probe(causal)["causal_val"] == 3
     with pytest.raises(LeakageError, match="sees future tokens"):
         probe(lambda x: causal(torch.roll(x, -1, dims=1)))
-    with pytest.raises(LeakageError, match="other rows"):  # the next window's first token
+    with pytest.raises(LeakageError, match="untouched row"):  # the next window's first token
         probe(lambda x: causal(x) + causal(torch.roll(x, -1, dims=0)[:, :1]).expand(-1, x.shape[1], -1))
     with pytest.raises(LeakageError, match="determinism"):
         probe(lambda x: causal(x) + torch.rand(x.shape[0], x.shape[1], V))

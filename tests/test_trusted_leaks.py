@@ -19,7 +19,8 @@ def repo(tmp_path_factory):
 
 @pytest.mark.parametrize("mode, reason", [
     ("peek", "leakage probe (random tokens): changing the tokens after position"),
-    ("peek-next-row", "leakage probe (val windows): changing row"),
+    ("peek-next-row", "leakage probe (random tokens): changing other rows of a batch changed the scores of an "
+                      "untouched row"),
     ("peek-after-probes", "leakage spot check during the evaluation: changing the tokens after position"),
 ])
 def test_a_model_that_sees_future_tokens_is_rejected(repo, tiny_dataset, tmp_path, mode, reason):

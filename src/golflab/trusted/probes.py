@@ -32,44 +32,49 @@ def _logp(scores: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(scores.double(), dim=-1)
 
 
-def perturbed(x: torch.Tensor, filler: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, int, int]:
-    """(x with row j replaced after position t by `filler` tokens, j, t); t = -1 replaces the whole row."""
+def perturbed(x: torch.Tensor, filler: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x with row j replaced after a random position t and, in a batch of several rows, another row k
+    replaced whole, by `filler` tokens (2 x seq of them); the mask of the scores that must not change:
+    every other row, and row j up to t)."""
     rows, seq = x.shape
     j = int(torch.randint(rows, (1,), generator=gen))
     t = int(torch.randint(-1, seq - 1, (1,), generator=gen))
     y = x.clone()
     y[j, t + 1:] = filler[: seq - t - 1].to(x.dtype)
-    if torch.equal(y[j], x[j]):  # the filler happened to match: change one token for sure
-        y[j, -1] = (x[j, -1] + 1) % max(int(x.max()) + 1, 2)
-    return y, j, t
-
-
-def compare(a: torch.Tensor, b: torch.Tensor, j: int, t: int) -> str:
-    """"" when scores `a` (of x) and `b` (of x perturbed in row j after t) agree where they must."""
-    la, lb = _logp(a), _logp(b)
-    keep = torch.ones(la.shape[:2], dtype=torch.bool)
+    keep = torch.ones(rows, seq, dtype=torch.bool)
     keep[j, t + 1:] = False
-    diff = (la - lb).abs().amax(dim=-1)[keep]
-    worst = float(diff.max()) if diff.numel() else 0.0
-    if worst <= TOL:
+    if rows > 1:
+        k = (j + 1 + int(torch.randint(rows - 1, (1,), generator=gen))) % rows
+        y[k] = filler[seq:2 * seq].to(x.dtype)
+        keep[k] = False
+    if torch.equal(y, x):  # the filler happened to match: change one token for sure
+        y[j, -1] = (x[j, -1] + 1) % max(int(x.max()) + 1, 2)
+    return y, keep
+
+
+def compare(a: torch.Tensor, b: torch.Tensor, keep: torch.Tensor) -> str:
+    """"" when scores `a` (of x) and `b` (of its perturbed copy) agree where `keep` says they must."""
+    diff = (_logp(a) - _logp(b)).abs().amax(dim=-1).masked_fill(~keep, 0.0)
+    if float(diff.max()) <= TOL:
         return ""
-    others = torch.cat([(la - lb).abs().amax(dim=-1)[:j], (la - lb).abs().amax(dim=-1)[j + 1:]])
-    if others.numel() and float(others.max()) > TOL:
-        return (f"changing row {j} of a batch changed the scores of other rows (by up to {float(others.max()):.3g} "
-                "nats): a window sees another window's tokens")
-    return (f"changing the tokens after position {t} changed the scores at positions <= {t} (by up to {worst:.3g} "
-            "nats): the model sees future tokens")
+    whole = keep.all(dim=1)  # rows nothing was changed in
+    if bool(whole.any()) and float(diff[whole].max()) > TOL:
+        return (f"changing other rows of a batch changed the scores of an untouched row (by up to "
+                f"{float(diff[whole].max()):.3g} nats): a window sees another window's tokens")
+    t = int((~keep).float().argmax(dim=1)[diff.amax(dim=1).argmax()]) - 1
+    return (f"changing the tokens after position {t} changed the scores at positions <= {t} (by up to "
+            f"{float(diff.max()):.3g} nats): the model sees future tokens")
 
 
 def scored_pair(fn: ScoreFn, x: torch.Tensor, filler: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, str]:
     """(scores of x, "" or why they disagree with those of a perturbed copy); the two are sent in a random
     order, so a model cannot tell from the first one whether it is being checked."""
-    y, j, t = perturbed(x, filler, gen)
+    y, keep = perturbed(x, filler, gen)
     if bool(torch.randint(2, (1,), generator=gen)):
         b, a = fn(y), fn(x)
     else:
         a, b = fn(x), fn(y)
-    return a, compare(a, b, j, t)
+    return a, compare(a, b, keep)
 
 
 def probe_model(fn: ScoreFn, rows: int, seq: int, vocab: int, val_tokens: torch.Tensor, gen: torch.Generator) -> dict:
@@ -87,8 +92,8 @@ def probe_model(fn: ScoreFn, rows: int, seq: int, vocab: int, val_tokens: torch.
     a, b = fn(x), fn(x)
     if float((_logp(a) - _logp(b)).abs().max()) > TOL:
         raise LeakageError("leakage probe (determinism): the same input gave different scores twice")
-    for where, batch, filler in [("random tokens", random_batch, lambda: torch.randint(vocab, (seq,), generator=gen)),
-                                 ("val windows", val_batch, lambda: val_batch()[0])]:
+    for where, batch, filler in [("random tokens", random_batch, lambda: torch.randint(vocab, (2 * seq,), generator=gen)),
+                                 ("val windows", val_batch, lambda: val_batch()[:2].flatten())]:
         for _ in range(CAUSAL_TRIALS):
             _, reason = scored_pair(fn, batch(), filler(), gen)
             if reason:
@@ -110,8 +115,9 @@ class SpotChecked:
         i, self.calls = self.calls, self.calls + 1
         if i not in self.at:
             return self.fn(x)
-        start = int(torch.randint(max(1, self.filler.numel() - x.shape[1]), (1,), generator=self.gen))
-        a, reason = scored_pair(self.fn, x, self.filler[start:start + x.shape[1]].long(), self.gen)
+        n = 2 * x.shape[1]
+        start = int(torch.randint(max(1, self.filler.numel() - n), (1,), generator=self.gen))
+        a, reason = scored_pair(self.fn, x, self.filler[start:start + n].long().repeat(2)[:n], self.gen)
         if reason:
             raise LeakageError(f"leakage spot check during the evaluation: {reason}")
         self.checked += 1
