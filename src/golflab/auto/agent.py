@@ -230,13 +230,23 @@ class AgentProposer:
         return ""
 
     def smoke_cmd(self, out: Path) -> str:
-        """A few CPU steps of the tiny preset with the proposal's code: does it still import and train?"""
+        """A few CPU steps of the tiny preset with the proposal's code: does it still import and train? On the
+        train-only view of the data, without evaluation, as the trusted harness trains it."""
         import shlex
 
         args = [sys.executable, "-m", "golflab", "train", "--preset", "tiny", "--budget", f"{SMOKE_STEPS}steps",
-                "--data", str(Path(self.loop.s.data).resolve()), "--set", "eval.stride=0", "--set", "eval.val_every=0",
-                "--set", "artifact.enabled=false", "--set", "train.batch_tokens=1024", "--out", str(out / "run")]
+                "--data", str(self._train_view()), "--set", "eval.enabled=false", "--set", "artifact.enabled=false",
+                "--set", "train.batch_tokens=1024", "--out", str(out / "run")]
         return shlex.join(args)
+
+    def _train_view(self) -> Path:
+        from golflab.data.dataset import Dataset
+        from golflab.trusted.view import build_train_view
+
+        view = (Path(self.loop.out) / "train-view").resolve()
+        if view.exists():
+            shutil.rmtree(view)  # rebuilt per proposal: a proposal's smoke run may have written into it
+        return build_train_view(Dataset.open(Path(self.loop.s.data).resolve()), view)
 
     def _run(self, cmd: str, cwd: Path, env: dict[str, str], timeout: float, log: Path, what: str) -> str:
         """Run a shell command; "" when it succeeded, else the reason (with its last lines of output)."""

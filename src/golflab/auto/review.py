@@ -78,5 +78,6 @@ def flags(decisions: list[Any], k: float = K_SIGMA, floor: float | None = None) 
             reason = implausible(float(mean), earlier, k, floor)
             if reason:
                 out[str(_get(d, "name"))] = reason
-        earlier += [float(v) for v in values.values() if v is not None]
+        if not _get(d, "pruned"):  # a pruned candidate's value is from a short run
+            earlier += [float(v) for v in values.values() if v is not None]
     return out
