@@ -98,7 +98,8 @@ def test_the_trainers_budget_account_is_checked():
 def test_an_export_holds_the_commit_only(tmp_path):
     repo = tmp_path / "r"
     (repo / "src").mkdir(parents=True)
-    for name, text in [("src/a.py", "a = 1\n"), ("src/b.py", "b = 1\n"), (".gitignore", "ignored.py\n")]:
+    for name, text in [("src/a.py", "a = 1\n"), ("src/b.py", "b = 1\n"), (".gitignore", "ignored.py\n"),
+                       (".gitattributes", "src/a.py export-ignore\nsrc/b.py filter=evil\n")]:
         (repo / name).write_text(text)
     (repo / "run.sh").write_text("#!/bin/sh\n")
     (repo / "run.sh").chmod(0o755)
@@ -109,11 +110,12 @@ def test_an_export_holds_the_commit_only(tmp_path):
     git(repo, "update-index", "--skip-worktree", "src/a.py")
     (repo / "src" / "b.py").write_text("b = 2\n")
     git(repo, "update-index", "--assume-unchanged", "src/b.py")
+    git(repo, "config", "filter.evil.smudge", "echo evil")  # attributes and filters do not apply
     (repo / "ignored.py").write_text("x\n")
     (repo / "untracked.py").write_text("x\n")
     out = wt.export(repo, "HEAD", tmp_path / "export")
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert files == [".gitignore", ".golflab-export.json", "run.sh", "src/a.py", "src/b.py"]
+    assert files == [".gitattributes", ".gitignore", ".golflab-export.json", "run.sh", "src/a.py", "src/b.py"]
     assert (out / "src/a.py").read_text() == "a = 1\n" and (out / "src/b.py").read_text() == "b = 1\n"
     assert os.access(out / "run.sh", os.X_OK)
     assert json.loads((out / ".golflab-export.json").read_text())["commit"] == git(repo, "rev-parse", "HEAD")
@@ -122,6 +124,18 @@ def test_an_export_holds_the_commit_only(tmp_path):
     git(repo, *ID, "commit", "-q", "-m", "link")
     with pytest.raises(GolflabError, match="only plain files"):
         wt.export(repo, "HEAD", tmp_path / "export2")
+
+
+def test_golflabs_git_calls_run_no_hook_the_agent_sets(tmp_path):
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    hook = repo / ".git" / "hooks" / "post-commit"
+    hook.write_text(f"#!/bin/sh\ntouch {tmp_path / 'ran'}\n")
+    hook.chmod(0o755)
+    git(repo, "config", "core.fsmonitor", f"touch {tmp_path / 'ran'}; true")
+    (repo / "x.py").write_text("x = 1\n")
+    assert wt.commit_all(repo, "x", dict(wt.IDENTITY)) and not (tmp_path / "ran").exists()
 
 
 def test_review_helpers_write_each_diff_and_flag_implausible_results(tmp_path):
