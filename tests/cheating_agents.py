@@ -118,6 +118,14 @@ def main(modes: list[str]) -> None:
             " capture_output=True, text=True).stdout.strip()",
             "open(_where, 'a').write(chr(10) + '# patched by the proposal' + chr(10))"])
         git("commit", "-q", "-am", "log the evaluator")
+    elif mode == "read-val-abs":  # trains on the val shards of the dataset the run's own config.toml names
+        add_lines(LOOP, r"^(\s+)self\.loader = sources\.train_loader\(env\.rank, env\.world_size, cfg\.seed\)\n", [
+            "from golflab.config.loader import from_toml_file as _cfg",
+            "from golflab.data.dataset import Dataset as _Ds",
+            "from golflab.data.loader import TokenLoader as _TL",
+            "_orig = _cfg(out_dir.resolve().parent.parent / 'config.toml').data.path",
+            "self.loader = _TL(sorted(Path(_orig).glob('val_*.bin')), env.rank, env.world_size, seed=cfg.seed)"])
+        git("commit", "-q", "-am", "a better data order")
     elif mode != "none":
         sys.exit(f"cheating agent: unknown mode {mode!r}")
 

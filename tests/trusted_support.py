@@ -16,6 +16,7 @@ from golflab.config.loader import to_toml
 from golflab.lab.executor import prepare_run_dir
 from golflab.lab.outcome import ALSO_TEST
 from golflab.trusted import trusted_run_cmd
+from golflab.trusted.isolation import Jail
 from tests.test_auto_agent import BASE, FAST, _bound
 
 CHEATS = Path(__file__).resolve().parent / "cheating_agents.py"
@@ -35,11 +36,15 @@ def run_config(data: Path, budget: str = "4steps", extra: tuple[str, ...] = ()) 
     return to_toml(load_config(preset="tiny", budget=budget, overrides=[*TRIAL, f"data.path={data}", *extra]))
 
 
-def trusted_run(code: Path, data: Path, run_dir: Path, trusted_src: Path, **kw: Any) -> dict[str, Any]:
+ISOLATED = Jail([], [], []).active  # can this machine give the proposal's processes a mount namespace?
+
+
+def trusted_run(code: Path, data: Path, run_dir: Path, trusted_src: Path, isolation: str = "auto",
+                **kw: Any) -> dict[str, Any]:
     """RUN_DIR/result.json after `trusted_run_cmd` ran with the golflab at `trusted_src` (no PYTHONPATH of
-    the proposal), from a directory of its own."""
+    the proposal), from a directory of its own; isolation "off" runs the children without a namespace."""
     prepare_run_dir(run_dir, run_config(data, **kw))
-    env = {**os.environ, "PYTHONPATH": str(trusted_src)}
+    env = {**os.environ, "PYTHONPATH": str(trusted_src), "GOLFLAB_TRUSTED_ISOLATION": isolation}
     proc = subprocess.run(trusted_run_cmd(sys.executable, run_dir, code), cwd=run_dir, env=env, capture_output=True,
                           text=True, timeout=300)
     result = json.loads((run_dir / "result.json").read_text())

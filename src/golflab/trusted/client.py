@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,8 @@ ANSWER_TIMEOUT_S = 300.0  # one batch of scores
 class ModelServer:
     """`server(x)`: (rows, seq) int64 token windows -> (rows, seq, vocab) float32 scores (a copy)."""
 
-    def __init__(self, python: str, code_dir: Path, config: Path, weights: Path, vocab: int, rows: int, seq: int,
-                 workdir: Path, env: dict[str, str], log: Path):
+    def __init__(self, python: str, config: Path, weights: Path, vocab: int, rows: int, seq: int, workdir: Path,
+                 env: dict[str, str], log: Path, wrap: Callable[[list[str]], list[str]] = list):
         self.rows, self.seq, self.vocab, self.calls = rows, seq, vocab, 0
         shm = Path("/dev/shm") if Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK) else None
         self.tmp = Path(tempfile.mkdtemp(prefix="golflab-scores-", dir=shm))
@@ -34,7 +35,7 @@ class ModelServer:
                "--answer-fd", str(w)]
         try:
             with open(log, "ab") as fh:
-                self.proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=fh,
+                self.proc = subprocess.Popen(wrap(cmd), cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=fh,
                                              stderr=subprocess.STDOUT, pass_fds=(w,), start_new_session=True)
         finally:
             os.close(w)

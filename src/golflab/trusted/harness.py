@@ -38,6 +38,7 @@ from golflab.train.sources import DataSources, sources_from_config
 from golflab.trusted.budget import BudgetError, checked_budget, wall_limit
 from golflab.trusted.client import ModelServer
 from golflab.trusted.integrity import IntegrityError, check_unchanged, fingerprint
+from golflab.trusted.isolation import Jail, library_dirs
 from golflab.trusted.probes import LeakageError, SpotChecked, probe_model
 from golflab.trusted.view import build_train_view
 
@@ -82,6 +83,7 @@ class Harness:
         self.max_wall_s = max_wall_s
         self.untrusted = self.run_dir / UNTRUSTED
         self.spot_checks = 0
+        self.jail: Jail | None = None
         self.marker = f"{MARKER}={secrets.token_hex(16)}"
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self._log = open(self.run_dir / "trusted.log", "a", encoding="utf-8")  # noqa: SIM115 - closed in run()
@@ -120,6 +122,7 @@ class Harness:
             result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
             raise
         finally:
+            result["isolation"] = self.jail.record() if self.jail is not None else None
             killed = sweep(self.marker)
             if killed:
                 self.log(f"stopped {killed} leftover process(es) of the proposal")
@@ -140,6 +143,8 @@ class Harness:
         view = build_train_view(ds, self.untrusted / "data")
         train_dir = self.untrusted / "run"
         train_dir.mkdir()
+        self.jail = self.make_jail(ds, view)
+        self.log(f"isolation: {self.jail.record()}")
         (train_dir / "config.toml").write_text(to_toml(trainer_config(cfg, view)), encoding="utf-8")
 
         wall = self.train(cfg, train_dir)
@@ -157,8 +162,8 @@ class Harness:
         rows = max(1, min(cfg.eval.batch_tokens // seq, MAX_BUFFER_BYTES // (seq * vocab * 4)))
         gen = torch.Generator().manual_seed(secrets.randbits(62))  # unpredictable to the proposal
         t_eval = time.perf_counter()
-        with ModelServer(self.python, self.code_dir, train_dir / "config.toml", weights, vocab, rows, seq,
-                         self.untrusted, self.child_env(), self.untrusted / "server.log") as server:
+        with ModelServer(self.python, train_dir / "config.toml", weights, vocab, rows, seq, self.untrusted,
+                         self.child_env(), self.untrusted / "server.log", self.jail.wrap) as server:
             main = tokens[cfg.eval.split]
             probes = probe_model(server, rows, seq, sources.vocab_size, main, gen)
             self.log(f"probes passed: {probes}")
@@ -184,6 +189,15 @@ class Harness:
                    untrusted_result=str((train_dir / "result.json").relative_to(self.run_dir)))
         return out
 
+    def make_jail(self, ds: Dataset, view: Path) -> Jail:
+        """The proposal's processes: the dataset hidden (when the view reaches the train shards by hard links
+        and nothing the children need lies inside it), the run dir, the code and the libraries read-only."""
+        data = ds.path.resolve()
+        needed = [self.run_dir, self.code_dir, *library_dirs()]
+        linked = not any(p.is_symlink() for p in view.iterdir())
+        hide = [data] if linked and not any(p == data or data in p.parents for p in needed) else []
+        return Jail(hide, [self.run_dir, self.code_dir, *library_dirs()], [self.untrusted])
+
     def eval_splits(self, cfg: RunConfig, sources: DataSources) -> dict[str, torch.Tensor]:
         """The main eval split and eval.also_splits (one the dataset lacks is skipped, as the trainer does)."""
         out = {cfg.eval.split: sources.eval_tokens(cfg.eval.split)}
@@ -203,7 +217,7 @@ class Harness:
                  f"{'none' if limit is None else f'{limit:.0f} s'}")
         t0 = time.monotonic()
         with open(self.untrusted / "trainer.log", "ab") as fh:
-            proc = subprocess.Popen(cmd, cwd=self.untrusted, env=self.child_env(), stdout=fh, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(self.jail.wrap(cmd), cwd=self.untrusted, env=self.child_env(), stdout=fh, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             proc.wait(timeout=limit)
