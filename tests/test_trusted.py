@@ -147,6 +147,8 @@ def test_review_helpers_write_each_diff_and_flag_implausible_results(tmp_path):
     assert [r["name"] for r in rows] == ["agent001"] and rows[0]["diff_stat"] == "src/x.py (+1 -1)"
     assert rows[0]["diff_path"] == tmp_path / "diffs" / "agent001-aaaaaaaaaaaa.diff"
     assert rows[0]["diff_path"].read_text() == d[1]["diff"]
+    assert rows[0]["data_note"] == "" and code_changes([{**d[1], "diff": d[1]["diff"] + "GIT binary patch\n"}],
+                                                       tmp_path)[0]["data_note"] == "adds binary files"
     assert list(flags(d)) == ["agent002"] and "robust σ better" in flags(d)["agent002"]
     assert implausible(1.99, [2.0, 2.01, 2.0, 1.99]) == "" and "floor" in implausible(0.2, [], floor=0.5)
 

@@ -18,6 +18,7 @@ from golflab.fileio import write_atomic
 DIFF_DIR = "diffs"
 K_SIGMA = 5.0  # a result this many robust σ below the best so far is flagged
 MIN_EARLIER = 3  # runs needed before the σ rule applies
+LARGE_DIFF = 100_000  # bytes of added lines: code rarely needs this much; data (a table of val tokens) does
 
 
 def _get(d: Any, key: str) -> Any:
@@ -30,8 +31,9 @@ def diff_path(out: Path, name: str, code_rev: str) -> Path:
 
 
 def code_changes(decisions: list[Any], out: Path) -> list[dict[str, Any]]:
-    """One row per code proposal: name, status, code_rev, description, diff_stat and diff_path (the full
-    diff written to <out>/diffs/<name>-<commit>.diff, rewritten only when it changed)."""
+    """One row per code proposal: name, status, code_rev, description, diff_stat, diff_path (the full
+    diff written to <out>/diffs/<name>-<commit>.diff, rewritten only when it changed) and data_note (not
+    empty when the change adds binary files or many bytes: data smuggled into code, e.g. val tokens)."""
     rows = []
     for d in decisions:
         diff, rev = _get(d, "diff") or "", _get(d, "code_rev") or ""
@@ -42,8 +44,17 @@ def code_changes(decisions: list[Any], out: Path) -> list[dict[str, Any]]:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, diff)
         rows.append({"name": _get(d, "name"), "status": _get(d, "status"), "code_rev": rev,
-                     "description": _get(d, "description") or "", "diff_stat": diff_stat(diff), "diff_path": path})
+                     "description": _get(d, "description") or "", "diff_stat": diff_stat(diff), "diff_path": path,
+                     "data_note": data_note(diff)})
     return rows
+
+
+def data_note(diff: str) -> str:
+    """Why a diff looks like it carries data rather than code ("" if it does not)."""
+    added = sum(len(ln) - 1 for ln in diff.splitlines() if ln.startswith("+") and not ln.startswith("+++"))
+    notes = ["adds binary files"] if "GIT binary patch" in diff or "\nBinary files " in diff else []
+    notes += [f"adds {added:,} bytes"] if added > LARGE_DIFF else []
+    return "; ".join(notes)
 
 
 def robust_sigma(values: list[float]) -> float:
