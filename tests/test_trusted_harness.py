@@ -1,5 +1,4 @@
-"""Attacks on the harness itself: golflab patched at interpreter start-up (a committed sitecustomize), a
-fake result.json written into the run directory (also by a process that outlives the trainer), and the
+"""Attacks on the harness itself: a fake result.json written into the run directory (also by a process that outlives the trainer), and the
 trainer rewriting the evaluator of the golflab that measures it. The last two run without the mount
 namespace (test_trusted_isolation.py has them with it), so the harness's own checks are what stops them."""
 
@@ -10,19 +9,10 @@ import time
 
 import pytest
 
-from golflab.auto import worktree as wt
 from tests.test_auto_agent import copy_checkout
-from tests.trusted_support import cheat, propose, same_numbers, trusted_run
+from tests.trusted_support import cheat, propose, trusted_run
 
 pytestmark = pytest.mark.slow
-
-
-def test_a_committed_sitecustomize_patches_only_the_proposals_own_processes(tiny_dataset, tmp_path):
-    repo = copy_checkout(tmp_path / "repo")
-    prop = propose(repo, tmp_path, cheat("sitecustomize"))
-    assert not prop.rejected and (prop.code / "src" / "sitecustomize.py").is_file()
-    ref = trusted_run(wt.export(repo, "HEAD", tmp_path / "base"), tiny_dataset, tmp_path / "base-run", repo / "src")
-    assert same_numbers(trusted_run(prop.code, tiny_dataset, tmp_path / "run", repo / "src"), ref)
 
 
 def test_a_result_json_written_by_the_proposal_is_replaced_and_its_daemon_stopped(tiny_dataset, tmp_path):
