@@ -10,6 +10,7 @@ and splits into RUN/result.json. See "Threat model" in docs/auto.md.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -19,8 +20,10 @@ def trusted_run_cmd(python: str, run_dir: Path, code_dir: Path, nproc: int = 1,
     commit) and then measures it with THIS (trusted) golflab; it writes RUN_DIR/result.json in the format
     lab/outcome.py reads (status, val_loss, val_bpb, splits.test..., steps, tokens, train_seconds, ...).
 
-    `-P` keeps the current directory off sys.path, so no file a proposal writes there is imported by the
-    harness. `max_wall_s` bounds the trainer's wall time also for a steps or tokens budget."""
-    cmd = [python, "-P", "-m", "golflab.trusted", "--run-dir", str(run_dir), "--code", str(code_dir),
+    `-P` (Python >= 3.11) keeps the current directory off sys.path, so no file a proposal writes there is
+    imported by the harness; on 3.10, start it from a directory the proposal cannot write. `max_wall_s`
+    bounds the trainer's wall time also for a steps or tokens budget."""
+    safe_path = ["-P"] if sys.version_info >= (3, 11) else []
+    cmd = [python, *safe_path, "-m", "golflab.trusted", "--run-dir", str(run_dir), "--code", str(code_dir),
            "--nproc", str(nproc)]
     return cmd + (["--max-wall", f"{max_wall_s:g}"] if max_wall_s else [])

@@ -196,7 +196,7 @@ class Harness:
         needed = [self.run_dir, self.code_dir, *library_dirs()]
         linked = not any(p.is_symlink() for p in view.iterdir())
         hide = [data] if linked and not any(p == data or data in p.parents for p in needed) else []
-        return Jail(hide, [self.run_dir, self.code_dir, *library_dirs()], [self.untrusted])
+        return Jail(hide, needed, [self.untrusted])
 
     def eval_splits(self, cfg: RunConfig, sources: DataSources) -> dict[str, torch.Tensor]:
         """The main eval split and eval.also_splits (one the dataset lacks is skipped, as the trainer does)."""
