@@ -35,10 +35,8 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-@pytest.fixture
-def repo(tmp_path) -> Path:
+def copy_checkout(dst: Path) -> Path:
     """A committed copy of this checkout's files in a new git repository (the real one is never touched)."""
-    dst = tmp_path / "repo"
     for name in git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard").splitlines():
         if (ROOT / name).is_file():
             (dst / name).parent.mkdir(parents=True, exist_ok=True)
@@ -47,6 +45,11 @@ def repo(tmp_path) -> Path:
     git(dst, "add", "-A")
     git(dst, *ID, "commit", "-q", "-m", "golflab")
     return dst
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    return copy_checkout(tmp_path / "repo")
 
 
 def agent(*modes: str) -> str:
@@ -168,9 +171,12 @@ def test_answers_the_loop_skips_as_already_tried_are_told_to_the_agent_and_end_t
 def test_a_code_change_excludes_the_brief_and_runs_the_extra_check(repo, tmp_path):
     p = _bound(repo, tmp_path, agent("lr", "lr"), check_cmd="grep -q 'g.lr \\* (25.0' src/golflab/optim/table.py")
     prop = p.propose(BASE)
-    assert not prop.rejected and prop.code is not None and prop.code_rev == git(prop.code, "rev-parse", "HEAD")
+    assert not prop.rejected and prop.code is not None
+    assert prop.code_rev == git(p.root / "agent001", "rev-parse", "HEAD")  # the export holds the worktree's commit
+    assert json.loads((prop.code / ".golflab-export.json").read_text()) == {"commit": prop.code_rev}
     assert "diff --git a/src/golflab/optim/table.py" in prop.diff and ".golflab" not in prop.diff
-    assert (prop.code / ".golflab" / "GOLFLAB_BRIEF.md").read_text().startswith("# golflab auto: brief")
+    assert (p.root / "agent001" / ".golflab" / "GOLFLAB_BRIEF.md").read_text().startswith("# golflab auto: brief")
+    assert not (prop.code / ".golflab").exists() and (prop.code / ".golflab-export.json").is_file()
     p.check_cmd = "echo check says no >&2; false"
     second = p.propose(BASE)
     assert second.rejected.startswith("the check 'echo check says no >&2; false' failed (exit 1): check says no")

@@ -6,8 +6,10 @@ then the command (`shell=True`, cwd = the worktree). Its answer is a config diff
 and/or a code change (commits, or edits golflab commits). golflab checks it before anything runs:
 protected config keys and paths, overrides that resolve, a tiny CPU smoke run with the worktree's code,
 and an optional check command. A failed check is a "rejected" decision with the reason and the diff.
-A kept code change advances the branch; worktrees of other proposals are removed (their diffs stay in
-the store).
+What runs (the smoke run, the check, every training run) is a clean export of the proposal's commit,
+not its worktree, and the checked and stored diff is the full difference between the base commit and
+that commit, so what was judged can be reproduced from the diff. A kept code change advances the
+branch; worktrees and exports of other proposals are removed (their diffs stay in the store).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,7 +36,8 @@ from golflab.fileio import write_atomic
 # Paths a code proposal may not touch: how runs are fed, measured, judged and stored (and the tests,
 # plans and spaces that check them). A prefix ending in "/" covers a folder.
 PROTECTED_PATHS = ("src/golflab/data/", "src/golflab/eval/", "src/golflab/lab/", "src/golflab/auto/",
-                   "src/golflab/train/sources.py", "tests/", "plans/", "spaces/", "pyproject.toml", ".ci/")
+                   "src/golflab/trusted/", "src/golflab/train/sources.py", "tests/", "plans/", "spaces/",
+                   "pyproject.toml", ".ci/")
 BRIEF_DIR = ".golflab"  # inside each worktree; ignores itself, so the brief and answer are never in a diff
 SMOKE_STEPS = 3
 
@@ -77,8 +81,9 @@ class AgentProposer:
         self.empty = 0  # answers in a row that changed nothing (or repeated a tried config)
         self.repeats: list[str] = []  # proposals the loop skipped as already tried (no decision recorded)
         self.last: tuple[Proposal, int] | None = None  # the last proposal, and the decision count then
-        self.trees: list[Path] = []  # worktrees this proposer made and has not removed
-        self.undecided: set[Path] = set()  # worktrees of proposals not yet judged (their runs import them)
+        self.trees: list[Path] = []  # worktrees and exports this proposer made and has not removed
+        self.exports: set[Path] = set()  # those of them that are exports
+        self.undecided: set[Path] = set()  # exports of proposals not yet judged (their runs import them)
         self.earlier: list[dict[str, Any]] = []  # decisions an earlier process stored in the same --out
         self.git_env = wt.identity_env(self.repo)
 
@@ -105,8 +110,7 @@ class AgentProposer:
         names = [re.fullmatch(r"agent(\d+)", str(r.get("name"))) for r in self.earlier]
         self.count = max((int(m.group(1)) for m in names if m), default=0)
         self._save_state()
-        base = self._add_tree(f"base-{tip[:12]}", tip)
-        loop.base_code, loop.base_code_rev = base, tip
+        loop.base_code, loop.base_code_rev = self._export(self.repo, tip), tip
 
     def kept(self, proposal: Proposal) -> None:
         if proposal.code is not None:
@@ -180,17 +184,20 @@ class AgentProposer:
             return Proposal(name, [], rejected="no change (no commit, no edits, no overrides)")
         diff = wt.unified_diff(tree, base_rev, head) if code else ""
         desc = desc or "; ".join(wt.subjects(tree, base_rev, head))
-        prop = Proposal(name, overrides, code=tree if code else None, code_rev=head if code else "", diff=diff,
-                        description=desc)
-        prop.rejected = self._check(prop, base_rev)
+        try:
+            export = self._export(tree, head) if code else None
+        except GolflabError as exc:
+            return Proposal(name, overrides, diff=diff, description=desc, rejected=str(exc))
+        prop = Proposal(name, overrides, code=export, code_rev=head if code else "", diff=diff, description=desc)
+        prop.rejected = self._check(prop, base_rev, tree)
         if not prop.rejected:  # (a rejected proposal always gets a decision)
             self.last = (prop, len(self.loop.decisions))
             if prop.code is not None:
                 self.undecided.add(Path(prop.code).resolve())
         return prop
 
-    def _check(self, prop: Proposal, base_rev: str) -> str:
-        """The reason a proposal may not run, or ""."""
+    def _check(self, prop: Proposal, base_rev: str, tree: Path) -> str:
+        """The reason a proposal may not run, or "" (checks run in its export; logs go to its worktree)."""
         from golflab.config import load_config
         from golflab.engine.session import merge_overrides
 
@@ -206,7 +213,7 @@ class AgentProposer:
             return f"overrides do not resolve: {exc}"
         if prop.code is None:
             return ""
-        touched = [p for p in wt.changed_paths(prop.code, base_rev, prop.code_rev) if protected_path(p)]
+        touched = [p for p in wt.changed_paths(tree, base_rev, prop.code_rev) if protected_path(p)]
         if touched:
             return f"the change touches protected path(s) {', '.join(touched)} (the harness is off limits)"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(prop.code / "src"),
@@ -214,22 +221,32 @@ class AgentProposer:
         if self.smoke:
             with tempfile.TemporaryDirectory(prefix="golflab-smoke-") as tmp:
                 reason = self._run(self.smoke_cmd(Path(tmp)), prop.code, {**env, "CUDA_VISIBLE_DEVICES": ""},
-                                   self.check_timeout_s, prop.code / BRIEF_DIR / "smoke.log", "the smoke run")
+                                   self.check_timeout_s, tree / BRIEF_DIR / "smoke.log", "the smoke run")
             if reason:
                 return reason
         if self.check_cmd:
             return self._run(self.check_cmd, prop.code, env, self.check_timeout_s,
-                             prop.code / BRIEF_DIR / "check.log", f"the check {self.check_cmd!r}")
+                             tree / BRIEF_DIR / "check.log", f"the check {self.check_cmd!r}")
         return ""
 
     def smoke_cmd(self, out: Path) -> str:
-        """A few CPU steps of the tiny preset with the proposal's code: does it still import and train?"""
+        """A few CPU steps of the tiny preset with the proposal's code: does it still import and train? On the
+        train-only view of the data, without evaluation, as the trusted harness trains it."""
         import shlex
 
         args = [sys.executable, "-m", "golflab", "train", "--preset", "tiny", "--budget", f"{SMOKE_STEPS}steps",
-                "--data", str(Path(self.loop.s.data).resolve()), "--set", "eval.stride=0", "--set", "eval.val_every=0",
-                "--set", "artifact.enabled=false", "--set", "train.batch_tokens=1024", "--out", str(out / "run")]
+                "--data", str(self._train_view()), "--set", "eval.enabled=false", "--set", "artifact.enabled=false",
+                "--set", "train.batch_tokens=1024", "--out", str(out / "run")]
         return shlex.join(args)
+
+    def _train_view(self) -> Path:
+        from golflab.data.dataset import Dataset
+        from golflab.trusted.view import build_train_view
+
+        view = (Path(self.loop.out) / "train-view").resolve()
+        if view.exists():
+            shutil.rmtree(view)  # rebuilt per proposal: a proposal's smoke run may have written into it
+        return build_train_view(Dataset.open(Path(self.loop.s.data).resolve()), view)
 
     def _run(self, cmd: str, cwd: Path, env: dict[str, str], timeout: float, log: Path, what: str) -> str:
         """Run a shell command; "" when it succeeded, else the reason (with its last lines of output)."""
@@ -252,6 +269,15 @@ class AgentProposer:
         self.trees.append(path)
         return path
 
+    def _export(self, cwd: Path, commit: str) -> Path:
+        """A clean export of `commit` under <out>/code/ (what its runs import)."""
+        path = (Path(self.loop.out) / "code" / commit[:12]).resolve()
+        if path not in self.trees:
+            wt.export(cwd, commit, path)
+            self.trees.append(path)
+            self.exports.add(path)
+        return path
+
     def cleanup(self, keep_base: bool = True) -> None:
         """Remove this proposer's worktrees except the loop's current base code (kept commits stay on the
         branch; discarded and rejected ones live on as diffs in the store)."""
@@ -259,5 +285,9 @@ class AgentProposer:
         for path in list(self.trees):
             if (base is not None and Path(base).resolve() == path) or (keep_base and path in self.undecided):
                 continue
-            wt.remove_worktree(self.repo, path)
+            if path in self.exports:
+                shutil.rmtree(path, ignore_errors=True)
+                self.exports.discard(path)
+            else:
+                wt.remove_worktree(self.repo, path)
             self.trees.remove(path)

@@ -21,9 +21,13 @@ Answer in one or both of these ways, then exit:
        description = "SwiGLU MLP at the same width"
        overrides = ["model.mlp=swiglu", "model.mlp_mult=2.0"]
 2. Code change: edit files in this worktree (the current directory). Commit them, or leave them
-   uncommitted and golflab commits them as "agent: <description>". Runs import golflab from this
-   worktree's src/, with the config golflab resolves (presets and defaults are resolved before the run,
-   so change hyperparameters through overrides, and behaviour through code).
+   uncommitted and golflab commits them as "agent: <description>". Runs import golflab from a clean
+   export of that commit (only committed files: nothing ignored, untracked or hidden from git), with
+   the config golflab resolves (presets and defaults are resolved before the run, so change
+   hyperparameters through overrides, and behaviour through code).
+   Your code trains; the harness measures: it trains on the train split only, then asks your model
+   (golflab.model.gpt.build_model + model.logits(idx)) for scores on input windows, checks that they
+   depend on no future token, and computes val/test loss and bits per byte with its own code.
 No change at all counts as "no idea"; golflab stops after a few of those in a row."""
 
 

@@ -16,8 +16,12 @@ def search_session(settings: Settings, proposer: Proposer, out: Path, backend: B
     and report.md in `out`."""
     from golflab.auto.outputs import write_outputs
     from golflab.train.runlog import code_version
+    from golflab.trusted import trusted_run_cmd
 
     installed = code_version()[0] or ""
+    ex = getattr(backend, "executor", None)
+    if ex is not None and ex.code_runner is None:  # code proposals are measured by the trusted harness
+        ex.code_runner = trusted_run_cmd
 
     def outputs(decisions: list[Decision], session: Session) -> None:
         write_outputs(decisions, out, settings.metric, settings, installed)

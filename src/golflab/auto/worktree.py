@@ -1,25 +1,35 @@
 """Git plumbing for the agent proposer: detached worktrees, a branch that carries kept code, diffs.
 
 Every call runs `git` in a subprocess and turns a failure into a GolflabError naming the command,
-so a broken repository stops `golflab auto` with one line instead of a traceback.
+so a broken repository stops `golflab auto` with one line instead of a traceback. The repository's
+config is shared with the agent's worktrees, so every call turns off hooks and the fsmonitor: an agent
+that sets them does not get a command run by golflab.
+
+What a proposal runs is `export(commit)`: the commit's tree written out blob by blob, so nothing
+untracked, ignored, skip-worktree or assume-unchanged, and no checkout filter or export attribute, takes
+part.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
 from golflab.errors import GolflabError
+from golflab.fileio import write_atomic
+from golflab.train.runlog import EXPORT_MARK
 
+SAFE = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
 IDENTITY = {"GIT_AUTHOR_NAME": "golflab auto", "GIT_AUTHOR_EMAIL": "golflab-auto@localhost",
             "GIT_COMMITTER_NAME": "golflab auto", "GIT_COMMITTER_EMAIL": "golflab-auto@localhost"}
 
 
 def git(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> str:
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
+        proc = subprocess.run(["git", *SAFE, *args], cwd=cwd, capture_output=True, text=True, timeout=120,
                               env={**os.environ, **(env or {})})
     except (OSError, subprocess.SubprocessError) as exc:
         raise GolflabError(f"git {' '.join(args)} in {cwd} failed: {exc}") from None
@@ -93,7 +103,7 @@ def remove_worktree(repo: Path, path: Path) -> None:
 
 
 def is_ancestor(cwd: Path, older: str, newer: str) -> bool:
-    return subprocess.run(["git", "merge-base", "--is-ancestor", older, newer], cwd=cwd,
+    return subprocess.run(["git", *SAFE, "merge-base", "--is-ancestor", older, newer], cwd=cwd,
                           capture_output=True, timeout=60).returncode == 0
 
 
@@ -113,7 +123,50 @@ def changed_paths(cwd: Path, base: str, head: str) -> list[str]:
 
 
 def unified_diff(cwd: Path, base: str, head: str) -> str:
-    return git(cwd, "diff", "--no-color", "--no-ext-diff", base, head)
+    """The full tree difference between two commits, binary files included (`git apply` reproduces it)."""
+    return git(cwd, "diff", "--no-color", "--no-ext-diff", "--no-textconv", "--binary", base, head)
+
+
+def export(cwd: Path, commit: str, dest: Path) -> Path:
+    """The tree of `commit` written to `dest` (replaced if there), with EXPORT_MARK naming the commit.
+
+    Blobs are read straight from the object store (`git ls-tree` + `git cat-file --batch`), so the files
+    are the committed bytes; a symbolic link or a submodule (which could point outside the commit) is an
+    error."""
+    sha = rev(cwd, commit)
+    listing = git(cwd, "ls-tree", "-r", "-z", "--full-tree", sha).split("\0")
+    entries = []
+    for item in filter(None, listing):
+        meta, path = item.split("\t", 1)
+        mode, kind, obj = meta.split()
+        if kind != "blob" or mode not in ("100644", "100755"):
+            raise GolflabError(f"commit {sha[:12]} holds {path} (mode {mode}): only plain files can be run")
+        entries.append((path, obj, mode == "100755"))
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp = dest.with_name(dest.name + ".part")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    proc = subprocess.run(["git", *SAFE, "cat-file", "--batch"], cwd=cwd, capture_output=True, timeout=300,
+                          input="".join(f"{obj}\n" for _, obj, _ in entries).encode())
+    if proc.returncode != 0:
+        raise GolflabError(f"git cat-file --batch in {cwd} failed: {proc.stderr.decode(errors='replace')[-200:]}")
+    data, pos = proc.stdout, 0
+    for path, _obj, executable in entries:
+        header_end = data.index(b"\n", pos)
+        size = int(data[pos:header_end].split()[2])
+        body, pos = data[header_end + 1:header_end + 1 + size], header_end + 2 + size
+        target = (tmp / path).resolve()
+        if tmp.resolve() not in target.parents:
+            raise GolflabError(f"commit {sha[:12]} holds a path outside its tree: {path}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+        if executable:
+            target.chmod(0o755)
+    write_atomic(tmp / EXPORT_MARK, json.dumps({"commit": sha}) + "\n")
+    tmp.rename(dest)
+    return dest
 
 
 def subjects(cwd: Path, base: str, head: str) -> list[str]:

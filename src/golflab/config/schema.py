@@ -163,6 +163,9 @@ class EvalConfig:
     # also score the final model on these splits (standard eval, results under result["splits"]): the lab
     # asks for "test" so that held-out confirmation needs no second process and no kept weights
     also_splits: list[Literal["val", "test"]] = field(default_factory=list)
+    # false: the trainer evaluates nothing and reads no val/test split, it only trains and saves model.pt;
+    # set by the trusted harness (golflab.trusted), which measures the weights itself
+    enabled: bool = True
 
 
 @dataclass

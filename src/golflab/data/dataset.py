@@ -77,7 +77,8 @@ class Dataset:
             ds = cls._open_parameter_golf(root, tokenizer)
         else:
             raise DataError(f"{root} holds neither a golflab {MANIFEST} nor parameter-golf fineweb_*.bin shards")
-        for split in ("train", "val"):
+        # a train-only view (golflab.trusted.view: what a proposal's trainer sees) has no val split
+        for split in ("train",) if manifest.get("train_only") else ("train", "val"):
             if not ds.split_files(split):
                 raise DataError(f"dataset {root} has no {split} shards ({ds._prefixes[split]}_*.bin)")
         ds._check_tokenizer()

@@ -93,7 +93,7 @@ class RunSpec:
 @dataclass
 class RunOutcome:
     spec: RunSpec
-    status: str  # ok / failed / crashed / timeout / interrupted
+    status: str  # ok / failed / crashed / timeout / interrupted / rejected
     result: dict[str, Any]
     metrics: list[dict[str, Any]]
     error: str | None
@@ -135,6 +135,9 @@ class Executor:
     python: str = field(default_factory=lambda: sys.executable)
     launcher: list[str] | None = None  # replaces `python -m golflab` (a wrapper or a fake trainer)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # the command of a run with a code proposal's code, (python, run_dir, code, nproc) -> argv: the trusted
+    # harness (golflab.trusted.trusted_run_cmd) measures it; None: train with the code on PYTHONPATH
+    code_runner: Callable[[str, Path, Path, int], list[str]] | None = None
 
     def golflab(self, nproc: int = 1) -> list[str]:
         if self.launcher:
@@ -241,6 +244,8 @@ def outcome_of(spec: RunSpec, rc: int | None, timed_out: bool, timeout_s: float 
         status, error = "timeout", f"timed out after {timeout_s:.0f}s\n{tail}"
     elif result is None:
         status, error = "crashed", f"exit code {rc}, no result.json\n{tail}"
+    elif result.get("rejected"):  # the trusted harness refused the model (a probe, the budget, integrity)
+        status, error = "rejected", str(result["rejected"])
     elif result.get("status") == "interrupted":
         status, error = "interrupted", f"interrupted\n{tail}"
     elif result.get("status") != "ok" or (rc is not None and rc != 0):
@@ -352,9 +357,12 @@ class LocalBackend:
         prepare_run_dir(spec.run_dir, spec.config_toml)  # a killed attempt starts from scratch
         problem = spec.data.problem() if spec.data else None
         ex = self.executor
-        env = ex.env(slot, self.cache_dir, self.cpu_threads, spec.code)
+        trusted = spec.code is not None and ex.code_runner is not None
+        env = ex.env(slot, self.cache_dir, self.cpu_threads, None if trusted else spec.code)
         if problem:  # fails this run only, with the reason in its log
             cmd = [ex.python, "-c", f"import sys; print({problem!r}); sys.exit(2)"]
+        elif trusted:  # the harness trains with the proposal's code and measures with this golflab
+            cmd = ex.code_runner(ex.python, spec.run_dir, spec.code, max(1, len(slot.gpus)))
         else:
             cmd = ex.train_cmd(spec.run_dir, max(1, len(slot.gpus)))
         if self.workers and not problem and spec.code is None and not ex.launcher and len(slot.gpus) <= 1:

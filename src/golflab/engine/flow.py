@@ -257,6 +257,9 @@ def _judged(c: Candidate, rule: Rule, metric: str, seeds: list[int], lo: int, hi
 
 def _failed(res: dict[Req, RunRow], mine: list[Req], metric: str, n: int) -> Outcome:
     bad = [r for r in mine if res[r].value(metric) is None]
+    refused = [r for r in bad if res[r].status == "rejected"]
+    if refused:  # the trusted harness refused the model: the proposal is rejected, not merely failed
+        return Outcome("rejected", note=f"measurement refused: {_first(res[refused[0]].error)}", n_seeds=n)
     why = "; ".join(f"seed {r.seed}: {res[r].status} {_first(res[r].error)}".strip() for r in bad)
     return Outcome("crash", "failed", note=f"{len(bad)} of {len(mine)} run(s) failed ({why})", n_seeds=n)
 

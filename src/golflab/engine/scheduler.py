@@ -354,6 +354,8 @@ class Engine:
     def _adopt(self, spec: RunSpec) -> bool:
         """Store a run a killed engine finished but never stored (its result.json is complete and its
         config.toml is this run's); False if there is none and the run must be trained."""
+        if spec.code is not None:  # a proposal's code could have left that file: only a measured run counts
+            return False
         result = finished_result(spec.run_dir, spec.config_toml)
         if result is None:
             return False

@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS experiments (idx INTEGER PRIMARY KEY, name TEXT NOT N
 CREATE TABLE IF NOT EXISTS decisions (idx INTEGER PRIMARY KEY, name TEXT NOT NULL, record TEXT NOT NULL,
   decided_at REAL NOT NULL);
 """
-FAILED = ("failed", "crashed", "timeout", "interrupted")  # a finished run without a usable result
+FAILED = ("failed", "crashed", "timeout", "interrupted", "rejected")  # a finished run without a usable result
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,12 @@ def evaluate(
     bos_id: int | None = None,
     zero_byte_nats: bool = True,
     pack_buffer_docs: int = 1000,
+    order: np.ndarray | None = None,
 ) -> EvalResult:
-    """nats_fn(x, y) -> per-token nats (B*T,); val_bpb counts target bytes with `table`."""
+    """nats_fn(x, y) -> per-token nats (B*T,); val_bpb counts target bytes with `table`.
+
+    `order` permutes this rank's windows (the result does not depend on it): the trusted harness sends
+    windows in a random order, so a model shown a batch cannot tell which window follows which."""
     t0 = time.perf_counter()
     device = device or torch.device("cpu")
     if packing == "best_fit":
@@ -110,6 +114,8 @@ def evaluate(
     starts, score_from = eval_windows(tokens.numel(), seq_len, stride)
     lo, hi = len(starts) * rank // world_size, len(starts) * (rank + 1) // world_size
     starts, score_from = starts[lo:hi], score_from[lo:hi]
+    if order is not None:
+        starts, score_from = starts[order], score_from[order]
     batch_seqs = max(1, min(batch_seqs, len(starts)))  # a small split is not padded up to a large batch
     toks = tokens.to(device=device, dtype=torch.int64)
     offsets = torch.arange(seq_len + 1, device=device)

@@ -103,6 +103,12 @@ class GPT(nn.Module):
                 skips.append(x)
         return rms_norm(x[:, R:] if R else x)
 
+    def logits(self, idx: Tensor) -> Tensor:
+        """(B, T, V) float scores for token ids (B, T): what the trusted harness asks a model for (it
+        computes the loss, the bytes and the metric itself; see golflab.trusted)."""
+        x = self.hidden(idx)
+        return self.head.scores(x.reshape(-1, x.size(-1)), self.tok_emb.weight).view(*idx.shape, -1)
+
     def forward(self, idx: Tensor, targets: Tensor, reduction: str = "mean") -> Tensor:
         """Cross-entropy in nats of `targets` given `idx`; reduction 'mean', 'sum' or 'none' (flat)."""
         x = self.hidden(idx)

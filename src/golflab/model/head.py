@@ -53,6 +53,17 @@ class OutputHead(nn.Module):
             logits = self.softcap * torch.tanh(logits / self.softcap)
         return logits
 
+    def scores(self, x: Tensor, tied_weight: Tensor) -> Tensor:
+        """(N, V) scores whose log-softmax is the model's log-probabilities: the logits, or for a mixture
+        of softmax the log of the mixture (already normalised)."""
+        if self.mos is None:
+            return self.logits(x, tied_weight)
+        n, d = x.shape
+        h = x.unsqueeze(1) + self.mos.proj(x).view(n, self.mos.k, d)
+        logp = torch.log_softmax(self.logits(h, tied_weight), dim=-1)
+        log_prior = torch.log_softmax(self.mos.prior(x).float(), dim=-1)
+        return torch.logsumexp(log_prior.unsqueeze(-1) + logp, dim=1)
+
     def forward(self, x: Tensor, tied_weight: Tensor, targets: Tensor, reduction: str = "mean") -> Tensor:
         """x: (N, D) final hidden states; returns the cross-entropy in nats, reduced as asked."""
         if self.mos is None:

@@ -71,10 +71,18 @@ class RunLog:
             self._log.close()
 
 
+EXPORT_MARK = ".golflab-export.json"  # at the top of a clean export of a commit (golflab.auto.worktree.export)
+
+
 def code_version(where: Path | None = None) -> tuple[str | None, bool | None]:
-    """(git SHA, dirty flag) of the git checkout at `where` (default: golflab's own source tree), or
-    (None, None) outside a git checkout."""
+    """(git SHA, dirty flag) of the git checkout at `where` (default: golflab's own source tree), or of
+    the commit a clean export holds (never dirty), or (None, None) outside both."""
     src = where or Path(__file__).resolve().parent
+    for top in (src, *src.parents)[:4]:
+        try:
+            return str(json.loads((top / EXPORT_MARK).read_text(encoding="utf-8"))["commit"]), False
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()
