@@ -36,8 +36,8 @@ from golflab.fileio import write_atomic
 # Paths a code proposal may not touch: how runs are fed, measured, judged and stored (and the tests,
 # plans and spaces that check them). A prefix ending in "/" covers a folder.
 PROTECTED_PATHS = ("src/golflab/data/", "src/golflab/eval/", "src/golflab/lab/", "src/golflab/auto/",
-                   "src/golflab/trusted/", "src/golflab/train/sources.py", "tests/", "plans/", "spaces/",
-                   "pyproject.toml", ".ci/")
+                   "src/golflab/engine/", "src/golflab/stats/", "src/golflab/trusted/",
+                   "src/golflab/train/sources.py", "tests/", "plans/", "spaces/", "pyproject.toml", ".ci/")
 BRIEF_DIR = ".golflab"  # inside each worktree; ignores itself, so the brief and answer are never in a diff
 SMOKE_STEPS = 3
 
