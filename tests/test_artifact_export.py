@@ -1,0 +1,74 @@
+"""The export boundary: the declared core modules, their imports and top-level names, and pruning."""
+
+from __future__ import annotations
+
+import ast
+import sys
+
+import pytest
+
+from golflab.artifact import export
+from golflab.artifact.prune import prune_registries, prune_unreachable
+from golflab.config import load_config
+
+# What a core module may import besides earlier core modules (docs/ARCHITECTURE.md, "portable core").
+ALLOWED_THIRD_PARTY = {"numpy", "torch", "sentencepiece", "tiktoken", "brotli", "zstandard", "tomli"}  # tomli: Python < 3.11
+
+
+def _imports(name: str) -> list[str]:
+    tree = ast.parse(export._module_path(name).read_text(encoding="utf-8"))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append(node.module)
+    return out
+
+
+def test_core_modules_import_only_earlier_core_modules_stdlib_and_allowed_packages():
+    export.check_boundary()
+    for i, name in enumerate(export.CORE_MODULES):
+        for mod in _imports(name):
+            top = mod.split(".")[0]
+            if top == "golflab":
+                assert mod in export.CORE_MODULES[:i] or mod in export.NOT_INLINED, (name, mod)
+            else:
+                assert top in sys.stdlib_module_names or top in ALLOWED_THIRD_PARTY, (name, mod)
+
+
+def test_core_top_level_names_are_unique():
+    owner: dict[str, str] = {}
+    for name, block in zip(export.CORE_MODULES, export._inlined_core(), strict=True):
+        for top in export._top_level_names(ast.parse(block).body):
+            assert top not in owner, f"{top} defined in {owner.get(top)} and {name}"
+            owner[top] = name
+
+
+def test_pruning_keeps_what_is_reached_and_the_selected_registry_entry():
+    tree = ast.parse(
+        "import os\nimport json\n"
+        "class A:\n    def used(self): return helper()\n    def unused(self): return other()\n"
+        "    def forward(self): return 1\n"
+        "def helper(): return KINDS['b']()\n"
+        "def other(): return 2\n"
+        "def kind_a(): return 'a'\n"
+        "def kind_b(): return os.sep\n"
+        "KINDS = {'a': kind_a, 'b': kind_b}\n"
+        "if __name__ == '__main__':\n    A().used()\n")
+    prune_registries(tree, {"KINDS": "b"})
+    prune_unreachable(tree)
+    text = ast.unparse(tree)
+    assert "kind_a" not in text and "def other" not in text and "def unused" not in text and "json" not in text
+    assert "def used" in text and "def forward" in text and "kind_b" in text and "import os" in text
+
+
+@pytest.mark.parametrize("preset", ["golf-baseline", "golf-swiglu576"])
+def test_exported_script_holds_only_what_the_config_uses(preset):
+    script = export.render_script(load_config(preset=preset))
+    ast.parse(script)
+    for absent in ("train_sentencepiece", "def load_config", "def parse_budget", "def override_to_dict",
+                   "def diff_from_default"):
+        assert absent not in script
+    unused_mlp = "class SwiGLU" if preset == "golf-baseline" else "class ActMLP"
+    assert unused_mlp not in script
