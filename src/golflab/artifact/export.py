@@ -16,8 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from golflab import __version__
-from golflab.artifact.prune import prune_registries, prune_unreachable
-from golflab.config.loader import config_hash, to_dict
+from golflab.artifact.prune import prune_registries, prune_unreachable, strip_annotations
+from golflab.artifact.specialize import specialize
+from golflab.config.loader import config_hash, diff_from_default, validate
 from golflab.config.schema import RunConfig
 from golflab.errors import GolflabError
 
@@ -62,11 +63,14 @@ CORE_MODULES = (
 # used, and the script defines it), the presets (only load_config, which the script never calls,
 # imports them) and the exporter itself (imported by roundtrip.code_bytes, which the footer replaces).
 NOT_INLINED = ("golflab", "golflab.config", "golflab.config.presets", "golflab.artifact.export")
+# Modules that core modules import only inside a function, for a path the script does not offer:
+# the import becomes a RuntimeError saying why.
+OMITTED = {"golflab.data.tiktoken_tokenizer": "it reads SentencePiece tokenizers only, as parameter-golf's does"}
 # Registries of kinds: the dict's name -> the config key whose value selects the one entry kept.
 REGISTRIES = {"MLP_KINDS": "model.mlp"}
 
 FOOTER = '''
-CONFIG = {config!r}
+CONFIG = {config!r}  # the run's config as a diff from RunConfig() (golflab config --diff)
 
 
 def code_bytes(cfg):
@@ -74,9 +78,19 @@ def code_bytes(cfg):
     return Path(__file__).read_bytes()
 
 
+def config_from_dict(obj, values):
+    """Apply a nested dict of changes to a config dataclass tree (validated at export)."""
+    for key, value in values.items():
+        if dataclasses.is_dataclass(getattr(obj, key)):
+            config_from_dict(getattr(obj, key), value)
+        else:
+            setattr(obj, key, value)
+    return obj
+
+
 def main():
     import os
-    cfg = build_config([CONFIG])
+    cfg = config_from_dict(RunConfig(), CONFIG)
     cfg.data.path = os.environ.get("DATA_PATH", "./data/datasets/fineweb10B_sp1024")
     cfg.data.tokenizer = os.environ.get("TOKENIZER_PATH", "")
     if "SEED" in os.environ:
@@ -85,7 +99,6 @@ def main():
         cfg.budget.seconds = float(os.environ["MAX_WALLCLOCK_SECONDS"])
     if "ITERATIONS" in os.environ:
         cfg.budget.steps = int(os.environ["ITERATIONS"])
-    validate(cfg)
     train(cfg, Path(os.environ.get("RUN_DIR", "run")))
 
 
@@ -112,7 +125,7 @@ def check_boundary() -> None:
     for i, name in enumerate(CORE_MODULES):
         tree = ast.parse(_module_path(name).read_text(encoding="utf-8"))
         for dep in golflab_imports(tree):
-            if dep not in CORE_MODULES[:i] and dep not in NOT_INLINED:
+            if dep not in CORE_MODULES[:i] and dep not in NOT_INLINED and dep not in OMITTED:
                 raise GolflabError(f"export: {name} imports {dep}, which is not a core module listed before it "
                                    "(golflab.artifact.export.CORE_MODULES)")
 
@@ -129,6 +142,9 @@ class _StripGolflabImports(ast.NodeTransformer):
     visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _undoc
 
     def visit_ImportFrom(self, node: ast.ImportFrom):
+        if node.module in OMITTED:  # reached only at run time, on a path the script does not offer
+            msg = f"{node.module} is not part of this stand-alone script: {OMITTED[node.module]}"
+            return ast.Raise(exc=ast.Call(ast.Name("RuntimeError", ast.Load()), [ast.Constant(msg)], []), cause=None)
         if node.module and node.module.split(".")[0] == "golflab":
             aliases = [ast.Assign(targets=[ast.Name(a.asname, ast.Store())], value=ast.Name(a.name, ast.Load()))
                        for a in node.names if a.asname and a.asname != a.name]
@@ -197,9 +213,10 @@ def _hoist_imports(tree: ast.Module) -> None:
 def render_script(cfg: RunConfig) -> str:
     """The stand-alone train_gpt.py for `cfg` (data paths come from DATA_PATH / TOKENIZER_PATH at run
     time), holding only the core code this config can reach."""
+    validate(cfg)  # the script trusts its embedded config
     cfg = copy.deepcopy(cfg)
     cfg.data.path, cfg.data.tokenizer = "", ""
-    footer = ast.parse(FOOTER.format(config=to_dict(cfg)))
+    footer = ast.parse(FOOTER.format(config=diff_from_default(cfg)))
     shadowed = _top_level_names(footer.body)
     tree = ast.Module(body=[], type_ignores=[])
     for name, block in zip(CORE_MODULES, _inlined_core(), strict=True):
@@ -209,7 +226,9 @@ def render_script(cfg: RunConfig) -> str:
                 tree.body.append(node)
     tree.body += footer.body
     prune_registries(tree, {reg: _config_value(cfg, key) for reg, key in REGISTRIES.items()})
+    specialize(tree, cfg)
     prune_unreachable(tree)
+    strip_annotations(tree)
     _hoist_imports(tree)
     parts, section = [], None
     for node in tree.body:

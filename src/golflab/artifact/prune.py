@@ -149,3 +149,34 @@ def prune_unreachable(tree: ast.Module, entries: Iterable[str] = ()) -> None:
                 or [ast.Pass()]
         body.append(node)
     tree.body = body
+
+
+class _StripAnnotations(ast.NodeTransformer):
+    """Function signatures and local variables lose their type hints (never evaluated under
+    `from __future__ import annotations`); class bodies keep theirs, which dataclasses read."""
+
+    def _function(self, node):
+        node.returns = None
+        for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs, node.args.vararg, node.args.kwarg]:
+            if a is not None:
+                a.annotation = None
+        node.body = [self.visit(s) for s in node.body]
+        node.body = [s for s in node.body if s is not None] or [ast.Pass()]
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = _function
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
+        node.body = [self.visit(s) if _is_method(s) or isinstance(s, ast.ClassDef) else s for s in node.body]
+        return node
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.stmt | None:
+        if node.value is None:
+            return None
+        return ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node)
+
+
+def strip_annotations(tree: ast.Module) -> None:
+    """In place: drop type hints that have no effect at run time."""
+    _StripAnnotations().visit(tree)
+    ast.fix_missing_locations(tree)

@@ -331,11 +331,9 @@ def quantize_state_dict(
             try:
                 if scheme == "raw":
                     qt = store_raw(t)
-                elif scheme.startswith("int") and cfg.quant == "int8_pg":
-                    qt = quantize_tensor_pg(t, cfg.clip_percentile)
-                elif scheme.startswith("int"):
-                    bits = int(scheme[3])
-                    qt = quantize_tensor(t, bits, cfg.clip_percentile, scheme.endswith("row"), cfg.scale_floor)
+                elif scheme.startswith("int"):  # one expression, so the exported script keeps one rule
+                    qt = quantize_tensor_pg(t, cfg.clip_percentile) if cfg.quant == "int8_pg" else \
+                        quantize_tensor(t, int(scheme[3]), cfg.clip_percentile, scheme.endswith("row"), cfg.scale_floor)
                 else:
                     qt = store_float(t, scheme)
             except GolflabError as exc:
