@@ -200,14 +200,19 @@ def _config_value(cfg: RunConfig, dotted: str) -> str:
 
 def _hoist_imports(tree: ast.Module) -> None:
     """Move every top-level import to the front, each distinct one once."""
-    imports: dict[str, ast.stmt] = {}
+    plain: dict[str, ast.stmt] = {}
+    names: dict[str, dict[tuple[str, str | None], None]] = {}  # from-imports merged per module
     rest = []
     for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            imports.setdefault(ast.unparse(node), node)
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.setdefault(node.module, {}).update({(a.name, a.asname): None for a in node.names})
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            plain.setdefault(ast.unparse(node), node)
         else:
             rest.append(node)
-    tree.body = sorted(imports.values(), key=lambda n: (isinstance(n, ast.ImportFrom), ast.unparse(n))) + rest
+    froms = [ast.ImportFrom(module=m, names=[ast.alias(n, a) for n, a in sorted(ns)], level=0)
+             for m, ns in sorted(names.items())]
+    tree.body = [plain[k] for k in sorted(plain)] + froms + rest
 
 
 def render_script(cfg: RunConfig) -> str:

@@ -89,6 +89,12 @@ class _Refs(ast.NodeVisitor):
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
 
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        # a dataclass field's annotation stays a string (never evaluated): only its value counts
+        self.visit(node.target)
+        if node.value is not None:
+            self.visit(node.value)
+
 
 def _refs_of(nodes: Iterable[ast.AST]) -> _Refs:
     r = _Refs()
