@@ -56,6 +56,7 @@ CORE_MODULES = (
     "golflab.artifact.serialize",
     "golflab.artifact.pack",
     "golflab.artifact.size",
+    "golflab.artifact.environment",
     "golflab.artifact.roundtrip",
     "golflab.train.loop",
 )
