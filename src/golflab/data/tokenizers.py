@@ -154,24 +154,59 @@ def _sentences(texts: Iterable[str], max_len: int, max_sentences: int) -> Iterat
                     return
 
 
+# parameter-golf's data/download_hf_docs_and_tokenize.py (build_sentencepiece_tokenizer): the trainer's
+# arguments, and whole documents (NUL -> space, stripped, empty ones skipped) as its sentences.
+PARAMETER_GOLF_SPM = dict(model_type="bpe", character_coverage=0.999, byte_fallback=True, split_digits=True,
+                          normalization_rule_name="nmt_nfkc", add_dummy_prefix=False, pad_id=0, bos_id=1,
+                          eos_id=2, unk_id=3, hard_vocab_limit=False)
+RECIPES = ("golflab", "parameter-golf")
+
+
+def _documents_as_sentences(texts: Iterable[str]) -> Iterator[str]:
+    for text in texts:
+        text = text.replace("\x00", " ").strip()
+        if text:
+            yield text
+
+
 def train_sentencepiece(
     texts: Iterable[str],
     vocab_size: int,
     out_prefix: str | Path,
     *,
     normalization: str = "identity",
+    recipe: str = "golflab",
     max_sentences: int = 2_000_000,
     max_sentence_length: int = 16384,
     character_coverage: float = 0.9995,
     num_threads: int = 0,
 ) -> SentencePieceTokenizer:
-    """Train a BPE model on the lines of `texts`; writes `<out_prefix>.model` and `.vocab`."""
+    """Train a BPE model; writes `<out_prefix>.model` and `.vocab`.
+
+    recipe "golflab": the lines of `texts`, `normalization` (identity keeps text and bytes exact),
+    whitespace-only pieces allowed. recipe "parameter-golf": exactly the reference's settings
+    (nmt_nfkc, whitespace collapsed, byte fallback, documents as sentences; `normalization`,
+    `max_sentence*` and `character_coverage` do not apply)."""
     import sentencepiece as spm
 
+    if recipe not in RECIPES:
+        raise DataError(f"tokenizer recipe {recipe!r} is unknown; expected one of {', '.join(RECIPES)}")
     if vocab_size < 260:
         raise DataError(f"vocab size {vocab_size} is too small: byte fallback alone needs 256 + 4 ids")
     out_prefix = Path(out_prefix)
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
+    threads = num_threads or os.cpu_count() or 1
+    if recipe == "parameter-golf":
+        docs = list(_documents_as_sentences(texts))
+        if not docs:
+            raise DataError(f"no text to train the tokenizer {out_prefix} on")
+        try:
+            spm.SentencePieceTrainer.train(sentence_iterator=iter(docs), model_prefix=str(out_prefix),
+                                           vocab_size=vocab_size, num_threads=threads, minloglevel=2,
+                                           **PARAMETER_GOLF_SPM)
+        except RuntimeError as exc:
+            raise DataError(f"SentencePiece training for {out_prefix} failed: {exc}") from None
+        return SentencePieceTokenizer(f"{out_prefix}.model")
     sentences = list(_sentences(texts, max_sentence_length, max_sentences))
     if not sentences:
         raise DataError(f"no text to train the tokenizer {out_prefix} on")
@@ -193,7 +228,7 @@ def train_sentencepiece(
         input_sentence_size=max_sentences,
         shuffle_input_sentence=True,
         hard_vocab_limit=False,
-        num_threads=num_threads or os.cpu_count() or 1,
+        num_threads=threads,
         minloglevel=2,
     )
     # A small vocab cannot hold every character of a varied corpus next to the 256 byte pieces:
