@@ -30,6 +30,7 @@ REAL_FIELDS = {"author", "github_id", "name", "blurb", "date", "val_loss", "val_
 REAL_SEED_FIELDS = {"val_bpb", "artifact_bytes"}  # seed_results entries (2026-04-16_SmearGate_..., 2026-04-18_...)
 REAL_COMPLIANCE = {"train_under_600s", "eval_under_600s", "three_seeds"}  # 2026-04-18_PR1626_CaseOps_Taper
 FAST = ["train.batch_tokens=1024", "train.micro_batches=1", "schedule.compile_warmup_steps=0", "eval.val_every=0",
+        "eval.batch_tokens=8192",  # the eval pads every batch to its full size: keep it small on a CPU
         "eval.stride=0"]
 
 
