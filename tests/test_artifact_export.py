@@ -72,3 +72,36 @@ def test_exported_script_holds_only_what_the_config_uses(preset):
         assert absent not in script
     unused_mlp = "class SwiGLU" if preset == "golf-baseline" else "class ActMLP"
     assert unused_mlp not in script
+
+
+# Options the golf presets leave off, all on at once: the specialized script must keep every path they take.
+MANY_OPTIONS = ["model.mlp=swiglu", "model.num_registers=2", "model.value_embed_layers=[0,1]", "model.v_norm=true",
+                "model.attn_window=32", "model.window_layers=[0]", "model.mos_experts=2", "model.tie_embeddings=false",
+                "optim.matrix.optimizer=normuon", "optim.muon.ns_coeffs=polar_express", "optim.grad_clip=1.0",
+                "schedule.ema_decay=0.9", "schedule.warmup_steps=2", "data.order=shuffled", "data.align_bos=true",
+                "artifact.quant=int6", "artifact.compress=lzma", "eval.stride=64", "train.log_every=1",
+                "eval.val_every=0", "eval.val_tokens=4096"]
+
+
+@pytest.mark.slow
+def test_a_script_specialized_to_many_options_reproduces_golflab(tiny_dataset, tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from golflab.train.loop import train
+    from golflab.train.sources import sources_from_config
+
+    cfg = load_config(preset="tiny", budget="4steps", extra={"data": {"path": str(tiny_dataset)}}, overrides=MANY_OPTIONS)
+    script = tmp_path / "train_gpt.py"
+    script.write_text(export.render_script(cfg))
+    env = dict(os.environ, DATA_PATH=str(tiny_dataset), RUN_DIR=str(tmp_path / "exported"), OMP_NUM_THREADS="1")
+    code = "import runpy, sys; sys.modules['golflab'] = None; runpy.run_path(sys.argv[1], run_name='__main__')"
+    run = subprocess.run([sys.executable, "-c", code, str(script)], env=env, capture_output=True, text=True,
+                         timeout=600, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    own = train(cfg, tmp_path / "own", sources_from_config(cfg))
+    exported = json.loads((tmp_path / "exported" / "result.json").read_text())
+    for key in ("val_loss", "sliding_val_loss"):
+        assert exported[key] == pytest.approx(own[key], rel=1e-5)
+    assert exported["artifact"]["val_loss"] == pytest.approx(own["artifact"]["val_loss"], rel=1e-5)
