@@ -105,3 +105,29 @@ def test_a_script_specialized_to_many_options_reproduces_golflab(tiny_dataset, t
     for key in ("val_loss", "sliding_val_loss"):
         assert exported[key] == pytest.approx(own[key], rel=1e-5)
     assert exported["artifact"]["val_loss"] == pytest.approx(own["artifact"]["val_loss"], rel=1e-5)
+
+
+def test_specialize_folds_config_reads_by_type_hint_and_drops_dead_branches():
+    from golflab.artifact.specialize import specialize
+
+    cfg = load_config(preset="golf-baseline")
+    tree = ast.parse(
+        "class M:\n"
+        "    def __init__(self, cfg: ModelConfig, other):\n"
+        "        self.cfg = cfg\n"
+        "        self.regs = 'R' if cfg.num_registers else None\n"
+        "        self.n = other.num_registers\n"  # not a config: left alone
+        "    def forward(self, x):\n"
+        "        if self.regs is not None:\n            x = x + 1\n"
+        "        if self.cfg.mlp == 'relu2' and x:\n            return x\n        return -x\n"
+        "        print('unreachable')\n"
+        "def run(c: RunConfig):\n"
+        "    return c.seed, c.budget.seconds, c.model.model_dim\n"  # seed and budget come from the environment
+        "def pack(data, codec):\n    if codec == 'zlib':\n        return 1\n    return 2\n"
+        "def use(a: ArtifactConfig):\n    return pack(b'', a.compress)\n")
+    specialize(tree, cfg)
+    text = ast.unparse(tree)
+    assert "self.regs = None" in text and "if self.regs" not in text and "x = x + 1" not in text
+    assert "other.num_registers" in text and "unreachable" not in text and "if x:" in text
+    assert "return (c.seed, c.budget.seconds, 512)" in text
+    assert "return 2" not in text  # pack's codec is 'zlib' at its only call site

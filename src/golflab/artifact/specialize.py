@@ -314,6 +314,8 @@ def _call_values(fn: ast.FunctionDef, calls: list[ast.Call]) -> dict[str, ast.Co
             else:
                 seen[n] = key
     stored = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    stored |= {a.arg for inner in ast.walk(fn) if inner is not fn and isinstance(inner, (ast.FunctionDef, ast.Lambda))
+               for a in ast.walk(inner.args) if isinstance(a, ast.arg)}  # a nested function's own parameter
     return {n: ast.Constant(k[1]) for n, k in seen.items() if k is not None and n not in stored}
 
 
