@@ -60,7 +60,7 @@ def gpt_state_dict(layers: int = 2, d: int = 128, vocab: int = 512, kv: int = 64
     return sd
 
 
-SMALL = ArtifactConfig(keep_float_max_numel=4096)  # so the small test model's matrices get quantized
+SMALL = ArtifactConfig(quant="int8", keep_float_max_numel=4096)  # so the small test model's matrices get quantized
 
 
 @pytest.mark.parametrize("codec", CODECS)

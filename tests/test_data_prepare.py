@@ -132,3 +132,45 @@ def test_prepare_errors(tmp_path):
     (tmp_path / "full" / "x").write_text("x")
     with pytest.raises(DataError, match="already exists"):
         prepare_text(src, tmp_path / "full", PrepareOptions(vocab=300))
+
+
+# ---- --layout parameter-golf ------------------------------------------------------------------
+def _read_shard_from_spec(path):
+    """A loader written from the format's description alone (parameter-golf train_gpt.py,
+    load_data_shard): 256 little-endian int32 header words, word 0 the magic 20240520, word 1 the
+    version 1, word 2 the token count; then that many little-endian uint16 tokens, nothing after."""
+    raw = path.read_bytes()
+    header = np.frombuffer(raw[:1024], dtype="<i4")
+    assert header.size == 256 and header[0] == 20240520 and header[1] == 1
+    count = int(header[2])
+    assert len(raw) == 1024 + 2 * count
+    return np.frombuffer(raw[1024:], dtype="<u2")
+
+
+def test_parameter_golf_layout_is_where_the_reference_looks_and_golflab_reads_it(corpus, tmp_path):
+    d, _ = corpus
+    out = tmp_path / "pg"
+    prepare_text([d], out, PrepareOptions(vocab=320, val_frac=0.1, seed=3, workers=1, layout="parameter-golf",
+                                          tokenizer_recipe="parameter-golf"))
+    # the reference's defaults: DATA_PATH=./data/datasets/fineweb10B_sp1024 (fineweb_{train,val}_*.bin),
+    # TOKENIZER_PATH=./data/tokenizers/fineweb_1024_bpe.model
+    data, model = out / "datasets" / "fineweb10B_sp320", out / "tokenizers" / "fineweb_320_bpe.model"
+    assert sorted(p.name for p in data.glob("fineweb_*.bin")) == ["fineweb_train_000000.bin", "fineweb_val_000000.bin"]
+    assert model.is_file()
+    ds = Dataset.open(data)
+    for split in ("train", "val"):
+        (f,) = data.glob(f"fineweb_{split}_*.bin")
+        tokens = _read_shard_from_spec(f)
+        assert np.array_equal(tokens, _read_split(ds, split))
+        assert tokens[0] == ds.bos_id == 1
+    assert int((_read_shard_from_spec(data / "fineweb_val_000000.bin") == 1).sum()) == ds.manifest["splits"]["val"]["documents"]
+    (data / "manifest.json").unlink()  # as a bare parameter-golf folder: the tokenizer comes from ROOT/manifest.json
+    bare = Dataset.open(data)
+    assert bare.layout == "parameter-golf" and bare.tokenizer_path.resolve() == model.resolve()
+    assert np.array_equal(_read_split(bare, "val"), _read_split(ds, "val"))
+
+
+def test_parameter_golf_layout_errors(corpus, tmp_path):
+    d, _ = corpus
+    with pytest.raises(DataError, match="--layout 'x' is unknown"):
+        prepare_text([d], tmp_path / "o", PrepareOptions(vocab=320, layout="x"))

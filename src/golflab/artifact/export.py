@@ -16,15 +16,62 @@ from functools import lru_cache
 from pathlib import Path
 
 from golflab import __version__
-from golflab.config.loader import config_hash, to_dict
+from golflab.artifact.prune import prune_registries, prune_unreachable, strip_annotations
+from golflab.artifact.specialize import specialize
+from golflab.config.loader import config_hash, diff_from_default, validate
 from golflab.config.schema import RunConfig
 from golflab.errors import GolflabError
 
-ROOTS = ("golflab.train.loop", "golflab.train.sources", "golflab.artifact.roundtrip")
-EXCLUDED = {"golflab", "golflab.artifact.export", "golflab.config.presets", "golflab.config"}
+# The export boundary: every module the stand-alone script inlines, dependencies first. Each may
+# import only the standard library, numpy, torch, sentencepiece and modules listed before it
+# (tests/test_artifact_export.py checks this and that top-level names are unique).
+CORE_MODULES = (
+    "golflab.config.schema",
+    "golflab.errors",
+    "golflab.config.loader",
+    "golflab.eval.bpb",
+    "golflab.eval.evaluate",
+    "golflab.model.params",
+    "golflab.model.layers",
+    "golflab.model.attention",
+    "golflab.model.head",
+    "golflab.model.mlp",
+    "golflab.model.gpt",
+    "golflab.model.info",
+    "golflab.optim.newton_schulz",
+    "golflab.optim.muon",
+    "golflab.optim.table",
+    "golflab.train.distributed",
+    "golflab.fileio",
+    "golflab.train.runlog",
+    "golflab.train.schedule",
+    "golflab.data.tokenizers",
+    "golflab.data.dataset",
+    "golflab.data.shards",
+    "golflab.data.loader",
+    "golflab.train.sources",
+    "golflab.train.state",
+    "golflab.artifact.compress",
+    "golflab.artifact.quantize",
+    "golflab.artifact.serialize",
+    "golflab.artifact.pack",
+    "golflab.artifact.size",
+    "golflab.artifact.environment",
+    "golflab.artifact.roundtrip",
+    "golflab.train.loop",
+)
+# Imports of these are dropped without inlining them: the package roots (only `__version__` is
+# used, and the script defines it), the presets (only load_config, which the script never calls,
+# imports them) and the exporter itself (imported by roundtrip.code_bytes, which the footer replaces).
+NOT_INLINED = ("golflab", "golflab.config", "golflab.config.presets", "golflab.artifact.export")
+# Modules that core modules import only inside a function, for a path the script does not offer:
+# the import becomes a RuntimeError saying why.
+OMITTED = {"golflab.data.tiktoken_tokenizer": "it reads SentencePiece tokenizers only, as parameter-golf's does"}
+# Registries of kinds: the dict's name -> the config key whose value selects the one entry kept.
+REGISTRIES = {"MLP_KINDS": "model.mlp"}
 
 FOOTER = '''
-CONFIG = {config!r}
+CONFIG = {config!r}  # the run's config as a diff from RunConfig() (golflab config --diff)
 
 
 def code_bytes(cfg):
@@ -32,9 +79,19 @@ def code_bytes(cfg):
     return Path(__file__).read_bytes()
 
 
+def config_from_dict(obj, values):
+    """Apply a nested dict of changes to a config dataclass tree (validated at export)."""
+    for key, value in values.items():
+        if dataclasses.is_dataclass(getattr(obj, key)):
+            config_from_dict(getattr(obj, key), value)
+        else:
+            setattr(obj, key, value)
+    return obj
+
+
 def main():
     import os
-    cfg = build_config([CONFIG])
+    cfg = config_from_dict(RunConfig(), CONFIG)
     cfg.data.path = os.environ.get("DATA_PATH", "./data/datasets/fineweb10B_sp1024")
     cfg.data.tokenizer = os.environ.get("TOKENIZER_PATH", "")
     if "SEED" in os.environ:
@@ -43,7 +100,6 @@ def main():
         cfg.budget.seconds = float(os.environ["MAX_WALLCLOCK_SECONDS"])
     if "ITERATIONS" in os.environ:
         cfg.budget.steps = int(os.environ["ITERATIONS"])
-    validate(cfg)
     train(cfg, Path(os.environ.get("RUN_DIR", "run")))
 
 
@@ -59,31 +115,20 @@ def _module_path(name: str) -> Path:
     return Path(spec.origin)
 
 
-def _golflab_imports(tree: ast.AST) -> list[str]:
-    out = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "golflab":
-            out.append(node.module)
-    return out
+def golflab_imports(tree: ast.AST) -> list[str]:
+    """Modules of golflab that a module imports (at any depth, lazy imports included)."""
+    return [node.module for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "golflab"]
 
 
-def _ordered_modules() -> list[str]:
-    """Portable-core modules reachable from ROOTS, dependencies first."""
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in seen or name in EXCLUDED:
-            return
-        seen.add(name)
+def check_boundary() -> None:
+    """Every golflab import of a core module is a core module listed before it (or NOT_INLINED)."""
+    for i, name in enumerate(CORE_MODULES):
         tree = ast.parse(_module_path(name).read_text(encoding="utf-8"))
-        for dep in _golflab_imports(tree):
-            visit(dep)
-        order.append(name)
-
-    for root in ROOTS:
-        visit(root)
-    return order
+        for dep in golflab_imports(tree):
+            if dep not in CORE_MODULES[:i] and dep not in NOT_INLINED and dep not in OMITTED:
+                raise GolflabError(f"export: {name} imports {dep}, which is not a core module listed before it "
+                                   "(golflab.artifact.export.CORE_MODULES)")
 
 
 class _StripGolflabImports(ast.NodeTransformer):
@@ -98,6 +143,9 @@ class _StripGolflabImports(ast.NodeTransformer):
     visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _undoc
 
     def visit_ImportFrom(self, node: ast.ImportFrom):
+        if node.module in OMITTED:  # reached only at run time, on a path the script does not offer
+            msg = f"{node.module} is not part of this stand-alone script: {OMITTED[node.module]}"
+            return ast.Raise(exc=ast.Call(ast.Name("RuntimeError", ast.Load()), [ast.Constant(msg)], []), cause=None)
         if node.module and node.module.split(".")[0] == "golflab":
             aliases = [ast.Assign(targets=[ast.Name(a.asname, ast.Store())], value=ast.Name(a.name, ast.Load()))
                        for a in node.names if a.asname and a.asname != a.name]
@@ -124,40 +172,80 @@ def _strip_docstring(body: list[ast.stmt]) -> list[ast.stmt]:
 
 
 @lru_cache(maxsize=1)
-def _inlined_core() -> tuple[str, str]:
-    """(hoisted import block, concatenated module bodies); the same for every config."""
-    imports: dict[str, None] = {}
-    bodies: list[str] = []
+def _inlined_core() -> tuple[str, ...]:
+    """The core modules' statements with golflab imports and docstrings removed, one unparsed block
+    per module (kept as source text so that each config can re-parse and prune a fresh copy)."""
+    check_boundary()
     owner: dict[str, str] = {}
-    for name in _ordered_modules():
+    blocks = []
+    for name in CORE_MODULES:
         tree = ast.parse(_module_path(name).read_text(encoding="utf-8"))
-        body: list[ast.stmt] = []
-        for node in _strip_docstring(tree.body):
-            if isinstance(node, ast.ImportFrom) and node.module == "__future__":
-                continue
-            if isinstance(node, (ast.Import, ast.ImportFrom)) and not (
-                    isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("golflab")):
-                imports[ast.unparse(node)] = None
-                continue
-            body.append(node)
+        body = [node for node in _strip_docstring(tree.body)
+                if not (isinstance(node, ast.ImportFrom) and node.module == "__future__")]
         module = _StripGolflabImports().visit(ast.Module(body=body, type_ignores=[]))
         ast.fix_missing_locations(module)
         for top in _top_level_names(module.body):
             if top in owner:
                 raise GolflabError(f"export: top-level name {top!r} is defined in both {owner[top]} and {name}")
             owner[top] = name
-        bodies.append(f"# ---- {name} " + "-" * max(0, 80 - len(name)) + "\n" + ast.unparse(module))
-    return "\n".join(imports), "\n\n\n".join(bodies)
+        blocks.append(ast.unparse(module))
+    return tuple(blocks)
+
+
+def _config_value(cfg: RunConfig, dotted: str) -> str:
+    obj = cfg
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return str(obj)
+
+
+def _hoist_imports(tree: ast.Module) -> None:
+    """Move every top-level import to the front, each distinct one once."""
+    plain: dict[str, ast.stmt] = {}
+    names: dict[str, dict[tuple[str, str | None], None]] = {}  # from-imports merged per module
+    rest = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.setdefault(node.module, {}).update({(a.name, a.asname): None for a in node.names})
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            plain.setdefault(ast.unparse(node), node)
+        else:
+            rest.append(node)
+    froms = [ast.ImportFrom(module=m, names=[ast.alias(n, a) for n, a in sorted(ns)], level=0)
+             for m, ns in sorted(names.items())]
+    tree.body = [plain[k] for k in sorted(plain)] + froms + rest
 
 
 def render_script(cfg: RunConfig) -> str:
-    """The stand-alone train_gpt.py for `cfg` (data paths come from DATA_PATH / TOKENIZER_PATH at run time)."""
+    """The stand-alone train_gpt.py for `cfg` (data paths come from DATA_PATH / TOKENIZER_PATH at run
+    time), holding only the core code this config can reach."""
+    validate(cfg)  # the script trusts its embedded config
     cfg = copy.deepcopy(cfg)
     cfg.data.path, cfg.data.tokenizer = "", ""
-    imports, bodies = _inlined_core()
+    footer = ast.parse(FOOTER.format(config=diff_from_default(cfg)))
+    shadowed = _top_level_names(footer.body)
+    tree = ast.Module(body=[], type_ignores=[])
+    for name, block in zip(CORE_MODULES, _inlined_core(), strict=True):
+        for node in ast.parse(block).body:
+            if not _top_level_names([node]) & shadowed:
+                node.core_module = name  # type: ignore[attr-defined]  # for the section comments
+                tree.body.append(node)
+    tree.body += footer.body
+    prune_registries(tree, {reg: _config_value(cfg, key) for reg, key in REGISTRIES.items()})
+    specialize(tree, cfg)
+    prune_unreachable(tree)
+    strip_annotations(tree)
+    _hoist_imports(tree)
+    parts, section = [], None
+    for node in tree.body:
+        where = None if isinstance(node, (ast.Import, ast.ImportFrom)) else getattr(node, "core_module", "main")
+        if where != section and where is not None:
+            parts.append(f"\n# ---- {where}")
+            section = where
+        gap = "\n" if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else ""
+        parts.append(gap + ast.unparse(node))
     header = (f'"""Stand-alone trainer generated by golflab {__version__} for config {config_hash(cfg, include_seed=False)}.\n'
               "Run: torchrun --nproc_per_node=8 train_gpt.py  (env: DATA_PATH, TOKENIZER_PATH, SEED, "
               'MAX_WALLCLOCK_SECONDS, ITERATIONS, RUN_DIR)"""\n'
               "from __future__ import annotations\n")
-    return (header + imports + f"\n__version__ = {__version__!r}\n\n\n" + bodies + "\n\n"
-            + FOOTER.format(config=to_dict(cfg)))
+    return header + f"__version__ = {__version__!r}\n" + "\n".join(parts) + "\n"

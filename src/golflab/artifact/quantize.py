@@ -6,6 +6,8 @@ so private helpers carry a `_qz_` prefix to keep top-level names distinct.
 
 Schemes (one per tensor):
   int8_row / int6_row        2-D float: per-row clip at a percentile of |w|, scale = clip / qmax (fp16)
+                             (artifact.quant = "int8_pg" fills int8_row / int8_tensor by parameter-golf's
+                             own rule instead: see quantize_tensor_pg)
   int8_tensor / int6_tensor  other large float tensors: one fp32 scale for the whole tensor
   fp32 / fp16 / bf16         float passthrough (bf16 sources stay bf16: same size, exact)
   raw                        non-float tensors, bytes as they are
@@ -182,6 +184,41 @@ def quantize_tensor(t: torch.Tensor, bits: int, clip_percentile: float, per_row:
     return QTensor(scheme, tuple(t.shape), _qz_dtype_name(t.dtype), parts, meta)
 
 
+# parameter-golf's train_gpt.py (quantize_float_tensor): per-row scale = (clip / 127).clamp_min(1 / 127)
+# in fp32, codes rounded with that fp32 scale, the scale stored as fp16 (round to nearest).
+PG_SCALE_FLOOR = 1.0 / 127.0
+_QZ_QUANTILE_MAX = 1 << 24  # torch.quantile refuses larger inputs
+
+
+def _qz_quantile_exact(rows: torch.Tensor, q: float) -> torch.Tensor:
+    """torch.quantile per row (what the reference calls), over chunks of rows when the input is large."""
+    step = max(1, _QZ_QUANTILE_MAX // max(rows.shape[1], 1))
+    if rows.shape[1] > _QZ_QUANTILE_MAX:
+        return _qz_quantile_rows(rows, q)
+    return torch.cat([torch.quantile(rows[i : i + step], q, dim=1) for i in range(0, rows.shape[0], step)])
+
+
+def quantize_tensor_pg(t: torch.Tensor, clip_percentile: float) -> QTensor:
+    """int8 exactly as parameter-golf's reference script quantizes (2-D: per row, else per tensor)."""
+    w = t.detach().to(device="cpu", dtype=torch.float32)
+    if not bool(torch.isfinite(w).all()):
+        raise GolflabError("tensor has NaN or inf values; cannot quantize it")
+    q_level = clip_percentile / 100.0
+    if w.ndim == 2:
+        clip = _qz_quantile_exact(w.abs(), q_level) if w.numel() else torch.zeros(w.shape[0])
+        scale = (clip / 127.0).clamp_min(PG_SCALE_FLOOR)
+        clipped = torch.maximum(torch.minimum(w, clip[:, None]), -clip[:, None])
+        q = torch.clamp(torch.round(clipped / scale[:, None]), -127, 127).to(torch.int8)
+        parts = {"q": q.numpy().reshape(-1), "scale": scale.to(torch.float16).numpy()}
+        return QTensor("int8_row", tuple(t.shape), _qz_dtype_name(t.dtype), parts)
+    flat = w.reshape(-1)
+    clip_abs = float(_qz_quantile_exact(flat.abs()[None], q_level)[0]) if flat.numel() else 0.0
+    scale = torch.tensor(clip_abs / 127.0 if clip_abs > 0 else 1.0, dtype=torch.float32)
+    q = torch.clamp(torch.round(torch.clamp(flat, -clip_abs, clip_abs) / scale), -127, 127).to(torch.int8)
+    parts = {"q": q.numpy(), "scale": scale.reshape(1).numpy()}
+    return QTensor("int8_tensor", tuple(t.shape), _qz_dtype_name(t.dtype), parts)
+
+
 def _qz_dequantize_int(qt: QTensor) -> torch.Tensor:
     numel = int(np.prod(qt.shape, dtype=np.int64))
     if qt.scheme.startswith("int6"):
@@ -253,8 +290,9 @@ def choose_scheme(name: str, t: torch.Tensor, cfg: ArtifactConfig) -> str:
 
 
 def check_artifact_config(cfg: ArtifactConfig) -> None:
-    if cfg.quant not in ("int8", "int6", "none"):
-        raise ConfigError(f"artifact.quant: {cfg.quant!r} is not allowed; expected one of 'int8', 'int6', 'none'")
+    if cfg.quant not in ("int8", "int8_pg", "int6", "none"):
+        raise ConfigError(f"artifact.quant: {cfg.quant!r} is not allowed; expected one of 'int8', 'int8_pg', 'int6', "
+                          "'none'")
     if not 0.0 < cfg.clip_percentile <= 100.0:
         raise ConfigError(f"artifact.clip_percentile: {cfg.clip_percentile} must be in (0, 100]")
     if cfg.keep_float_max_numel < 0:
@@ -293,9 +331,9 @@ def quantize_state_dict(
             try:
                 if scheme == "raw":
                     qt = store_raw(t)
-                elif scheme.startswith("int"):
-                    bits = int(scheme[3])
-                    qt = quantize_tensor(t, bits, cfg.clip_percentile, scheme.endswith("row"), cfg.scale_floor)
+                elif scheme.startswith("int"):  # one expression, so the exported script keeps one rule
+                    qt = quantize_tensor_pg(t, cfg.clip_percentile) if cfg.quant == "int8_pg" else \
+                        quantize_tensor(t, int(scheme[3]), cfg.clip_percentile, scheme.endswith("row"), cfg.scale_floor)
                 else:
                     qt = store_float(t, scheme)
             except GolflabError as exc:

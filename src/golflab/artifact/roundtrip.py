@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from golflab.artifact.environment import write_environment
 from golflab.artifact.pack import roundtrip_state_dict, write_artifact
 from golflab.artifact.size import measure_artifact
 from golflab.config.schema import ArtifactConfig, RunConfig
@@ -54,6 +55,8 @@ def squeeze_and_evaluate(model: torch.nn.Module, cfg: RunConfig, evaluate, out_d
 
 def artifact_roundtrip(trainer, tokens: torch.Tensor) -> dict[str, Any]:
     cfg = trainer.cfg
+    if trainer.out_dir is not None and trainer.env.is_main:
+        write_environment(trainer.out_dir)  # the run's own machine, for the exported log's header
     record = squeeze_and_evaluate(trainer.model, cfg, lambda stride: trainer.evaluate(tokens, stride=stride),
                                   trainer.out_dir if trainer.env.is_main else None, cfg.eval.stride)
     trainer.log.info(f"artifact {record['quant']}+{record['compress']}: {record['bytes_total']:,} bytes "

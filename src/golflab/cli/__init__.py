@@ -25,9 +25,17 @@ err_console = Console(stderr=True)
 
 
 def _register() -> None:
-    from golflab.cli import artifact_cmds, auto_cmds, config_cmds, data_cmds, lab_cmds, train_cmds
+    from golflab.cli import (
+        artifact_cmds,
+        auto_cmds,
+        config_cmds,
+        data_cmds,
+        lab_cmds,
+        record_cmds,
+        train_cmds,
+    )
 
-    for module in (config_cmds, data_cmds, train_cmds, artifact_cmds, lab_cmds, auto_cmds):
+    for module in (config_cmds, data_cmds, train_cmds, artifact_cmds, record_cmds, lab_cmds, auto_cmds):
         module.register(app)
 
 

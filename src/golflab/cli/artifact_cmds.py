@@ -29,7 +29,7 @@ def _print_size(blob_path: Path, code: Path | None, limit: int) -> None:
 def pack(
     weights: Path = typer.Argument(..., help="A torch file holding a state_dict (or a checkpoint with a 'model' key)."),
     out: Path = typer.Option(..., "--out", "-o", help="Artifact file to write."),
-    quant: str = typer.Option("int8", "--quant", help="int8, int6 or none."),
+    quant: str = typer.Option("int8", "--quant", help="int8_pg (the reference's rule), int8, int6 or none."),
     compress: str = typer.Option("zlib", "--compress", help="zlib, lzma, brotli or zstd."),
     fp16: list[str] = typer.Option([], "--fp16", help="Name pattern stored as fp16 (repeatable), e.g. tok_emb."),
     code: Path | None = CodeOpt,
@@ -77,7 +77,7 @@ def inspect(
 
 def repack(
     run_dir: Path = typer.Argument(..., help="A finished run directory (model.pt + config.toml)."),
-    quant: list[str] = typer.Option(["int8", "int6"], "--quant", help="int8, int6 or none (repeatable)."),
+    quant: list[str] = typer.Option(["int8", "int6"], "--quant", help="int8_pg, int8, int6 or none (repeatable)."),
     compress: list[str] = typer.Option(["zlib", "lzma"], "--compress", help="zlib, lzma, brotli, zstd (repeatable)."),
     fp16: list[str] = typer.Option(["", "tok_emb"], "--fp16",
                                    help="fp16 passthrough pattern per variant; '' = none (repeatable)."),

@@ -58,14 +58,18 @@ def prepare_text_cmd(
     txt_docs: str = typer.Option("file", "--txt-docs", help="A .txt document is a whole file, a blank-line-separated paragraph, or a line: file|paragraph|line."),
     normalization: str = typer.Option("identity", "--normalization", help="SentencePiece normalization (identity keeps text and bytes exact; nmt_nfkc as parameter-golf)."),
     skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines", help="Skip JSON Lines that do not parse (a cut last line) and list them, instead of failing."),
+    tokenizer_recipe: str = typer.Option("golflab", "--tokenizer-recipe", help="golflab, or parameter-golf: the reference's SentencePiece settings exactly (nmt_nfkc, byte fallback)."),
+    layout: str = typer.Option("golflab", "--layout", help="golflab (all in OUT), or parameter-golf: OUT/datasets/fineweb10B_sp<vocab>/fineweb_*.bin and OUT/tokenizers/, where the reference's train_gpt.py looks."),
+    dataset_name: str = typer.Option("", "--dataset-name", help="parameter-golf layout: the dataset folder (default fineweb10B_sp<vocab>)."),
 ) -> None:
     """Tokenize text documents into train/val(/test) shards, training a SentencePiece BPE unless --tokenizer is given."""
-    from golflab.data.prepare import PrepareOptions, prepare_text
+    from golflab.data.prepare import PrepareOptions, layout_of, prepare_text
 
     opts = PrepareOptions(vocab=vocab, val_frac=val_frac, test_frac=test_frac, seed=seed, tokenizer=tokenizer,
                           shard_tokens=shard_tokens, workers=workers, max_tokenizer_docs=max_tokenizer_docs,
                           text_field=text_field, column=column, txt_docs=txt_docs, normalization=normalization,
-                          skip_bad_lines=skip_bad_lines)
+                          skip_bad_lines=skip_bad_lines, tokenizer_recipe=tokenizer_recipe, layout=layout,
+                          dataset_name=dataset_name)
     t0 = time.perf_counter()
     with _Progress() as progress:
         manifest = prepare_text(sources, out, opts, progress)
@@ -74,7 +78,11 @@ def prepare_text_cmd(
         shown = ", ".join(skipped[:SHOW_SKIPPED]) + (f", ... (all in {out / 'manifest.json'})"
                                                      if len(skipped) > SHOW_SKIPPED else "")
         console.print(f"[yellow]skipped {len(skipped)} line(s) that are not valid JSON:[/] {shown}", highlight=False, soft_wrap=True)  # file:line positions stay whole
-    _info(out)
+    data = out / layout_of(opts, opts.vocab).data
+    _info(data)
+    if layout == "parameter-golf":
+        console.print(f"DATA_PATH={data} TOKENIZER_PATH={(data / manifest['tokenizer']['file']).resolve()}",
+                      soft_wrap=True)
 
 
 @prepare_app.command("fineweb")

@@ -14,7 +14,7 @@ from typing import Literal
 MlpKind = Literal["relu2", "swiglu", "gelu", "silu", "leaky_relu2"]
 OptimizerKind = Literal["muon", "normuon", "adam"]
 NsCoeffs = Literal["quintic", "polar_express"]
-QuantKind = Literal["int8", "int6", "none"]
+QuantKind = Literal["int8", "int8_pg", "int6", "none"]  # int8_pg: parameter-golf's reference int8 rule
 CompressKind = Literal["zlib", "lzma", "brotli", "zstd"]
 DataOrder = Literal["sequential", "shuffled"]
 Packing = Literal["stream", "best_fit"]
@@ -171,10 +171,10 @@ class EvalConfig:
 @dataclass
 class ArtifactConfig:
     enabled: bool = True  # quantize, compress and re-evaluate after training
-    quant: QuantKind = "int8"
+    quant: QuantKind = "int8_pg"  # parameter-golf's reference rule (per-row scale floor 1/127)
     compress: CompressKind = "zlib"
     clip_percentile: float = 99.99984
-    scale_floor: float = 0.0  # lower bound on per-row scales; parameter-golf's baseline int8 uses 1/127
+    scale_floor: float = 0.0  # lower bound on per-row scales of int8 / int6 (int8_pg always uses 1/127)
     keep_float_patterns: list[str] = field(
         default_factory=lambda: [
             "attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weights", "v_gate", "registers",

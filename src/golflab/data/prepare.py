@@ -28,7 +28,13 @@ import numpy as np
 from golflab.data.dataset import FORMAT, FORMAT_VERSION, sha256_file, write_manifest
 from golflab.data.shards import ShardWriter
 from golflab.data.sources import Source, find_sources, iter_documents
-from golflab.data.tokenizers import TIKTOKEN_SUFFIX, Tokenizer, load_tokenizer, train_sentencepiece
+from golflab.data.tokenizers import (
+    PARAMETER_GOLF_SPM,
+    TIKTOKEN_SUFFIX,
+    Tokenizer,
+    load_tokenizer,
+    train_sentencepiece,
+)
 from golflab.errors import DataError
 
 Progress = Callable[[str, int, int], None]  # (phase, documents, text bytes) so far
@@ -51,8 +57,33 @@ class PrepareOptions:
     column: str = "text"
     txt_docs: str = "file"
     normalization: str = "identity"
+    tokenizer_recipe: str = "golflab"  # or "parameter-golf": the reference's SentencePiece settings
+    layout: str = "golflab"  # or "parameter-golf": ROOT/datasets/<name>/fineweb_*.bin + ROOT/tokenizers/
+    dataset_name: str = ""  # parameter-golf layout: the dataset folder; empty = fineweb10B_sp<vocab>
     kind: str = "text"
     skip_bad_lines: bool = False  # skip JSON Lines that do not parse (listed in the manifest) instead of failing
+
+
+LAYOUTS = ("golflab", "parameter-golf")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where one dataset's files go inside the output directory."""
+
+    data: Path  # shards and golflab's manifest.json, relative to the output directory
+    tokenizers: Path  # the tokenizer file's folder, relative to the output directory
+    prefix: str  # shard name prefix before the split: "" (train_000000.bin) or "fineweb_"
+    tokenizer_stem: str  # file name of a tokenizer trained here, without .model
+
+
+def layout_of(opts: PrepareOptions, vocab: int) -> Layout:
+    """golflab: everything in DIR. parameter-golf, as its data script and train_gpt.py expect
+    (DATA_PATH=DIR/datasets/fineweb10B_sp1024, TOKENIZER_PATH=DIR/tokenizers/fineweb_1024_bpe.model)."""
+    if opts.layout == "golflab":
+        return Layout(Path("."), Path("."), "", "tokenizer")
+    name = opts.dataset_name or f"fineweb10B_sp{vocab}"
+    return Layout(Path("datasets") / name, Path("tokenizers"), "fineweb_", f"fineweb_{vocab}_bpe")
 
 
 def split_of(index: int, seed: int, val_frac: float, test_frac: float) -> str:
@@ -68,6 +99,10 @@ def _check(opts: PrepareOptions) -> None:
         raise DataError(f"--vocab {opts.vocab} is over {MAX_VOCAB}: shards store token ids as uint16")
     if not opts.tokenizer and opts.vocab <= 0:
         raise DataError("--vocab is required unless --tokenizer is given")
+    if opts.layout not in LAYOUTS:
+        raise DataError(f"--layout {opts.layout!r} is unknown; expected one of {', '.join(LAYOUTS)}")
+    if opts.layout == "parameter-golf" and not opts.vocab and not opts.dataset_name:
+        raise DataError("--layout parameter-golf names the dataset by --vocab; give --vocab or --dataset-name")
     if opts.shard_tokens <= 0:
         raise DataError(f"--shard-tokens must be positive, got {opts.shard_tokens}")
 
@@ -128,10 +163,10 @@ def _encode(texts: list[str], bos: int, threads: int = 1) -> tuple[np.ndarray, i
 
 
 class _SplitWriter:
-    """Streams one split into <split>_000000.bin, ... of at most shard_tokens tokens each."""
+    """Streams one split into <prefix><split>_000000.bin, ... of at most shard_tokens tokens each."""
 
-    def __init__(self, directory: Path, split: str, shard_tokens: int) -> None:
-        self.dir, self.split, self.shard_tokens = directory, split, shard_tokens
+    def __init__(self, directory: Path, split: str, shard_tokens: int, prefix: str = "") -> None:
+        self.dir, self.split, self.shard_tokens = directory, prefix + split, shard_tokens
         self.shards = self.documents = self.tokens = self.bytes = 0
         self._w: ShardWriter | None = None
 
@@ -174,9 +209,10 @@ def _batches(sources: list[Source], opts: PrepareOptions, bad: list[str]) -> Ite
 def _encode_all(
     sources: list[Source], opts: PrepareOptions, tok_path: Path, bos: int, work: Path, progress: Progress | None,
     bad: list[str],
+    prefix: str = "",
 ) -> dict[str, dict[str, Any]]:
     splits = ("train", "val", "test") if opts.test_frac > 0 else ("train", "val")
-    writers = {s: _SplitWriter(work, s, opts.shard_tokens) for s in splits}
+    writers = {s: _SplitWriter(work, s, opts.shard_tokens, prefix) for s in splits}
     workers = opts.workers or os.cpu_count() or 1
     docs = nbytes = 0
 
@@ -217,7 +253,7 @@ def _encode_all(
 def prepare_text(
     sources: list[str | Path], out: str | Path, opts: PrepareOptions, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Build a dataset directory at `out`; returns its manifest."""
+    """Build a dataset at `out` (its layout by opts.layout); returns golflab's manifest of it."""
     _check(opts)
     srcs = find_sources(sources)
     out = Path(out)
@@ -228,19 +264,27 @@ def prepare_text(
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     try:
-        tok, trained = _tokenizer(srcs, opts, work, progress)
+        lay = layout_of(opts, opts.vocab)
+        tok, trained = _tokenizer(srcs, opts, work / lay.tokenizers, lay.tokenizer_stem, progress)
         if tok.bos_id is None:
             raise DataError(f"tokenizer {opts.tokenizer} has no BOS/end-of-text token to separate documents")
+        if opts.layout == "parameter-golf" and tok.kind != "sentencepiece":
+            raise DataError("--layout parameter-golf needs a SentencePiece tokenizer: the reference reads only .model")
+        data = work / lay.data
+        data.mkdir(parents=True, exist_ok=True)
         skipped: list[str] = []
-        stats = _encode_all(srcs, opts, tok.path, tok.bos_id, work, progress, skipped)
+        stats = _encode_all(srcs, opts, tok.path, tok.bos_id, data, progress, skipped, lay.prefix)
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "kind": opts.kind,
+            "layout": opts.layout,
             "tokenizer": {
-                "file": tok.path.name, "kind": tok.kind, "vocab_size": tok.vocab_size, "bos_id": tok.bos_id,
-                "sha256": sha256_file(tok.path), "trained": trained,
-                "normalization": opts.normalization if trained else None,
+                "file": os.path.relpath(tok.path, data), "kind": tok.kind, "vocab_size": tok.vocab_size,
+                "bos_id": tok.bos_id, "sha256": sha256_file(tok.path), "trained": trained,
+                "normalization": (PARAMETER_GOLF_SPM["normalization_rule_name"] if opts.tokenizer_recipe ==
+                                  "parameter-golf" else opts.normalization) if trained else None,
+                "recipe": opts.tokenizer_recipe if trained else None,
             },
             "splits": stats,
             "sources": [s.as_dict() for s in srcs],
@@ -252,7 +296,9 @@ def prepare_text(
             "split_rule": "blake2b(f'{seed}:{doc_index}', 8 bytes, little-endian) / 2**64 < val_frac -> val; "
             "< val_frac + test_frac -> test; else train",
         }
-        write_manifest(work, manifest)
+        write_manifest(data, manifest)
+        if opts.layout == "parameter-golf":
+            write_manifest(work, _reference_manifest(lay, tok, stats))
         if out.exists():
             out.rmdir()
         os.replace(work, out)
@@ -261,10 +307,29 @@ def prepare_text(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _reference_manifest(lay: Layout, tok: Tokenizer, stats: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """ROOT/manifest.json in the schema of parameter-golf's data script (datasets[], tokenizers[]),
+    which golflab also reads to find a parameter-golf dataset's tokenizer."""
+    assert tok.path is not None
+    name = f"sp_bpe_{tok.vocab_size}"
+    model = (lay.tokenizers / tok.path.name).as_posix()
+    split_stats = {f"{k}_{s}": st[key] for s, st in stats.items()
+                   for k, key in (("docs", "documents"), ("files", "shards"), ("tokens", "tokens"))}
+    return {
+        "tokenizers": [{"name": name, "kind": "sentencepiece_bpe", "vocab_size": tok.vocab_size,
+                        "bos_id": tok.bos_id, "eos_id": tok.eos_id, "model_path": model}],
+        "datasets": [{"name": lay.data.name, "tokenizer_name": name, "tokenizer_kind": "sentencepiece_bpe",
+                      "path": lay.data.as_posix(), "train_glob": (lay.data / "fineweb_train_*.bin").as_posix(),
+                      "val_glob": (lay.data / "fineweb_val_*.bin").as_posix(), "vocab_size": tok.vocab_size,
+                      "bos_id": tok.bos_id, "eos_id": tok.eos_id, "stats": split_stats}],
+    }
+
+
 def _tokenizer(
-    srcs: list[Source], opts: PrepareOptions, work: Path, progress: Progress | None
+    srcs: list[Source], opts: PrepareOptions, work: Path, stem: str, progress: Progress | None
 ) -> tuple[Tokenizer, bool]:
-    """The tokenizer saved inside `work`, and whether it was trained here."""
+    """The tokenizer saved inside `work` (trained ones as `<stem>.model`), and whether it was trained here."""
+    work.mkdir(parents=True, exist_ok=True)
     if opts.tokenizer:
         tok = load_tokenizer(opts.tokenizer)
         if tok.vocab_size > MAX_VOCAB:
@@ -278,8 +343,8 @@ def _tokenizer(
     sample = _sample_train_docs(srcs, opts, progress)
     if progress:
         progress("training the tokenizer", len(sample), sum(len(d) for d in sample))
-    tok = train_sentencepiece(sample, opts.vocab, work / "tokenizer", normalization=opts.normalization,
-                              num_threads=opts.workers)
+    tok = train_sentencepiece(sample, opts.vocab, work / stem, normalization=opts.normalization,
+                              recipe=opts.tokenizer_recipe, num_threads=opts.workers)
     del sample
-    (work / "tokenizer.vocab").unlink(missing_ok=True)
+    (work / f"{stem}.vocab").unlink(missing_ok=True)
     return tok, True

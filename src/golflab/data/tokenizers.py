@@ -1,4 +1,5 @@
-"""Tokenizers behind one small interface: SentencePiece BPE (trained here) and tiktoken encodings.
+"""Tokenizers behind one small interface: SentencePiece BPE (trained here) and tiktoken encodings
+(in golflab.data.tiktoken_tokenizer, loaded on demand).
 
 golflab's SentencePiece defaults follow parameter-golf (BPE, byte_fallback, split_digits, no dummy
 prefix, pad 0 / bos 1 / eos 2 / unk 3) except the normalization: "identity" and no whitespace
@@ -7,8 +8,6 @@ collapsing, so decode(encode(text)) == text and byte counts are those of the rea
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import shutil
 from abc import ABC, abstractmethod
@@ -18,7 +17,6 @@ from typing import Any
 
 from golflab.errors import DataError
 from golflab.eval.bpb import ByteTable
-from golflab.fileio import write_atomic
 
 TIKTOKEN_SUFFIX = ".tiktoken.json"
 
@@ -100,52 +98,6 @@ class SentencePieceTokenizer(Tokenizer):
         return _copy_atomic(self.path, Path(path))
 
 
-class TiktokenTokenizer(Tokenizer):
-    """A tiktoken Encoding; `<|endoftext|>` (if present) serves as BOS/EOS, as in modded-nanogpt."""
-
-    kind = "tiktoken"
-
-    def __init__(self, encoding: Any, path: str | Path | None = None) -> None:
-        self.enc = encoding
-        self.path = Path(path) if path is not None else None
-        self.name = encoding.name
-        self._eot = encoding._special_tokens.get("<|endoftext|>")
-
-    @property
-    def vocab_size(self) -> int:
-        return int(self.enc.n_vocab)
-
-    @property
-    def bos_id(self) -> int | None:
-        return self._eot
-
-    @property
-    def eos_id(self) -> int | None:
-        return self._eot
-
-    def encode(self, text: str) -> list[int]:
-        return self.enc.encode_ordinary(text)  # special-token strings in text are plain text
-
-    def encode_batch(self, texts: list[str], num_threads: int = 0) -> list[list[int]]:
-        return self.enc.encode_ordinary_batch(texts, num_threads=num_threads or os.cpu_count() or 1)
-
-    def decode(self, ids: Iterable[int]) -> str:
-        return self.enc.decode(list(ids))
-
-    def byte_table(self) -> ByteTable:
-        return ByteTable.from_tiktoken(self.enc)
-
-    def save(self, path: str | Path) -> Path:
-        data = {
-            "kind": "tiktoken",
-            "name": self.enc.name,
-            "pat_str": self.enc._pat_str,
-            "special_tokens": self.enc._special_tokens,
-            "mergeable_ranks": {base64.b64encode(k).decode("ascii"): v for k, v in self.enc._mergeable_ranks.items()},
-        }
-        return write_atomic(Path(path), json.dumps(data).encode("utf-8"))
-
-
 def _opt_id(i: int) -> int | None:
     return None if i < 0 else int(i)
 
@@ -159,44 +111,27 @@ def _copy_atomic(src: Path, dst: Path) -> Path:
     return dst
 
 
-def _tiktoken_from_file(path: Path) -> TiktokenTokenizer:
-    import tiktoken
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        enc = tiktoken.Encoding(
-            name=data["name"],
-            pat_str=data["pat_str"],
-            mergeable_ranks={base64.b64decode(k): int(v) for k, v in data["mergeable_ranks"].items()},
-            special_tokens={k: int(v) for k, v in data["special_tokens"].items()},
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"tokenizer {path} is not a golflab tiktoken file ({exc})") from None
-    return TiktokenTokenizer(enc, path)
-
-
 def load_tokenizer(path_or_name: str | Path) -> Tokenizer:
     """A SentencePiece `.model`, a golflab `*.tiktoken.json`, or a tiktoken encoding name
     (`gpt2`, `tiktoken:gpt2`) whose file is in the local tiktoken cache."""
     spec = str(path_or_name)
     path = Path(spec)
-    if path.is_file():
-        if spec.endswith(TIKTOKEN_SUFFIX):
-            return _tiktoken_from_file(path)
+    if path.is_file() and not spec.endswith(TIKTOKEN_SUFFIX):
         return SentencePieceTokenizer(path)
-    if spec.endswith((".model", ".json")) or os.sep in spec:
+    if not path.is_file() and (spec.endswith((".model", ".json")) or os.sep in spec):
         raise DataError(f"tokenizer {spec} does not exist")
-    import tiktoken
+    # tiktoken lives in its own module, which the stand-alone script leaves out (SentencePiece only)
+    from golflab.data.tiktoken_tokenizer import load_tiktoken
 
-    name = spec.removeprefix("tiktoken:")
-    if name not in tiktoken.list_encoding_names():
-        raise DataError(f"tokenizer {spec!r} is neither a file nor a tiktoken encoding name")
-    try:
-        return TiktokenTokenizer(tiktoken.get_encoding(name))
-    except Exception as exc:
-        raise DataError(
-            f"tiktoken encoding {name!r} is not in the local cache and could not be downloaded ({type(exc).__name__})"
-        ) from None
+    return load_tiktoken(spec)
+
+
+def __getattr__(name: str) -> Any:  # TiktokenTokenizer used to be defined here
+    if name == "TiktokenTokenizer":
+        from golflab.data.tiktoken_tokenizer import TiktokenTokenizer
+
+        return TiktokenTokenizer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _sentences(texts: Iterable[str], max_len: int, max_sentences: int) -> Iterator[str]:
@@ -219,24 +154,59 @@ def _sentences(texts: Iterable[str], max_len: int, max_sentences: int) -> Iterat
                     return
 
 
+# parameter-golf's data/download_hf_docs_and_tokenize.py (build_sentencepiece_tokenizer): the trainer's
+# arguments, and whole documents (NUL -> space, stripped, empty ones skipped) as its sentences.
+PARAMETER_GOLF_SPM = dict(model_type="bpe", character_coverage=0.999, byte_fallback=True, split_digits=True,
+                          normalization_rule_name="nmt_nfkc", add_dummy_prefix=False, pad_id=0, bos_id=1,
+                          eos_id=2, unk_id=3, hard_vocab_limit=False)
+RECIPES = ("golflab", "parameter-golf")
+
+
+def _documents_as_sentences(texts: Iterable[str]) -> Iterator[str]:
+    for text in texts:
+        text = text.replace("\x00", " ").strip()
+        if text:
+            yield text
+
+
 def train_sentencepiece(
     texts: Iterable[str],
     vocab_size: int,
     out_prefix: str | Path,
     *,
     normalization: str = "identity",
+    recipe: str = "golflab",
     max_sentences: int = 2_000_000,
     max_sentence_length: int = 16384,
     character_coverage: float = 0.9995,
     num_threads: int = 0,
 ) -> SentencePieceTokenizer:
-    """Train a BPE model on the lines of `texts`; writes `<out_prefix>.model` and `.vocab`."""
+    """Train a BPE model; writes `<out_prefix>.model` and `.vocab`.
+
+    recipe "golflab": the lines of `texts`, `normalization` (identity keeps text and bytes exact),
+    whitespace-only pieces allowed. recipe "parameter-golf": exactly the reference's settings
+    (nmt_nfkc, whitespace collapsed, byte fallback, documents as sentences; `normalization`,
+    `max_sentence*` and `character_coverage` do not apply)."""
     import sentencepiece as spm
 
+    if recipe not in RECIPES:
+        raise DataError(f"tokenizer recipe {recipe!r} is unknown; expected one of {', '.join(RECIPES)}")
     if vocab_size < 260:
         raise DataError(f"vocab size {vocab_size} is too small: byte fallback alone needs 256 + 4 ids")
     out_prefix = Path(out_prefix)
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
+    threads = num_threads or os.cpu_count() or 1
+    if recipe == "parameter-golf":
+        docs = list(_documents_as_sentences(texts))
+        if not docs:
+            raise DataError(f"no text to train the tokenizer {out_prefix} on")
+        try:
+            spm.SentencePieceTrainer.train(sentence_iterator=iter(docs), model_prefix=str(out_prefix),
+                                           vocab_size=vocab_size, num_threads=threads, minloglevel=2,
+                                           **PARAMETER_GOLF_SPM)
+        except RuntimeError as exc:
+            raise DataError(f"SentencePiece training for {out_prefix} failed: {exc}") from None
+        return SentencePieceTokenizer(f"{out_prefix}.model")
     sentences = list(_sentences(texts, max_sentence_length, max_sentences))
     if not sentences:
         raise DataError(f"no text to train the tokenizer {out_prefix} on")
@@ -258,7 +228,7 @@ def train_sentencepiece(
         input_sentence_size=max_sentences,
         shuffle_input_sentence=True,
         hard_vocab_limit=False,
-        num_threads=num_threads or os.cpu_count() or 1,
+        num_threads=threads,
         minloglevel=2,
     )
     # A small vocab cannot hold every character of a varied corpus next to the 256 byte pieces:

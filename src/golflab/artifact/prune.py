@@ -1,0 +1,188 @@
+"""Drop from the inlined core what one config never runs, so the exported script carries only that.
+
+Two passes over the module tree of the concatenated core, both independent of what model/ and
+optim/ happen to define (new kinds and options are handled without touching this file):
+
+1. Registries: a top-level `NAME = {"kind": factory, ...}` dict named in `registries` keeps only the
+   entry the config selects (e.g. `MLP_KINDS` by `model.mlp`).
+2. Reachability: starting from every top-level statement that is not a definition (the `__main__`
+   guard, module-level calls) and the given entry names, keep the top-level functions, classes and
+   assignments that are referenced by name, and the methods whose name is used as an attribute or a
+   string anywhere in what is kept (or that Python / torch call implicitly: dunders, `forward`).
+   Repeated until nothing new is reached.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+
+# Methods that the interpreter or torch call without naming them in our code.
+IMPLICIT_METHODS = frozenset({"forward", "extra_repr", "reset_parameters", "_apply"})
+
+
+def prune_registries(tree: ast.Module, selected: Mapping[str, str]) -> None:
+    """In place: for each top-level dict literal named in `selected`, keep only the entry whose
+    string key equals the selected value (the dict is left alone when that key is missing)."""
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)):
+            continue
+        names = {t.id for t in node.targets if isinstance(t, ast.Name)}
+        for name in names & selected.keys():
+            d = node.value
+            keep = [i for i, k in enumerate(d.keys) if isinstance(k, ast.Constant) and k.value == selected[name]]
+            if keep:
+                d.keys = [d.keys[i] for i in keep]
+                d.values = [d.values[i] for i in keep]
+
+
+def _defined_names(node: ast.stmt) -> set[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, ast.Assign):
+        return {t.id for t in node.targets if isinstance(t, ast.Name)}
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return {node.target.id}
+    if isinstance(node, (ast.Import, ast.ImportFrom)) and not (isinstance(node, ast.ImportFrom)
+                                                                and node.module == "__future__"):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    return set()
+
+
+def _is_method(node: ast.stmt) -> bool:
+    return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+
+
+def _method_needed(name: str, used: set[str]) -> bool:
+    return (name.startswith("__") and name.endswith("__")) or name in IMPLICIT_METHODS or name in used
+
+
+class _Refs(ast.NodeVisitor):
+    """Names, attribute names and string constants used by a piece of code. Function annotations
+    are skipped: under `from __future__ import annotations` they are never evaluated."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.words: set[str] = set()  # attribute names and string constants: candidate method names
+
+    def visit_Name(self, node: ast.Name) -> None:
+        self.names.add(node.id)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        self.words.add(node.attr)
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str):
+            self.words.add(node.value)
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        args = node.args
+        for default in [*args.defaults, *args.kw_defaults]:
+            if default is not None:
+                self.visit(default)
+        for d in getattr(node, "decorator_list", []):
+            self.visit(d)
+        body = node.body if isinstance(node.body, list) else [node.body]
+        for stmt in body:
+            self.visit(stmt)
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        # a dataclass field's annotation stays a string (never evaluated): only its value counts
+        self.visit(node.target)
+        if node.value is not None:
+            self.visit(node.value)
+
+
+def _refs_of(nodes: Iterable[ast.AST]) -> _Refs:
+    r = _Refs()
+    for n in nodes:
+        r.visit(n)
+    return r
+
+
+def prune_unreachable(tree: ast.Module, entries: Iterable[str] = ()) -> None:
+    """In place: drop top-level definitions and methods that nothing kept refers to."""
+    defs: dict[str, list[int]] = {}
+    roots: list[int] = []
+    for i, node in enumerate(tree.body):
+        names = _defined_names(node)
+        if names:
+            for n in names:
+                defs.setdefault(n, []).append(i)
+        else:
+            roots.append(i)
+    kept: set[int] = set(roots)
+    wanted: set[str] = set(entries)
+    used_words: set[str] = set()
+    scanned: set[tuple[int, int]] = set()  # (statement, method index or -1) already scanned
+
+    def scan(i: int, j: int, nodes: Iterable[ast.AST]) -> bool:
+        if (i, j) in scanned:
+            return False
+        scanned.add((i, j))
+        r = _refs_of(nodes)
+        wanted.update(r.names)
+        used_words.update(r.words)
+        return True
+
+    changed = True
+    while changed:
+        changed = False
+        for name in list(wanted):
+            for i in defs.get(name, []):
+                if i not in kept:
+                    kept.add(i)
+                    changed = True
+        for i in sorted(kept):
+            node = tree.body[i]
+            if isinstance(node, ast.ClassDef):
+                changed |= scan(i, -1, [*node.bases, *node.keywords, *node.decorator_list])
+                for j, stmt in enumerate(node.body):
+                    if _is_method(stmt) and not _method_needed(stmt.name, used_words):
+                        continue
+                    changed |= scan(i, j, [stmt])
+            else:
+                changed |= scan(i, -1, [node])
+    body = []
+    for i, node in enumerate(tree.body):
+        if i not in kept:
+            continue
+        if isinstance(node, ast.ClassDef):
+            node.body = [s for s in node.body if not (_is_method(s) and not _method_needed(s.name, used_words))] \
+                or [ast.Pass()]
+        body.append(node)
+    tree.body = body
+
+
+class _StripAnnotations(ast.NodeTransformer):
+    """Function signatures and local variables lose their type hints (never evaluated under
+    `from __future__ import annotations`); class bodies keep theirs, which dataclasses read."""
+
+    def _function(self, node):
+        node.returns = None
+        for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs, node.args.vararg, node.args.kwarg]:
+            if a is not None:
+                a.annotation = None
+        node.body = [self.visit(s) for s in node.body]
+        node.body = [s for s in node.body if s is not None] or [ast.Pass()]
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = _function
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
+        node.body = [self.visit(s) if _is_method(s) or isinstance(s, ast.ClassDef) else s for s in node.body]
+        return node
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.stmt | None:
+        if node.value is None:
+            return None
+        return ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node)
+
+
+def strip_annotations(tree: ast.Module) -> None:
+    """In place: drop type hints that have no effect at run time."""
+    _StripAnnotations().visit(tree)
+    ast.fix_missing_locations(tree)

@@ -1,0 +1,133 @@
+"""The export boundary: the declared core modules, their imports and top-level names, and pruning."""
+
+from __future__ import annotations
+
+import ast
+import sys
+
+import pytest
+
+from golflab.artifact import export
+from golflab.artifact.prune import prune_registries, prune_unreachable
+from golflab.config import load_config
+
+# What a core module may import besides earlier core modules (docs/ARCHITECTURE.md, "portable core").
+ALLOWED_THIRD_PARTY = {"numpy", "torch", "sentencepiece", "tiktoken", "brotli", "zstandard", "tomli"}  # tomli: Python < 3.11
+
+
+def _imports(name: str) -> list[str]:
+    tree = ast.parse(export._module_path(name).read_text(encoding="utf-8"))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append(node.module)
+    return out
+
+
+def test_core_modules_import_only_earlier_core_modules_stdlib_and_allowed_packages():
+    export.check_boundary()
+    for i, name in enumerate(export.CORE_MODULES):
+        for mod in _imports(name):
+            top = mod.split(".")[0]
+            if top == "golflab":
+                assert mod in export.CORE_MODULES[:i] or mod in export.NOT_INLINED or mod in export.OMITTED, (name, mod)
+            else:
+                assert top in sys.stdlib_module_names or top in ALLOWED_THIRD_PARTY, (name, mod)
+
+
+def test_core_top_level_names_are_unique():
+    owner: dict[str, str] = {}
+    for name, block in zip(export.CORE_MODULES, export._inlined_core(), strict=True):
+        for top in export._top_level_names(ast.parse(block).body):
+            assert top not in owner, f"{top} defined in {owner.get(top)} and {name}"
+            owner[top] = name
+
+
+def test_pruning_keeps_what_is_reached_and_the_selected_registry_entry():
+    tree = ast.parse(
+        "import os\nimport json\n"
+        "class A:\n    def used(self): return helper()\n    def unused(self): return other()\n"
+        "    def forward(self): return 1\n"
+        "def helper(): return KINDS['b']()\n"
+        "def other(): return 2\n"
+        "def kind_a(): return 'a'\n"
+        "def kind_b(): return os.sep\n"
+        "KINDS = {'a': kind_a, 'b': kind_b}\n"
+        "if __name__ == '__main__':\n    A().used()\n")
+    prune_registries(tree, {"KINDS": "b"})
+    prune_unreachable(tree)
+    text = ast.unparse(tree)
+    assert "kind_a" not in text and "def other" not in text and "def unused" not in text and "json" not in text
+    assert "def used" in text and "def forward" in text and "kind_b" in text and "import os" in text
+
+
+@pytest.mark.parametrize("preset", ["golf-baseline", "golf-swiglu576"])
+def test_exported_script_holds_only_what_the_config_uses(preset):
+    script = export.render_script(load_config(preset=preset))
+    ast.parse(script)
+    for absent in ("train_sentencepiece", "def load_config", "def parse_budget", "def override_to_dict",
+                   "def diff_from_default"):
+        assert absent not in script
+    unused_mlp = "class SwiGLU" if preset == "golf-baseline" else "class ActMLP"
+    assert unused_mlp not in script
+
+
+# Options the golf presets leave off, all on at once: the specialized script must keep every path they take.
+MANY_OPTIONS = ["model.mlp=swiglu", "model.num_registers=2", "model.value_embed_layers=[0,1]", "model.v_norm=true",
+                "model.attn_window=32", "model.window_layers=[0]", "model.mos_experts=2", "model.tie_embeddings=false",
+                "optim.matrix.optimizer=normuon", "optim.muon.ns_coeffs=polar_express", "optim.grad_clip=1.0",
+                "schedule.ema_decay=0.9", "schedule.warmup_steps=2", "data.order=shuffled", "data.align_bos=true",
+                "artifact.quant=int6", "artifact.compress=lzma", "eval.stride=64", "train.log_every=1",
+                "eval.val_every=0", "eval.val_tokens=4096"]
+
+
+@pytest.mark.slow
+def test_a_script_specialized_to_many_options_reproduces_golflab(tiny_dataset, tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from golflab.train.loop import train
+    from golflab.train.sources import sources_from_config
+
+    cfg = load_config(preset="tiny", budget="4steps", extra={"data": {"path": str(tiny_dataset)}}, overrides=MANY_OPTIONS)
+    script = tmp_path / "train_gpt.py"
+    script.write_text(export.render_script(cfg))
+    env = dict(os.environ, DATA_PATH=str(tiny_dataset), RUN_DIR=str(tmp_path / "exported"), OMP_NUM_THREADS="1")
+    code = "import runpy, sys; sys.modules['golflab'] = None; runpy.run_path(sys.argv[1], run_name='__main__')"
+    run = subprocess.run([sys.executable, "-c", code, str(script)], env=env, capture_output=True, text=True,
+                         timeout=600, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    own = train(cfg, tmp_path / "own", sources_from_config(cfg))
+    exported = json.loads((tmp_path / "exported" / "result.json").read_text())
+    for key in ("val_loss", "sliding_val_loss"):
+        assert exported[key] == pytest.approx(own[key], rel=1e-5)
+    assert exported["artifact"]["val_loss"] == pytest.approx(own["artifact"]["val_loss"], rel=1e-5)
+
+
+def test_specialize_folds_config_reads_by_type_hint_and_drops_dead_branches():
+    from golflab.artifact.specialize import specialize
+
+    cfg = load_config(preset="golf-baseline")
+    tree = ast.parse(
+        "class M:\n"
+        "    def __init__(self, cfg: ModelConfig, other):\n"
+        "        self.cfg = cfg\n"
+        "        self.regs = 'R' if cfg.num_registers else None\n"
+        "        self.n = other.num_registers\n"  # not a config: left alone
+        "    def forward(self, x):\n"
+        "        if self.regs is not None:\n            x = x + 1\n"
+        "        if self.cfg.mlp == 'relu2' and x:\n            return x\n        return -x\n"
+        "        print('unreachable')\n"
+        "def run(c: RunConfig):\n"
+        "    return c.seed, c.budget.seconds, c.model.model_dim\n"  # seed and budget come from the environment
+        "def pack(data, codec):\n    if codec == 'zlib':\n        return 1\n    return 2\n"
+        "def use(a: ArtifactConfig):\n    return pack(b'', a.compress)\n")
+    specialize(tree, cfg)
+    text = ast.unparse(tree)
+    assert "self.regs = None" in text and "if self.regs" not in text and "x = x + 1" not in text
+    assert "other.num_registers" in text and "unreachable" not in text and "if x:" in text
+    assert "return (c.seed, c.budget.seconds, 512)" in text
+    assert "return 2" not in text  # pack's codec is 'zlib' at its only call site
