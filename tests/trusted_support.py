@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from golflab.engine.proposal import Proposal
 from golflab.config import load_config
 from golflab.config.loader import to_toml
 from golflab.engine.backend import prepare_run_dir
 from golflab.engine.outcome import ALSO_TEST
+from golflab.engine.proposal import Proposal
 from golflab.trusted import trusted_run_cmd
 from golflab.trusted.isolation import Jail
 from tests.test_auto_agent import BASE, FAST, _bound
