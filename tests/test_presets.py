@@ -79,7 +79,7 @@ PG_BASELINE = [
     ("schedule.warmup_steps", 0, "PG: no LR warmup"), ("schedule.compile_warmup_steps", 20, "PG:56"),
     ("train.batch_tokens", 524_288, "PG:57"), ("train.micro_batches", 8, "PG grad_accum_steps = 8 // world_size"),
     ("budget.seconds", 600.0, "PG:59"), ("eval.val_every", 1000, "PG:50"), ("eval.batch_tokens", 524_288, "PG:49"),
-    ("artifact.quant", "int8", "PG quantize_state_dict_int8"), ("artifact.compress", "zlib", "PG:1080"),
+    ("artifact.quant", "int8_pg", "PG quantize_state_dict_int8"), ("artifact.compress", "zlib", "PG:1080"),
     ("artifact.clip_percentile", 99.99984, "PG:307"),
 ]
 
@@ -108,8 +108,8 @@ PR163 = [
     ("schedule.warmdown_frac", 0.6, "PR163:60, lr_mul 901-909"), ("schedule.warmdown_steps", 0, "PR163 lr_mul"),
     ("schedule.compile_warmup_steps", 20, "PR163:61"), ("train.batch_tokens", 262_144, "PR163:62"),
     ("budget.seconds", 600.0, "PR163 MAX_WALLCLOCK_SECONDS"), ("eval.stride", 64, "PR163:1070"),
-    ("artifact.quant", "int8", "PR163 quantize_state_dict_int8"), ("artifact.compress", "zlib", "PR163:1032"),
-    ("artifact.fp16_patterns", ["tok_emb"], "PR163:345"), ("artifact.scale_floor", 1.0 / 127.0, "PR163:320"),
+    ("artifact.quant", "int8_pg", "PR163 quantize_state_dict_int8"), ("artifact.compress", "zlib", "PR163:1032"),
+    ("artifact.fp16_patterns", ["tok_emb"], "PR163:345"),  # int8_pg floors scales at 1/127 (PR163:320)
 ]
 
 

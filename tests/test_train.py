@@ -90,6 +90,14 @@ def test_result_records_the_software_versions(tiny_dataset, tmp_path):
     assert isinstance(res["train_loss"], float)
 
 
+def _torchrun(args: list[str], env: dict) -> None:
+    """Two local processes; on failure, the workers' own words (not only the exit status)."""
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          *args], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, (res.stdout[-3000:] + res.stderr[-3000:])
+
+
+@pytest.mark.xdist_group("ddp")  # one two-process job at a time: concurrent rendezvous on one machine collide
 def test_ddp_ranks_share_rank0s_clock_and_stop_together(tiny_dataset, tmp_path):
     """Rank 1's clock runs 4x fast; it must still apply rank 0's lr_scale at every step and stop with it."""
     cfg = cfg_for(tiny_dataset, "4s", "train.micro_batches=2", "eval.val_every=0", "artifact.enabled=false",
@@ -98,20 +106,17 @@ def test_ddp_ranks_share_rank0s_clock_and_stop_together(tiny_dataset, tmp_path):
     cfg_path.write_text(to_toml(cfg))
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env["OMP_NUM_THREADS"] = "1"
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                    str(ROOT / "tests" / "ddp_clock_worker.py"), str(cfg_path), str(tmp_path)],
-                   check=True, env=env, capture_output=True, timeout=600)
+    _torchrun([str(ROOT / "tests" / "ddp_clock_worker.py"), str(cfg_path), str(tmp_path)], env)
     r0, r1 = (json.loads((tmp_path / f"scales{r}.json").read_text()) for r in (0, 1))
     assert len(r0) > 5 and r0 == r1  # same steps, same lr_scale at each
     assert min(r0) < 0.9  # the warmdown (driven by seconds) was reached
     # a stop asked of rank 1 alone (a signal reaching one worker) stops both after the same step
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                    str(ROOT / "tests" / "ddp_clock_worker.py"), str(cfg_path), str(tmp_path), "3"],
-                   check=True, env=env, capture_output=True, timeout=600)
+    _torchrun([str(ROOT / "tests" / "ddp_clock_worker.py"), str(cfg_path), str(tmp_path), "3"], env)
     for r in (0, 1):
         assert json.loads((tmp_path / f"ended{r}.json").read_text()) == {"status": "interrupted", "steps": 3}
 
 
+@pytest.mark.xdist_group("ddp")
 def test_ddp_two_processes_end_with_identical_weights_matching_one_process(tiny_dataset, tmp_path):
     cfg = cfg_for(tiny_dataset, "6steps", "train.micro_batches=2", "eval.val_every=0", "artifact.enabled=false",
                   "eval.stride=0")
@@ -120,8 +125,7 @@ def test_ddp_two_processes_end_with_identical_weights_matching_one_process(tiny_
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env["OMP_NUM_THREADS"] = "1"
     worker = str(ROOT / "tests" / "ddp_worker.py")
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", worker,
-                    str(cfg_path), str(tmp_path)], check=True, env=env, capture_output=True, timeout=600)
+    _torchrun([worker, str(cfg_path), str(tmp_path)], env)
     subprocess.run([sys.executable, worker, str(cfg_path), str(tmp_path)], check=True, env=env,
                    capture_output=True, timeout=600)
     r0, r1 = (torch.load(tmp_path / f"rank{r}_of2.pt") for r in (0, 1))
