@@ -289,3 +289,15 @@ def test_curve_plot_falls_back_to_train_loss_without_val_curves(tmp_path):
     assert not any(store.metrics(r.key, r.seed, "val") for r in store.runs())
     out = curves_plot(plan, store, summarize(plan, store), tmp_path / "curves.png")
     assert out is not None and out.stat().st_size > 1000
+
+
+def test_lab_run_into_a_file_prints_plain_progress_lines(tmp_path):
+    plan = copy_plan(tmp_path, edit=lambda t: t.replace("seeds = { min = 2, max = 6 }", "seeds = { min = 2, max = 2 }"))
+    res = subprocess.run([*CLI, "run", str(plan), "--gpus", "cpu", "--launcher", " ".join(FAKE)], env=cli_env(),
+                         capture_output=True, text=True, timeout=120)  # stdout is a pipe, not a terminal
+    assert res.returncode == 0, res.stderr
+    import re
+
+    assert re.search(r"^\d\d:\d\d:\d\d train ", res.stdout, re.M)  # one timed line per event as it happens
+    assert re.search(r"^\d\d:\d\d:\d\d swiglu: keep win", res.stdout, re.M)
+    assert "trained 4 run(s) this time" in res.stdout
