@@ -9,7 +9,8 @@ from pathlib import Path
 from golflab.auto.proposers import SpaceProposer
 from golflab.auto.search import search_session
 from golflab.auto.space import load_space
-from golflab.engine.backend import Executor, LocalBackend, make_slots
+from golflab.engine.backend import Executor, make_slots
+from golflab.engine.local import LocalBackend
 from golflab.engine.session import Session, Settings
 
 FAKE = [sys.executable, str(Path(__file__).resolve().parent / "lab_fake_trainer.py")]

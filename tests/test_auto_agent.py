@@ -20,7 +20,8 @@ from golflab.auto.agent import AgentProposer
 from golflab.auto.search import search_session
 from golflab.config import load_config
 from golflab.config.loader import to_dict
-from golflab.engine.backend import LocalBackend, make_slots
+from golflab.engine.backend import make_slots
+from golflab.engine.local import LocalBackend
 from golflab.engine.session import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from golflab.config import load_config, to_toml
-from golflab.engine.backend import LocalBackend, RunSpec, make_slots
+from golflab.engine.backend import RunSpec, make_slots
+from golflab.engine.local import LocalBackend
 
 FAST = ["eval.val_every=0", "eval.stride=0", "artifact.enabled=false", "train.batch_tokens=2048"]
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from golflab.engine.backend import Executor, LocalBackend, make_slots
+from golflab.engine.backend import Executor, make_slots
+from golflab.engine.local import LocalBackend
 from golflab.engine.store import Store
 from golflab.errors import ConfigError, GolflabError
 from golflab.lab.plan import load_plan

@@ -61,8 +61,9 @@ def auto(
     from golflab.auto.proposers import SpaceProposer
     from golflab.auto.search import search_session
     from golflab.auto.space import load_space
-    from golflab.cli.lab_cmds import _parse_gpus, track_env, use_workers
-    from golflab.engine.backend import Executor, LocalBackend, make_slots
+    from golflab.cli.slots import parse_gpus, track_env, use_workers
+    from golflab.engine.backend import Executor, make_slots
+    from golflab.engine.local import LocalBackend
     from golflab.engine.session import Settings, short
     from golflab.lab.source import PlanProposer
     from golflab.stats.rules import Rule
@@ -103,7 +104,7 @@ def auto(
                         seeds_min=seeds_min, seeds_max=seeds_max, rule=rule, max_experiments=max_experiments,
                         hours=hours, gpu_hours=gpu_hours, confirm=confirm_test, replicate=not no_confirm,
                         lookahead=lookahead)
-    slots = make_slots(_parse_gpus(gpus), procs_per_run, parallel)
+    slots = make_slots(parse_gpus(gpus), procs_per_run, parallel)
     backend = LocalBackend(slots, out_dir, Executor(extra_env=track_env(track)), workers=use_workers(workers, slots))
     session = search_session(settings, proposer, out_dir, backend, log)
     try:

@@ -23,23 +23,6 @@ PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="Replace t
 DataOpt = Annotated[Path | None, typer.Option("--data", "-d", help="Replace the plan's dataset directory.")]
 
 
-def _parse_gpus(text: str | None) -> list[int] | None:
-    if text is None or text == "auto":
-        try:
-            import torch
-
-            n = torch.cuda.device_count()
-        except Exception:  # no torch / no driver: CPU slots
-            n = 0
-        return list(range(n)) or None
-    if text in ("", "none", "cpu"):
-        return None
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise GolflabError(f"--gpus {text!r}: expected e.g. 0,1,2,3, auto or cpu") from None
-
-
 def _default_timeout(plan) -> float | None:
     """A run may take its wallclock budget twice over plus 10 minutes (compile, eval, artifact)."""
     cfg = plan.build_config([], plan.seed_of(0))
@@ -68,12 +51,14 @@ def run(
 ) -> None:
     """Run (or resume) a plan: every slot busy, each run its own process. Ctrl-C lets the runs in flight
     finish (a second Ctrl-C stops them); a rerun resumes without repeating or losing a run."""
-    from golflab.engine.backend import Executor, LocalBackend, make_slots
+    from golflab.cli.slots import parse_gpus, track_env, use_workers
+    from golflab.engine.backend import Executor, make_slots
+    from golflab.engine.local import LocalBackend
     from golflab.lab.plan import load_plan
     from golflab.lab.runner import default_store_path, lab_dir_of, lab_session
 
     plan = load_plan(plan_path, preset=preset, data=data)
-    slots = make_slots(_parse_gpus(gpus), procs_per_run, parallel)
+    slots = make_slots(parse_gpus(gpus), procs_per_run, parallel)
     executor = Executor(launcher=shlex.split(launcher) if launcher else None, extra_env=track_env(track))
     store_path = store or default_store_path(plan)
     backend = LocalBackend(slots, lab_dir_of(store_path), executor, timeout if timeout else _default_timeout(plan),
@@ -97,21 +82,6 @@ def run(
     _print_status(plan_path, store, preset, data)
     if session.stop_reason.startswith("interrupted"):
         sys.exit(130)
-
-
-def track_env(track: str | None) -> dict[str, str]:
-    """The environment that makes every run mirror itself to a tracker (golflab.track reads it)."""
-    if track is None:
-        return {}
-    from golflab.track import check_tracker
-
-    check_tracker(track)
-    return {"GOLFLAB_TRACK": track}
-
-
-def use_workers(flag: bool | None, slots) -> bool:
-    """Persistent workers by default on CPU slots; on GPUs only when asked (not yet measured there)."""
-    return flag if flag is not None else not any(s.gpus for s in slots)
 
 
 def _plain_log(msg: str) -> None:
