@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from golflab.config.loader import to_dict, to_toml
-from golflab.engine.backend import DataRef, RunOutcome, RunSpec, Slot
+from golflab.engine.backend import DataRef, RunOutcome, RunSpec, Slot, outcome_of
 from golflab.engine.budget import Budget
 from golflab.engine.feed import Feed, Ready
 from golflab.engine.flow import Base, Candidate, Flow, Outcome, Prune, Req, baseline_flow, candidate_flow
@@ -359,8 +359,6 @@ class Engine:
         result = finished_result(spec.run_dir, spec.config_toml)
         if result is None:
             return False
-        from golflab.engine.backend import outcome_of
-
         out = outcome_of(spec, 0, False, None, Slot(-1), time.time(), adopted=True)
         out.wall_s = float(result.get("train_seconds") or 0) + float(result.get("eval_seconds") or 0)
         self._store_outcome(out)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from golflab.engine.outcome import metric_value
 from golflab.errors import GolflabError
 
 SCHEMA_VERSION = "2"
@@ -69,8 +70,6 @@ class RunRow:
 
     def value(self, metric: str) -> float | None:
         """The metric of an ok run (None for failed runs and missing or non-finite values)."""
-        from golflab.engine.outcome import metric_value
-
         if not self.ok:
             return None
         if metric == "time_to_target" and self.values.get(metric) == math.inf:

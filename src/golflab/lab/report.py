@@ -8,7 +8,7 @@ from pathlib import Path
 from golflab.engine.store import FAILED, Store
 from golflab.fileio import write_atomic
 from golflab.lab.plan import BASELINE, Plan
-from golflab.lab.summary import ArmSummary, needed_lines, noise_floor
+from golflab.lab.summary import ArmSummary, needed_lines, noise_floor, time_line, time_use
 
 
 def fmt(x: float | None, digits: int = 4) -> str:
@@ -129,8 +129,6 @@ def report_markdown(plan: Plan, store: Store, arms: list[ArmSummary], plots: lis
            sr, "```", ""] if (sr := speedrun_text(plan, arms)) else []),
         "## Decisions and promotions", "", *(decision_lines(arms) or ["(none yet)"]), "",
     ]
-    from golflab.lab.summary import time_line, time_use
-
     parts += ["## Where the time went", "", f"- {time_line(time_use(store))}.", ""]
     over = [(a.name, r) for a in arms for r in a.runs if r.ok and r.wall_s and not r.adopted]
     if over:
