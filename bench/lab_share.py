@@ -2,7 +2,7 @@
 
     python bench/lab_share.py STORE --wall-start T0 --wall-end T1     (epoch seconds around `golflab lab run`)
 
-Per run: wall time as the lab saw it (started_at -> finished_at in the store), train seconds, the trainer's
+Per run: wall time as the lab saw it (the backend's, stored with the run), train seconds, the trainer's
 own eval seconds (final eval + artifact round trip) and compile warm-up (from the run's train.log), and the
 rest (process start, imports, data, model build, writing files). The table prints last.
 """
@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sqlite3
 from pathlib import Path
+
+from golflab.engine.store import Store
 
 
 def main() -> None:
@@ -23,16 +24,13 @@ def main() -> None:
     ap.add_argument("--wall-end", type=float, required=True)
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
-    db = sqlite3.connect(args.store)
-    rows = db.execute("SELECT arm, seed, status, started_at, finished_at, run_dir, values_json FROM runs "
-                      "ORDER BY started_at").fetchall()
     runs = []
-    for arm, seed, status, t0, t1, run_dir, vj in rows:
-        v = json.loads(vj or "{}")
-        log = Path(run_dir) / "train.log"
+    for r in sorted(Store(args.store, write=False).runs(), key=lambda r: r.started_at or 0.0):
+        v, arm = r.values, Path(r.run_dir).parent.name.rsplit("-", 1)[0]  # runs/<experiment>-<key>/seed<k>
+        log = Path(r.run_dir) / "train.log"
         text = log.read_text(errors="replace") if log.exists() else ""
         m = re.search(r"compile warm-up: \d+ steps in ([\d.]+)s", text)
-        wall = (t1 - t0) if t0 and t1 else None
+        wall, seed, status = r.wall_s, r.seed, r.status
         train, ev = v.get("train_seconds"), v.get("eval_seconds")
         warm = float(m.group(1)) if m else None
         rest = wall - train - (ev or 0) - (warm or 0) if wall and train else None
