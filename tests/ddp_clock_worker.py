@@ -40,4 +40,5 @@ trainer = loop.Trainer(cfg, None, sources_from_config(cfg), env, RunLog(None))
 ended = trainer.run()
 (out / f"scales{env.rank}.json").write_text(json.dumps(scales))
 (out / f"ended{env.rank}.json").write_text(json.dumps({k: ended[k] for k in ("status", "steps")}))
+del trainer  # nothing may hold the process group when shutdown destroys it
 shutdown(env)

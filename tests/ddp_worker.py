@@ -17,4 +17,5 @@ env = init_distributed()
 trainer = Trainer(cfg, None, sources_from_config(cfg), env, RunLog(None))
 trainer.run()
 torch.save(trainer.model.state_dict(), out / f"rank{env.rank}_of{env.world_size}.pt")
+del trainer  # nothing may hold the process group when shutdown destroys it
 shutdown(env)

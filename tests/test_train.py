@@ -92,6 +92,7 @@ def test_result_records_the_software_versions(tiny_dataset, tmp_path):
 
 def _torchrun(args: list[str], env: dict) -> None:
     """Two local processes; on failure, the workers' own words (not only the exit status)."""
+    env = {**env, "PYTHONFAULTHANDLER": "1"}  # a worker that aborts prints every thread's Python stack
     res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           *args], env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, (res.stdout[-3000:] + res.stderr[-3000:])

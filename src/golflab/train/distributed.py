@@ -4,6 +4,7 @@ gloo on CPU."""
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 from dataclasses import dataclass
 
@@ -60,5 +61,10 @@ def barrier(env: DistEnv) -> None:
 
 
 def shutdown(env: DistEnv) -> None:
+    """Destroy the process group while the interpreter is fully alive. Callers drop what holds it (the
+    trainer and its DDP reducer) first: a group left for interpreter exit is torn down with gloo's work
+    still referencing Python objects, and the process aborts ("terminate called without an active
+    exception", SIGABRT) after a run that succeeded."""
     if env.distributed and dist.is_initialized():
+        gc.collect()  # reference cycles that still hold the reducer, and through it the group
         dist.destroy_process_group()

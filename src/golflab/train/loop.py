@@ -26,6 +26,13 @@ from golflab.eval.evaluate import EvalResult, eval_options, evaluate
 from golflab.model.gpt import GPT, build_model
 from golflab.model.info import flops_per_token, peak_flops
 from golflab.optim.table import TableOptimizer
+from golflab.train.compiling import (
+    compile_cache_dir,
+    graphs_from_cache,
+    load_compile_cache,
+    save_compile_cache,
+    warm_up_compile,
+)
 from golflab.train.distributed import DistEnv, agree, barrier, init_distributed, shutdown
 from golflab.train.runlog import RunLog, code_version, driver_version
 from golflab.train.schedule import Clock, budget_fractions, budget_reached, lr_scale
@@ -72,8 +79,10 @@ class Trainer:
         self.model: GPT = build_model(cfg.model, cfg.seed, self.vocab).to(self.device)
         self.model.prepare(self.device)
         self.model.compute_dtype = self.amp
-        use_compile = t.compile == "on" or (t.compile == "auto" and self.device.type == "cuda")
-        self.compiled = torch.compile(self.model, dynamic=False, fullgraph=True) if use_compile else self.model
+        self.use_compile = t.compile == "on" or (t.compile == "auto" and self.device.type == "cuda")
+        if self.use_compile and (n := load_compile_cache()):
+            log.info(f"compile cache: {n} artifact file(s) loaded from {compile_cache_dir()}")
+        self.compiled = torch.compile(self.model, dynamic=False, fullgraph=True) if self.use_compile else self.model
         self.ddp = DDP(self.compiled, device_ids=[env.local_rank] if self.device.type == "cuda" else None,
                        broadcast_buffers=False) if env.distributed else None
         self.optimizer = TableOptimizer(self.model, cfg.optim, self.device)
@@ -96,6 +105,8 @@ class Trainer:
             if self.ddp is not None:
                 self.ddp.require_backward_grad_sync = micro == self.accum - 1
             x, y = self.loader.next_batch(self.local_tokens, self.cfg.model.seq_len)
+            if self.device.type == "cuda":  # from pinned memory the copy is asynchronous; from pageable it blocks
+                x, y = x.pin_memory(), y.pin_memory()
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None):
                 loss = net(x, y)
@@ -135,13 +146,14 @@ class Trainer:
             return
         t0 = time.perf_counter()
         snap = snapshot(self.model, self.optimizer, self.loader)
-        for _ in range(steps):
-            self.train_step(1.0)
+        ran = warm_up_compile(lambda: self.train_step(1.0), steps)
         self.sync()
         restore(snap, self.model, self.optimizer, self.loader)
         if self.ema is not None:
             self.ema = EMA(self.model, self.cfg.schedule.ema_decay)
-        self.log.info(f"compile warm-up: {steps} steps in {time.perf_counter() - t0:.1f}s (not counted; state restored)")
+        hits = f", {graphs_from_cache()} graphs from the cache" if self.use_compile else ""
+        self.log.info(f"compile warm-up: {ran} of at most {steps} steps in {time.perf_counter() - t0:.1f}s "
+                      f"(not counted; state restored{hits})")
 
     def save(self) -> None:
         if self.ckpt_path is None or not self.env.is_main:
@@ -211,9 +223,18 @@ class Trainer:
                 self.save()
                 self.start_clock()
         self.pause_clock()
-        if stop:
-            return self.interrupted()
-        return {**self.finish(), "status": "ok"}
+        result = self.interrupted() if stop else {**self.finish(), "status": "ok"}
+        self.keep_compile_cache()
+        return result
+
+    def keep_compile_cache(self) -> None:
+        """Save what this run compiled (training and eval graphs) where the next run, here or on a fresh
+        machine given the folder, loads it."""
+        if self.use_compile and self.env.is_main:
+            key = {"model": vars(self.cfg.model), "local_tokens": self.local_tokens, "accum": self.accum,
+                   "world": self.env.world_size, "device": str(self.device), "torch": torch.__version__}
+            if (path := save_compile_cache(key)) is not None:
+                self.log.info(f"compile cache: saved {path}")
 
     def interrupted(self) -> dict[str, Any]:
         """A stop request: checkpoint where the run stands (for --resume) instead of finishing it."""
@@ -373,6 +394,7 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
     log = RunLog(out_dir if env.is_main else None, listeners=[tracker] if tracker is not None and env.is_main else [])
     result = base_result(cfg, env)
     stopper = StopOnSignal(announce=env.is_main)
+    trainer = None
     try:
         stopper.install()
         if sources is None:
@@ -401,4 +423,5 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
         if env.is_main:
             log.result(result)
         log.close()
+        trainer = stopper.trainer = None  # nothing may hold the process group when shutdown destroys it
         shutdown(env)
