@@ -51,6 +51,7 @@ CORE_MODULES = (
     "golflab.data.dataset",
     "golflab.train.sources",
     "golflab.train.state",
+    "golflab.train.compiling",
     "golflab.artifact.compress",
     "golflab.artifact.quantize",
     "golflab.artifact.serialize",

@@ -127,7 +127,7 @@ class ScheduleConfig:
     warmdown_frac: float = 0.0  # linear decay over this final fraction of the budget (wallclock-aware)
     warmdown_steps: int = 1200  # parameter-golf rule: decay over the last N steps' worth of wallclock
     lr_floor: float = 0.0  # LR never drops below this fraction of its peak
-    compile_warmup_steps: int = 20  # steps that prime torch.compile; weights and optimizer are restored after
+    compile_warmup_steps: int = 20  # at most this many steps prime torch.compile (ending once 2 compile nothing); state restored
     ema_decay: float = 0.0  # EMA of weights, used for eval and the artifact; 0 disables
 
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from golflab.engine.outcome import log_tail, read_json, read_metrics
 from golflab.fileio import write_atomic
+from golflab.train.compiling import COMPILE_CACHE_ENV
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,8 @@ class Executor:
         elif cpu_threads and "OMP_NUM_THREADS" not in os.environ:
             env["OMP_NUM_THREADS"] = str(cpu_threads)  # parallel CPU runs share the cores instead of fighting
         env["TORCHINDUCTOR_CACHE_DIR"] = str(cache_dir / ".inductor-cache")  # shared: repeated compiles are fast
+        # portable compile artifacts, kept in the lab folder: copied with it, a fresh machine compiles warm
+        env.setdefault(COMPILE_CACHE_ENV, str(cache_dir / "compile-cache"))
         env["PYTHONUNBUFFERED"] = "1"
         if code is not None:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code / "src"), env.get("PYTHONPATH")]))

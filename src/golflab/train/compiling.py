@@ -1,0 +1,78 @@
+"""What a run does around torch.compile: warm-up steps only while the graphs still change, and a compile
+cache that a lab keeps in its own folder and can carry to a fresh machine (torch.compiler's portable
+cache artifacts)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+COMPILE_CACHE_ENV = "GOLFLAB_COMPILE_CACHE"  # a folder of cache artifacts; the lab backends set it to <lab>/compile-cache
+QUIET_WARMUP_STEPS = 2  # the warm-up ends after this many consecutive steps that compiled nothing
+
+
+def graphs_compiled() -> int:
+    """Graphs torch.compile has built in this process so far (recompiles included)."""
+    from torch._dynamo.utils import counters
+
+    return sum(counters["stats"].values()) + sum(counters["aot_autograd"].values())
+
+
+def graphs_from_cache() -> int:
+    """Compiled graphs this process took from a cache (AOTAutograd and Inductor FX-graph hits)."""
+    from torch._dynamo.utils import counters
+
+    return counters["aot_autograd"]["autograd_cache_hit"] + counters["inductor"]["fxgraph_cache_hit"]
+
+
+def warm_up_compile(step: Callable[[], None], max_steps: int, compiled: Callable[[], int] = graphs_compiled) -> int:
+    """Run `step` until QUIET_WARMUP_STEPS steps in a row compiled nothing, or max_steps; return the steps run.
+    A fixed count either wastes steps (20 in parameter-golf, about 6 s on an H100) or stops while a
+    graph (the backward, a recompile on the second step) is still to be built inside the timed run."""
+    quiet = 0
+    for n in range(1, max_steps + 1):
+        before = compiled()
+        step()
+        quiet = quiet + 1 if compiled() == before else 0
+        if quiet >= QUIET_WARMUP_STEPS:
+            return n
+    return max_steps
+
+
+def compile_cache_dir() -> Path | None:
+    value = os.environ.get(COMPILE_CACHE_ENV, "")
+    return Path(value) if value else None
+
+
+def load_compile_cache() -> int:
+    """Load every artifact file of the cache folder into torch's caches; return how many were read."""
+    import torch  # here, not at the top: the engine reads COMPILE_CACHE_ENV without loading torch
+
+    folder = compile_cache_dir()
+    if folder is None or not folder.is_dir():
+        return 0
+    files = sorted(folder.glob("*.bin"))
+    for f in files:
+        torch.compiler.load_cache_artifacts(f.read_bytes())
+    return len(files)
+
+
+def save_compile_cache(key: dict) -> Path | None:
+    """Write what this process compiled as one artifact file named by `key` (the shapes that select the
+    graphs); rewritten in place, so runs of one shape share one file."""
+    import torch
+
+    folder = compile_cache_dir()
+    saved = torch.compiler.save_cache_artifacts() if folder is not None else None
+    if saved is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path = folder / f"{name}.bin"
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(saved[0])
+    tmp.replace(path)
+    return path

@@ -1,0 +1,69 @@
+"""torch.compile around a run: the warm-up stops once the graphs stop changing, and the lab's compile
+cache makes a fresh process take its graphs from the saved artifacts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from golflab.config import to_toml
+from golflab.engine.backend import Executor, Slot
+from golflab.train.compiling import COMPILE_CACHE_ENV, QUIET_WARMUP_STEPS, warm_up_compile
+from tests.test_train import cfg_for
+
+
+def _counter(compiles_at: set[int]):
+    """A fake graph counter: the step numbers in `compiles_at` each build one graph."""
+    state = {"step": 0, "graphs": 0}
+
+    def step() -> None:
+        state["step"] += 1
+        state["graphs"] += state["step"] in compiles_at
+
+    return step, lambda: state["graphs"]
+
+
+@pytest.mark.parametrize(("compiles_at", "max_steps", "expected"), [
+    (set(), 20, QUIET_WARMUP_STEPS),  # eager: nothing to wait for
+    ({1}, 20, 1 + QUIET_WARMUP_STEPS),  # forward and backward built at the first step
+    ({1, 2}, 20, 2 + QUIET_WARMUP_STEPS),  # a recompile at the second step (a guard that changed)
+    ({1, 3}, 20, 3 + QUIET_WARMUP_STEPS),  # one quiet step in between does not end it
+    ({1, 2, 3}, 3, 3),  # the configured count stays the upper bound
+    (set(), 0, 0),
+])
+def test_warm_up_runs_until_the_graphs_stop_changing(compiles_at, max_steps, expected):
+    step, count = _counter(compiles_at)
+    assert warm_up_compile(step, max_steps, count) == expected
+
+
+def test_lab_runs_get_a_compile_cache_in_the_lab_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv(COMPILE_CACHE_ENV, raising=False)
+    env = Executor().env(Slot(0), tmp_path)
+    assert env[COMPILE_CACHE_ENV] == str(tmp_path / "compile-cache")
+    monkeypatch.setenv(COMPILE_CACHE_ENV, "/elsewhere")  # a user's own cache folder wins
+    assert Executor().env(Slot(0), tmp_path)[COMPILE_CACHE_ENV] == "/elsewhere"
+
+
+@pytest.mark.slow
+def test_a_fresh_process_takes_its_graphs_from_the_carried_cache(tiny_dataset, tmp_path):
+    """Two processes with separate inductor caches (as on two machines) and one carried artifact folder:
+    the first compiles and saves, the second loads and takes its graphs from the cache."""
+    cfg = cfg_for(tiny_dataset, "3steps", "train.compile=on", "eval.enabled=false", "artifact.enabled=false",
+                  "schedule.compile_warmup_steps=5")
+    (tmp_path / "c.toml").write_text(to_toml(cfg))
+    carried = tmp_path / "carried"
+    logs = []
+    for k in (1, 2):
+        env = {**os.environ, COMPILE_CACHE_ENV: str(carried), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / f"ind{k}"),
+               "OMP_NUM_THREADS": "1"}
+        subprocess.run([sys.executable, "-m", "golflab", "train", "--config", str(tmp_path / "c.toml"),
+                        "--out", str(tmp_path / f"run{k}")], env=env, check=True, capture_output=True, timeout=900)
+        logs.append(Path(tmp_path / f"run{k}" / "train.log").read_text())
+    assert len(list(carried.glob("*.bin"))) == 1, "one shape, one artifact file"
+    assert "compile cache: saved" in logs[0] and ", 0 graphs from the cache" in logs[0]
+    assert "compile cache: 1 artifact file(s) loaded" in logs[1]
+    assert ", 0 graphs from the cache" not in logs[1] and "graphs from the cache" in logs[1]
