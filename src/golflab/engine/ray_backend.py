@@ -206,7 +206,7 @@ class RayBackend:
         self.ray = ray = import_ray()
         self._own = False
         if not ray.is_initialized():
-            kw: dict[str, Any] = {"namespace": NAMESPACE, "logging_level": logging.WARNING, "log_to_driver": False}
+            kw: dict[str, Any] = {"namespace": NAMESPACE, "logging_level": logging.ERROR, "log_to_driver": False}
             if address:
                 try:
                     ray.init(address=address, **kw)
