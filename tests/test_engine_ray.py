@@ -5,6 +5,7 @@ Without ray the cluster tests skip; the install hint and the hardware rule are t
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import signal
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from golflab.engine.backend import Executor, RunSpec, alive, find_pid, make_slots
+from golflab.engine.backend import DataRef, Executor, RunSpec, alive, find_pid, make_slots
 from golflab.engine.local import LocalBackend
 from golflab.engine.ray_backend import INSTALL_HINT, actor_name, mixed_hardware, time_budgeted
 from golflab.engine.store import Store
@@ -239,3 +240,46 @@ def test_cancel_leaves_no_trainer_process_alive(cluster, tmp_path):
         return False
 
     _wait_for(actor_gone, 10)
+
+
+@pytest.mark.slow
+def test_a_node_with_other_data_fails_that_run_and_a_code_proposal_travels_with_its_run(cluster, tmp_path):
+    log = tmp_path / "fake.log"
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "manifest.json").write_text('{"shards": 1}')
+    code = tmp_path / "proposal"
+    (code / "src").mkdir(parents=True)
+    (code / "src" / "marker.txt").write_text("the proposal's code\n")
+    # the proposal's copy on the node is first on the trainer's PYTHONPATH: it prints the copy's file
+    show = 'cat "${PYTHONPATH%%:*}/marker.txt"; exec "$@"'
+    backend = _ray_backend(cluster, ["sh", "-c", show, "sh", *_fake(log)])
+    good = dataclasses.replace(_spec(tmp_path, 1), data=DataRef.of(data), code=code, code_rev="abc")
+    other = dataclasses.replace(_spec(tmp_path, 2), data=DataRef(str(data), "0" * 64))
+    backend.submit(good)
+    backend.submit(other)
+    done = {o.spec.seed: o for o in _drain(backend, 2)}
+    assert done[1].status == "ok" and "the proposal's code" in (good.run_dir / "stdout.log").read_text()
+    assert done[2].status == "crashed" and "differs from the one the plan was started with" in done[2].error
+    assert len(_starts(log)) == 1  # the run on other data never trained
+
+
+@pytest.mark.slow
+def test_auto_runs_on_ray(cluster, tmp_path):
+    from golflab.auto.proposers import SpaceProposer
+    from golflab.auto.search import search_session
+    from golflab.auto.space import load_space
+    from golflab.engine.session import Settings
+
+    space = tmp_path / "s.toml"
+    space.write_text('[[param]]\nkey = "model.mlp"\nchoices = ["relu2", "swiglu", "gelu", "silu"]\n')
+    out = tmp_path / "out"
+    settings = Settings(preset="tiny", data=str(tmp_path / "no-data"), budget="8steps", max_experiments=3,
+                        seeds_max=2)
+    backend = _ray_backend(cluster, _fake(tmp_path / "fake.log"))
+    session = search_session(settings, SpaceProposer(load_space(space, "tiny"), seed=3, fidelity=1.0), out,
+                             backend, poll_s=0.05)
+    decisions = session.run()
+    assert len(decisions) == 4 and session.stop_reason.startswith("--max-experiments")
+    runs = Store(out / "auto.sqlite", write=False).runs()
+    assert runs and all(r.ok and ":" in r.node for r in runs)

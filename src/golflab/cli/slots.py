@@ -71,7 +71,10 @@ def make_backend(kind: str, ray_address: str | None, gpus: str | None, procs_per
     use_gpus = None if gpus in (None, "auto") else gpus not in ("", "none", "cpu")
     if use_gpus and not ray_address:  # the local instance sees only the GPUs asked for
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, parse_gpus(gpus) or []))
-    backend = RayBackend(executor, timeout_s, ray_address, procs_per_run, use_gpus=use_gpus,
-                         local_cpus=None if ray_address else parallel, log=log)
-    unit = f"{procs_per_run} GPU(s)" if backend.use_gpus else "1 CPU"
+    # a local instance shares this machine's cores among --parallel runs, as the local backend does
+    cores = os.cpu_count() or 1
+    cpus = 1 if ray_address else max(1, cores // max(1, parallel))
+    backend = RayBackend(executor, timeout_s, ray_address, procs_per_run, cpus, use_gpus=use_gpus,
+                         local_cpus=None if ray_address else cores, log=log)
+    unit = f"{procs_per_run} GPU(s)" if backend.use_gpus else f"{backend.cpus_per_run} CPU(s)"
     return backend, f"ray {ray_address or 'local instance'}: {backend.slots()} slot(s) of {unit}"

@@ -16,12 +16,14 @@ import contextlib
 import ctypes
 import dataclasses
 import hashlib
+import io
 import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -103,6 +105,25 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def pack_code(code: Path) -> bytes:
+    """A code proposal's export as a gzipped tar (without .git): what travels to the node with its run.
+    (Ray's per-actor working_dir takes only remote URIs; a local directory uploads only for a whole job.)"""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(code, arcname=".", filter=lambda t: None if ".git" in Path(t.name).parts else t)
+    return buf.getvalue()
+
+
+def unpack_code(blob: bytes, into: Path) -> Path:
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12: no links or paths out of `into`
+            tar.extractall(into, filter="data")
+        else:
+            tar.extractall(into)  # our own archive, made by pack_code
+    return into
+
+
 def _tail(path: Path) -> str | None:
     try:
         with open(path, "rb") as fh:
@@ -123,18 +144,20 @@ class RunHost:
     """The actor that runs one RunSpec on its node. It starts the run when it is created, so an actor that
     exists is a run that started: a driver killed at any moment leaves no idle actor to wait for."""
 
-    def __init__(self, spec: RunSpec, ex: Executor, timeout_s: float | None, cpu_threads: int | None) -> None:
+    def __init__(self, spec: RunSpec, ex: Executor, timeout_s: float | None, cpu_threads: int | None,
+                 code: bytes | None = None) -> None:
         self._proc: subprocess.Popen | None = None
         self._done = threading.Event()
         self._answer: dict[str, Any] = {}
         self._stopped = False
         self._lock = threading.Lock()  # a stop and the trainer's start never cross
         # the trainer is this thread's child: it dies with the thread (PR_SET_PDEATHSIG), not before
-        threading.Thread(target=self._main, args=(spec, ex, timeout_s, cpu_threads), daemon=True).start()
+        threading.Thread(target=self._main, args=(spec, ex, timeout_s, cpu_threads, code), daemon=True).start()
 
-    def _main(self, spec: RunSpec, ex: Executor, timeout_s: float | None, cpu_threads: int | None) -> None:
+    def _main(self, spec: RunSpec, ex: Executor, timeout_s: float | None, cpu_threads: int | None,
+              code: bytes | None) -> None:
         try:
-            self._answer = self._run(spec, ex, timeout_s, cpu_threads)
+            self._answer = self._run(spec, ex, timeout_s, cpu_threads, code)
         except Exception as exc:  # the driver still gets an answer: the run crashed, with the reason
             self._answer = {"rc": None, "files": {"stdout.log": f"ray backend: {type(exc).__name__}: {exc}\n"}}
         finally:
@@ -151,7 +174,8 @@ class RunHost:
         if proc is not None:
             stop_tree(proc, grace=5.0)
 
-    def _run(self, spec: RunSpec, ex: Executor, timeout_s: float | None, cpu_threads: int | None) -> dict[str, Any]:
+    def _run(self, spec: RunSpec, ex: Executor, timeout_s: float | None, cpu_threads: int | None,
+             blob: bytes | None) -> dict[str, Any]:
         import ray
 
         ctx = ray.get_runtime_context()
@@ -161,7 +185,7 @@ class RunHost:
         run_dir = root / f"{actor_name(spec.run_dir)}-{uuid.uuid4().hex[:8]}"  # a lingering attempt never shares it
         prepare_run_dir(run_dir, spec.config_toml)
         ex = dataclasses.replace(ex, python=sys.executable)  # the driver's interpreter path may not exist here
-        code = Path.cwd() if spec.code is not None else None  # shipped as the actor's runtime_env working_dir
+        code = unpack_code(blob, run_dir.with_name(run_dir.name + "-code")) if blob is not None else None
         slot = Slot(0, gpus)
         trusted = code is not None and ex.code_runner is not None
         env = ex.env(slot, root, cpu_threads, None if trusted else code)
@@ -224,6 +248,7 @@ class RayBackend:
         self.active: dict[tuple[str, int], _Run] = {}
         self.on_start: OnStart | None = None
         self._cls = ray.remote(max_concurrency=4, max_restarts=0)(RunHost)
+        self._code: dict[Path, Any] = {}  # a proposal's packed code, put once for all its seeds
         self._nodes: list[dict[str, Any]] = []
         self._nodes_at = 0.0
 
@@ -247,9 +272,10 @@ class RayBackend:
     def _launch(self, spec: RunSpec) -> tuple[Any, Any]:
         opts: dict[str, Any] = {"name": actor_name(spec.run_dir), "namespace": NAMESPACE, "lifetime": "detached",
                                 "num_cpus": self.cpus_per_run, "num_gpus": self.procs_per_run if self.use_gpus else 0}
+        code = None
         if spec.code is not None:  # the proposal's code travels with the run, not by a shared path
-            opts["runtime_env"] = {"working_dir": str(spec.code)}
-        actor = self._cls.options(**opts).remote(spec, self.executor, self.timeout_s, self.cpus_per_run)
+            code = self._code.get(spec.code) or self._code.setdefault(spec.code, self.ray.put(pack_code(spec.code)))
+        actor = self._cls.options(**opts).remote(spec, self.executor, self.timeout_s, self.cpus_per_run, code)
         return actor, actor.answer.remote()
 
     def submit(self, spec: RunSpec) -> None:
