@@ -23,6 +23,8 @@ from golflab.engine.store import Store
 from golflab.lab.plan import load_plan
 from golflab.lab.runner import default_store_path, lab_dir_of, lab_session
 
+# one worker of `pytest -n 2 --dist loadgroup` holds this module's cluster: two clusters would share two cores
+pytestmark = pytest.mark.xdist_group("ray-cluster")
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = [sys.executable, str(ROOT / "tests" / "lab_fake_trainer.py")]
 PLAN = """name = "ray"
@@ -283,3 +285,13 @@ def test_auto_runs_on_ray(cluster, tmp_path):
     assert len(decisions) == 4 and session.stop_reason.startswith("--max-experiments")
     runs = Store(out / "auto.sqlite", write=False).runs()
     assert runs and all(r.ok and ":" in r.node for r in runs)
+
+
+@pytest.mark.slow
+def test_a_run_past_its_timeout_is_stopped_on_its_node(cluster, tmp_path):
+    log = tmp_path / "fake.log"
+    backend = _ray_backend(cluster, _fake(log, FAKE_HANG="relu2/seed3"), timeout_s=1.5)
+    backend.submit(_spec(tmp_path, 3))
+    (out,) = _drain(backend, 1, timeout=60)
+    assert out.status == "timeout" and "timed out after 2s" in out.error
+    assert find_pid(_starts(log)[0]) is None

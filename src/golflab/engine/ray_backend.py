@@ -105,6 +105,20 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def _reap_group(pgid: int, grace: float) -> None:
+    """stop_tree waits for the group's leader; the rest of its tree (torchrun's workers, a wrapper's
+    children) gets `grace` seconds more to exit after the SIGTERM, then SIGKILL."""
+    end = time.monotonic() + grace
+    while time.monotonic() < end:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
 def pack_code(code: Path) -> bytes:
     """A code proposal's export as a gzipped tar (without .git): what travels to the node with its run.
     (Ray's per-actor working_dir takes only remote URIs; a local directory uploads only for a whole job.)"""
@@ -173,6 +187,7 @@ class RunHost:
             self._stopped, proc = True, self._proc
         if proc is not None:
             stop_tree(proc, grace=5.0)
+            _reap_group(proc.pid, grace=5.0)
 
     def _run(self, spec: RunSpec, ex: Executor, timeout_s: float | None, cpu_threads: int | None,
              blob: bytes | None) -> dict[str, Any]:
@@ -200,6 +215,7 @@ class RunHost:
             except subprocess.TimeoutExpired:
                 timed_out = True
                 stop_tree(self._proc)
+                _reap_group(self._proc.pid, grace=5.0)
         rc = self._proc.returncode if self._proc else None
         files = {"result.json": _text(run_dir / "result.json"), "metrics.jsonl": _text(run_dir / "metrics.jsonl"),
                  "stdout.log": _tail(run_dir / "stdout.log"), "train.log": _tail(run_dir / "train.log")}
@@ -340,8 +356,15 @@ class RayBackend:
         return out
 
     def _kill(self, name: str) -> None:
-        with contextlib.suppress(ValueError):
-            self.ray.kill(self.ray.get_actor(name, namespace=NAMESPACE))
+        """Kill a stale actor of this name and wait until the name is free (ray.kill is asynchronous)."""
+        for i in range(100):
+            try:
+                actor = self.ray.get_actor(name, namespace=NAMESPACE)
+            except ValueError:
+                return
+            if i == 0:
+                self.ray.kill(actor)
+            time.sleep(0.1)
 
     def cancel(self, ident: tuple[str, int]) -> None:
         """Stop the run's trainer and its whole process tree on its node, then the actor."""
