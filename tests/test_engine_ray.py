@@ -79,6 +79,20 @@ def test_backend_ray_without_ray_says_how_to_install(tmp_path):
     assert not (tmp_path / "ray.lab.sqlite").exists()
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["lab", "run", "PLAN", "--backend", "slurm"], "--backend 'slurm': expected local or ray"),
+    (["lab", "run", "PLAN", "--ray-address", "head:6379"], "--ray-address needs --backend ray"),
+    (["auto", "--plan", "PLAN", "--data", ".", "--ray-address", "head:6379"], "--ray-address needs --backend ray"),
+])
+def test_backend_options_are_checked(tmp_path, args, message):
+    plan = tmp_path / "p.toml"
+    plan.write_text(PLAN)
+    argv = [str(plan) if a == "PLAN" else a for a in args]
+    res = subprocess.run([sys.executable, "-m", "golflab", *argv], env=_env(), capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path)
+    assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr
+
+
 def test_a_time_budget_refuses_mixed_gpu_types():
     def node(i: int, kind: str | None, gpus: float = 8) -> dict:
         res = {"CPU": 32.0, "GPU": gpus, **({f"accelerator_type:{kind}": 1.0} if kind else {})}
