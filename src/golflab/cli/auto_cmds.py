@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from golflab.cli.slots import BackendOpt, RayAddressOpt
 from golflab.errors import ConfigError
 
 console = Console()
@@ -55,15 +56,16 @@ def auto(
     workers: bool | None = typer.Option(None, "--workers/--no-workers", help="A persistent worker per slot "
                                         "(torch loaded once; default: on for CPU slots)."),
     track: str | None = typer.Option(None, "--track", help="Mirror every run to wandb, mlflow or trackio."),
+    backend_kind: BackendOpt = "local",
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Propose changes, run each on shared seeds, keep only significant improvements confirmed on test."""
     from golflab.auto.outputs import test_column
     from golflab.auto.proposers import SpaceProposer
     from golflab.auto.search import search_session
     from golflab.auto.space import load_space
-    from golflab.cli.slots import parse_gpus, track_env, use_workers
-    from golflab.engine.backend import Executor, make_slots
-    from golflab.engine.local import LocalBackend
+    from golflab.cli.slots import make_backend, track_env
+    from golflab.engine.backend import Executor
     from golflab.engine.session import Settings, short
     from golflab.lab.source import PlanProposer
     from golflab.stats.rules import Rule
@@ -104,8 +106,8 @@ def auto(
                         seeds_min=seeds_min, seeds_max=seeds_max, rule=rule, max_experiments=max_experiments,
                         hours=hours, gpu_hours=gpu_hours, confirm=confirm_test, replicate=not no_confirm,
                         lookahead=lookahead)
-    slots = make_slots(parse_gpus(gpus), procs_per_run, parallel)
-    backend = LocalBackend(slots, out_dir, Executor(extra_env=track_env(track)), workers=use_workers(workers, slots))
+    backend, _ = make_backend(backend_kind, ray_address, gpus, procs_per_run, parallel, out_dir,
+                              Executor(extra_env=track_env(track)), workers=workers, log=log)
     session = search_session(settings, proposer, out_dir, backend, log)
     try:
         decisions = session.run()

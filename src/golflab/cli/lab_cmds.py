@@ -9,8 +9,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from golflab.cli.slots import BackendOpt, RayAddressOpt
 from golflab.errors import GolflabError
 
 console = Console()
@@ -48,26 +50,29 @@ def run(
                                                  "(torch loaded once; default: on for CPU slots)")] = None,
     track: Annotated[str | None, typer.Option("--track", help="Mirror every run to wandb, mlflow or trackio "
                                               "(the extra must be installed).")] = None,
+    backend_kind: BackendOpt = "local",
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Run (or resume) a plan: every slot busy, each run its own process. Ctrl-C lets the runs in flight
     finish (a second Ctrl-C stops them); a rerun resumes without repeating or losing a run."""
-    from golflab.cli.slots import parse_gpus, track_env, use_workers
-    from golflab.engine.backend import Executor, make_slots
-    from golflab.engine.local import LocalBackend
+    from golflab.cli.slots import make_backend, track_env
+    from golflab.engine.backend import Executor
     from golflab.lab.plan import load_plan
     from golflab.lab.runner import default_store_path, lab_dir_of, lab_session
 
     plan = load_plan(plan_path, preset=preset, data=data)
-    slots = make_slots(parse_gpus(gpus), procs_per_run, parallel)
     executor = Executor(launcher=shlex.split(launcher) if launcher else None, extra_env=track_env(track))
     store_path = store or default_store_path(plan)
-    backend = LocalBackend(slots, lab_dir_of(store_path), executor, timeout if timeout else _default_timeout(plan),
-                           workers=use_workers(workers, slots))
     plain = quiet or not console.is_terminal
-    session = lab_session(plan, backend, store_path, log=None if quiet else _plain_log if plain else None,
-                          hours=hours)
-    where = ", ".join(s.label for s in slots)
-    console.print(f"lab [bold]{plan.name}[/]: store {store_path}, slots {where}")
+    log = None if quiet else _plain_log if plain else None
+    backend, where = make_backend(backend_kind, ray_address, gpus, procs_per_run, parallel, lab_dir_of(store_path),
+                                  executor, timeout if timeout else _default_timeout(plan), workers, log)
+    try:
+        session = lab_session(plan, backend, store_path, log=log, hours=hours)
+    except GolflabError:
+        backend.close()
+        raise
+    console.print(f"lab [bold]{escape(plan.name)}[/]: store {escape(str(store_path))}, {escape(where)}")
     if plain:
         session.run()
     else:

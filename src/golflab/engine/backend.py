@@ -149,6 +149,15 @@ class Executor:
     def train_cmd(self, run_dir: Path, nproc: int = 1) -> list[str]:
         return [*self.golflab(nproc), "train", "--config", str(run_dir / "config.toml"), "--out", str(run_dir)]
 
+    def run_cmd(self, run_dir: Path, nproc: int, code: Path | None, problem: str | None = None) -> list[str]:
+        """A run's argv: a data problem's one-line failure, the trusted harness for a proposal's code (when a
+        code_runner is set), else `golflab train` (the proposal's code then rides on PYTHONPATH, see env)."""
+        if problem:
+            return [self.python, "-c", f"import sys; print({problem!r}); sys.exit(2)"]
+        if code is not None and self.code_runner is not None:
+            return self.code_runner(self.python, run_dir, code, nproc)
+        return self.train_cmd(run_dir, nproc)
+
     def env(self, slot: Slot, cache_dir: Path, cpu_threads: int | None = None,
             code: Path | None = None) -> dict[str, str]:
         env = dict(os.environ)
@@ -165,11 +174,12 @@ class Executor:
         env.update(self.extra_env)
         return env
 
-    def start(self, cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    def start(self, cmd: list[str], env: dict[str, str], log: Path,
+              preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as fh:
             return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=env, start_new_session=True)
+                                    env=env, start_new_session=True, preexec_fn=preexec_fn)
 
 
 def prepare_run_dir(run_dir: Path, config_toml: str) -> None:
