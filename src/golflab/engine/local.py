@@ -130,12 +130,7 @@ class LocalBackend:
         ex = self.executor
         trusted = spec.code is not None and ex.code_runner is not None
         env = ex.env(slot, self.cache_dir, self.cpu_threads, None if trusted else spec.code)
-        if problem:  # fails this run only, with the reason in its log
-            cmd = [ex.python, "-c", f"import sys; print({problem!r}); sys.exit(2)"]
-        elif trusted:  # the harness trains with the proposal's code and measures with this golflab
-            cmd = ex.code_runner(ex.python, spec.run_dir, spec.code, max(1, len(slot.gpus)))
-        else:
-            cmd = ex.train_cmd(spec.run_dir, max(1, len(slot.gpus)))
+        cmd = ex.run_cmd(spec.run_dir, max(1, len(slot.gpus)), spec.code, problem)
         if self.workers and not problem and spec.code is None and not ex.launcher and len(slot.gpus) <= 1:
             w = self._pool.get(slot.index)
             if w is None or not w.alive():
