@@ -33,6 +33,7 @@ CORE_MODULES = (
     "golflab.data.shards",
     "golflab.data.loader",
     "golflab.eval.evaluate",
+    "golflab.eval.ttt",
     "golflab.model.params",
     "golflab.model.layers",
     "golflab.model.attention",

@@ -14,7 +14,9 @@ from typing import Literal
 MlpKind = Literal["relu2", "swiglu", "gelu", "silu", "leaky_relu2"]
 OptimizerKind = Literal["muon", "normuon", "adam"]
 NsCoeffs = Literal["quintic", "polar_express"]
-QuantKind = Literal["int8", "int8_pg", "int6", "none"]  # int8_pg: parameter-golf's reference int8 rule
+# int8_pg: parameter-golf's reference int8 rule; gptq / gptq_lite: the records' Hessian-aware and clip-search
+# int-`artifact.bits` schemes (golflab.artifact.gptq)
+QuantKind = Literal["int8", "int8_pg", "int6", "gptq", "gptq_lite", "none"]
 CompressKind = Literal["zlib", "lzma", "brotli", "zstd"]
 DataOrder = Literal["sequential", "shuffled"]
 Packing = Literal["stream", "best_fit"]
@@ -150,6 +152,21 @@ class BudgetConfig:
 
 
 @dataclass
+class TTTConfig:
+    """Legal score-first test-time training in the final eval (golflab.eval.ttt, docs/eval.md): the split in
+    chunks of chunk_tokens positions; each chunk is scored first, then trained on; the last is never trained on."""
+
+    enabled: bool = False
+    chunk_tokens: int = 32_768  # positions per chunk; training uses its whole rows of model.seq_len
+    epochs: int = 3  # passes over each scored chunk (0: score only, equal to the plain eval)
+    lr: float = 0.005  # SGD learning rate, cosine-decayed over the chunks
+    momentum: float = 0.9
+    batch_seqs: int = 32  # rows per update, over all ranks
+    grad_clip: float = 1.0  # 0 disables
+    freeze_blocks: int = 0  # the first N blocks stay fixed
+
+
+@dataclass
 class EvalConfig:
     val_every: int = 1000  # steps between periodic evals; 0 = only the final one
     val_tokens: int = 0  # cap on tokens for periodic evals (0 = whole val split); the final eval uses all
@@ -166,6 +183,9 @@ class EvalConfig:
     # false: the trainer evaluates nothing and reads no val/test split, it only trains and saves model.pt;
     # set by the trusted harness (golflab.trusted), which measures the weights itself
     enabled: bool = True
+    # the artifact's re-evaluation also scores the round-tripped model with score-first TTT (result
+    # artifact.ttt_val_bpb); its time is part of the eval time (result eval_seconds, artifact.ttt_seconds)
+    ttt: TTTConfig = field(default_factory=TTTConfig)
 
 
 @dataclass
