@@ -53,6 +53,7 @@ CORE_MODULES = (
     "golflab.train.sources",
     "golflab.train.state",
     "golflab.artifact.compress",
+    "golflab.artifact.gptq",
     "golflab.artifact.quantize",
     "golflab.artifact.serialize",
     "golflab.artifact.pack",

@@ -7,6 +7,7 @@ the dequantized weights, standard and sliding, exactly as the run's own eval.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +32,14 @@ def code_bytes(cfg: RunConfig) -> bytes:
 
 
 def squeeze_and_evaluate(model: torch.nn.Module, cfg: RunConfig, evaluate, out_dir: Path | None,
-                         stride: int, ttt_eval=None) -> dict[str, Any]:
+                         stride: int, ttt_eval=None, hessians: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
     """Quantize + compress `model`'s weights, re-evaluate with the round-tripped weights (via
     `evaluate(stride) -> EvalResult`, and `ttt_eval() -> EvalResult` when given: score-first TTT),
     restore the original weights and return the artifact record."""
     a = cfg.artifact
     original = {k: v.detach().clone() for k, v in model.state_dict().items()}
     cpu_sd = {k: v.detach().cpu() for k, v in original.items()}
-    restored, blob = roundtrip_state_dict(cpu_sd, a)
+    restored, blob = roundtrip_state_dict(cpu_sd, a, hessians)
     size = measure_artifact(blob, code_bytes(cfg), a.limit_bytes)
     if out_dir is not None:
         write_artifact(out_dir / artifact_name(a), blob)
@@ -63,8 +64,13 @@ def artifact_roundtrip(trainer, tokens: torch.Tensor) -> dict[str, Any]:
     if trainer.out_dir is not None and trainer.env.is_main:
         write_environment(trainer.out_dir)  # the run's own machine, for the exported log's header
     tt = ttt_evaluator(cfg, trainer, tokens)
+    t0 = time.perf_counter()
+    hessians = calibration_hessians(cfg, trainer)
+    calib_seconds = time.perf_counter() - t0
     record = squeeze_and_evaluate(trainer.model, cfg, lambda stride: trainer.evaluate(tokens, stride=stride),
-                                  trainer.out_dir if trainer.env.is_main else None, cfg.eval.stride, tt)
+                                  trainer.out_dir if trainer.env.is_main else None, cfg.eval.stride, tt, hessians)
+    if hessians is not None:
+        record["calib_seconds"] = calib_seconds  # reads training data: the rules count it as training time
     trainer.log.info(f"artifact {record['quant']}+{record['compress']}: {record['bytes_total']:,} bytes "
                      f"({'fits' if record['fits'] else 'OVER'} {record['limit_bytes']:,}); "
                      f"val_bpb {record['val_bpb']:.4f}"
@@ -72,6 +78,19 @@ def artifact_roundtrip(trainer, tokens: torch.Tensor) -> dict[str, Any]:
                      + (f", score-first TTT {record['ttt_val_bpb']:.4f} ({record['ttt_seconds']:.1f}s)"
                         if "ttt_val_bpb" in record else ""))
     return record
+
+
+def calibration_hessians(cfg: RunConfig, trainer) -> dict[str, torch.Tensor] | None:
+    """GPTQ's Hessians from the next artifact.gptq_calib_batches training micro-batches (never val data),
+    when artifact.quant = "gptq"; else None."""
+    if cfg.artifact.quant != "gptq":
+        return None
+    from golflab.artifact.gptq import collect_hessians
+
+    seq, dev = cfg.model.seq_len, trainer.device
+    batches = ((x.to(dev), y.to(dev)) for x, y in
+               (trainer.loader.next_batch(trainer.local_tokens, seq) for _ in range(cfg.artifact.gptq_calib_batches)))
+    return collect_hessians(trainer.model, batches, trainer.amp)
 
 
 def ttt_evaluator(cfg: RunConfig, trainer, tokens: torch.Tensor):

@@ -203,6 +203,25 @@ class ArtifactConfig:
     fp16_patterns: list[str] = field(default_factory=list)  # stored as fp16 (e.g. "tok_emb" for embeddings)
     keep_float_max_numel: int = 65_536  # smaller float tensors are stored as fp16 rather than quantized
     limit_bytes: int = 16_000_000  # code + compressed weights
+    # gptq / gptq_lite (golflab.artifact.gptq, docs/artifact.md): integer width of matrices and of embeddings
+    # (names containing "emb"); 6 is packed 4 values in 3 bytes, other widths are stored one byte a value
+    bits: int = 6
+    embed_bits: int = 8
+    # gptq's per-row clip: clip_sigmas x the row's standard deviation (the records' SDClip; 0 = the
+    # clip_percentile rule); attn_ / mlp_ / embed_clip_sigmas override it for names with ".attn." / ".mlp." / "emb"
+    clip_sigmas: float = 0.0
+    attn_clip_sigmas: float = 0.0
+    mlp_clip_sigmas: float = 0.0
+    embed_clip_sigmas: float = 0.0
+    gptq_calib_batches: int = 16  # training micro-batches whose activations give GPTQ's Hessians
+    # LQER (golflab.artifact.lqer): rank-r factors A B of W - Q(W) on the lqer_top_k quantized matrices with
+    # the largest error, stored quantized (asym: A int2 with one scale, B int4 in groups of lqer_group;
+    # else both int`lqer_bits` per row); 0 = off
+    lqer_rank: int = 0
+    lqer_top_k: int = 3
+    lqer_asym: bool = True
+    lqer_group: int = 64
+    lqer_bits: int = 4
 
 
 @dataclass
