@@ -4,6 +4,7 @@ artifact round trip of a tiny run that uses them."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -178,8 +179,10 @@ def test_sdclip_sets_the_clip_from_each_rows_spread():
 
 
 @pytest.mark.slow
-def test_a_tiny_gptq_run_ships_an_artifact_that_reloads_to_its_reported_score(tiny_dataset, tmp_path):
+def test_a_tiny_gptq_lqer_run_ships_an_artifact_that_reloads_to_its_reported_score(tiny_dataset, tmp_path):
+    from golflab.artifact.compress import unwrap_blob
     from golflab.artifact.pack import load_artifact
+    from golflab.artifact.serialize import deserialize_quantized
     from golflab.eval.evaluate import evaluate
     from golflab.model.gpt import GPT
     from golflab.train.loop import train
@@ -187,12 +190,16 @@ def test_a_tiny_gptq_run_ships_an_artifact_that_reloads_to_its_reported_score(ti
 
     cfg = load_config(preset="tiny", budget="20steps", extra={"data": {"path": str(tiny_dataset)}},
                       overrides=["eval.val_every=0", "eval.stride=0", "artifact.quant=gptq", "artifact.bits=5",
-                                 "artifact.keep_float_max_numel=0", "artifact.gptq_calib_batches=2"])
+                                 "artifact.keep_float_max_numel=0", "artifact.gptq_calib_batches=2",
+                                 "artifact.lqer_rank=2", "artifact.lqer_top_k=2"])
     sources = sources_from_config(cfg)
     assert train(cfg, tmp_path / "run", sources)["status"] == "ok"
     res = json.loads((tmp_path / "run" / "result.json").read_text())
     art = res["artifact"]
     assert art["quant"] == "gptq" and art["fits"] and art["calib_seconds"] > 0
+    blob = (tmp_path / "run" / "model.gptq.zlib.glf").read_bytes()
+    stored = deserialize_quantized(unwrap_blob(blob)).tensors.values()
+    assert sum("lqer" in qt.meta for qt in stored) == 2 and {qt.scheme for qt in stored} >= {"int5_row"}
     weights = load_artifact(tmp_path / "run" / "model.gptq.zlib.glf")
     model = GPT(cfg.model, sources.vocab_size)
     model.load_state_dict(weights)
@@ -203,3 +210,52 @@ def test_a_tiny_gptq_run_ships_an_artifact_that_reloads_to_its_reported_score(ti
                      batch_seqs=max(1, cfg.eval.batch_tokens // seq))
     assert again.val_bpb == pytest.approx(art["val_bpb"], rel=1e-6)
     assert abs(art["val_bpb"] - res["val_bpb"]) < 0.1  # int5 GPTQ costs little
+
+
+# ---- LQER -----------------------------------------------------------------------------------------
+def lqer_cfg(**kw) -> ArtifactConfig:
+    return quant_cfg(quant="int6", **kw)
+
+
+def trained_matrix() -> torch.Tensor:
+    """A matrix with a few strong directions (as trained weights have) plus noise."""
+    g = torch.Generator().manual_seed(0)
+    return (torch.randn(96, 6, generator=g) @ torch.randn(6, 128, generator=g)) * 0.05 \
+        + 0.01 * torch.randn(96, 128, generator=g)
+
+
+@pytest.mark.parametrize("asym", [False, True])
+def test_the_error_falls_with_the_rank(asym):
+    w = trained_matrix()
+    errs = []
+    for rank in (0, 1, 2, 4, 8):
+        cfg = quant_cfg(quant="gptq_lite", bits=3, lqer_rank=rank, lqer_asym=asym, lqer_bits=8, lqer_top_k=1)
+        back = unpack_artifact(pack_artifact({"m": w}, cfg))["m"]
+        errs.append(float((back - w).norm()))
+    assert all(a > b for a, b in itertools.pairwise(errs)), errs
+    if not asym:  # 8-bit factors: close to the best possible, the SVD's truncation residual of W - Q(W)
+        e = w - unpack_artifact(pack_artifact({"m": w}, quant_cfg(quant="gptq_lite", bits=3)))["m"]
+        s = torch.linalg.svdvals(e)
+        for rank, err in zip((1, 2, 4, 8), errs[1:], strict=True):
+            assert err <= 1.01 * float(s[rank:].square().sum().sqrt()), rank
+
+
+def test_lqer_corrects_only_the_top_k_largest_errors_and_its_bytes_count():
+    g = torch.Generator().manual_seed(1)
+    sd = {f"m{i}": trained_matrix() * (1 + i) + 0.001 * torch.randn(96, 128, generator=g) for i in range(4)}
+    _, plain_stats = quantize_state_dict(sd, lqer_cfg())
+    qm, stats = quantize_state_dict(sd, lqer_cfg(lqer_rank=4, lqer_top_k=2))  # asym int2 / int4 x 64
+    assert {k for k, qt in qm.tensors.items() if "lqer" in qt.meta} == {"m3", "m2"}  # the largest weights err most
+    factor_bytes = 96 * 4 + 2 + 4 * 128 + 2 * (4 * 128 // 64)  # int8 codes + fp16 scales, per corrected tensor
+    assert stats.bytes_after - plain_stats.bytes_after == 2 * factor_bytes
+    blob, plain_blob = pack_artifact(sd, lqer_cfg(lqer_rank=4, lqer_top_k=2)), pack_artifact(sd, lqer_cfg())
+    assert len(blob) > len(plain_blob)  # the size rule measures the blob, factors included
+    back = unpack_artifact(blob)
+    for k in sd:
+        e, e0 = (back[k] - sd[k]).norm(), (unpack_artifact(plain_blob)[k] - sd[k]).norm()
+        assert (e < e0) if k in ("m2", "m3") else torch.equal(back[k], unpack_artifact(plain_blob)[k])
+
+
+def test_lqer_settings_are_checked():
+    with pytest.raises(ConfigError, match="lqer"):
+        quantize_state_dict({"m": torch.randn(8, 8)}, lqer_cfg(lqer_rank=-1))

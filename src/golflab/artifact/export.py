@@ -54,6 +54,7 @@ CORE_MODULES = (
     "golflab.train.state",
     "golflab.artifact.compress",
     "golflab.artifact.gptq",
+    "golflab.artifact.lqer",
     "golflab.artifact.quantize",
     "golflab.artifact.serialize",
     "golflab.artifact.pack",

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from golflab.artifact.gptq import gptq_codes, lite_clip, sd_clip
+from golflab.artifact.lqer import lqer_correction, lqer_factors, pack_lqer
 from golflab.config.schema import ArtifactConfig
 from golflab.errors import ConfigError, GolflabError
 
@@ -277,6 +278,8 @@ def _qz_dequantize_int(qt: QTensor) -> torch.Tensor:
     scale = torch.from_numpy(np.asarray(qt.parts["scale"], dtype=np.float32).copy())
     rows = scale.numel()
     w = torch.from_numpy(q.astype(np.float32)).reshape(rows, -1) * scale[:, None]
+    if "lqer" in qt.meta:  # the low-rank correction of the rounding error
+        w = w + lqer_correction(qt.parts, qt.meta["lqer"], w.shape[0], w.shape[1])
     return w.reshape(qt.shape).to(TORCH_DTYPES[qt.dtype])
 
 
@@ -348,6 +351,8 @@ def check_artifact_config(cfg: ArtifactConfig) -> None:
             raise ConfigError(f"artifact.{key}: {getattr(cfg, key)} must be an integer width from 2 to 8")
     if min(cfg.clip_sigmas, cfg.attn_clip_sigmas, cfg.mlp_clip_sigmas, cfg.embed_clip_sigmas) < 0:
         raise ConfigError("artifact.*clip_sigmas must be >= 0 (0 = the clip_percentile rule)")
+    if cfg.lqer_rank < 0 or cfg.lqer_top_k < 0 or cfg.lqer_group < 1 or cfg.lqer_bits not in QMAX:
+        raise ConfigError("artifact.lqer_rank and lqer_top_k must be >= 0, lqer_group >= 1, lqer_bits in 2..8")
     if not 0.0 < cfg.clip_percentile <= 100.0:
         raise ConfigError(f"artifact.clip_percentile: {cfg.clip_percentile} must be in (0, 100]")
     if cfg.keep_float_max_numel < 0:
@@ -404,12 +409,32 @@ def quantize_state_dict(
                 back = dequantize_tensor(qt).float()
                 errors[name] = float((back - t.detach().cpu().float()).abs().max())
         tensors[name] = qt
+    if cfg.lqer_rank > 0:
+        add_lqer(tensors, sd, cfg)
+    for name, qt in tensors.items():
+        t = sd[name]
         c = cats.setdefault(qt.scheme, CategoryStats())
         c.count += 1
         c.numel += t.numel()
         c.bytes_before += 0 if qt.scheme == "alias" else t.numel() * t.element_size()
         c.bytes_after += qt.nbytes
+        if measure_error and "lqer" in qt.meta:
+            errors[name] = float((dequantize_tensor(qt).float() - t.detach().cpu().float()).abs().max())
     return QuantizedModel(tensors), QuantStats(params, cats, errors)
+
+
+def add_lqer(tensors: dict[str, QTensor], sd: dict[str, torch.Tensor], cfg: ArtifactConfig) -> None:
+    """Give the artifact.lqer_top_k per-row quantized matrices with the largest error (Frobenius norm of
+    W - Q(W)) rank-artifact.lqer_rank correction factors (golflab.artifact.lqer), in place."""
+    errs = {}
+    for name, qt in tensors.items():
+        if qt.scheme.startswith("int") and qt.scheme.endswith("_row") and len(qt.shape) == 2:
+            errs[name] = sd[name].detach().cpu().float() - dequantize_tensor(qt).float()
+    for name in sorted(errs, key=lambda k: -float(errs[k].norm()))[: cfg.lqer_top_k]:
+        a, b = lqer_factors(errs[name], cfg.lqer_rank)
+        parts, meta = pack_lqer(a, b, cfg.lqer_asym, cfg.lqer_group, cfg.lqer_bits)
+        tensors[name].parts.update(parts)
+        tensors[name].meta["lqer"] = meta
 
 
 def dequantize_tensor(qt: QTensor) -> torch.Tensor:
