@@ -19,6 +19,15 @@ from golflab.eval.ttt import _tt_check_scored, score_first_ttt, ttt_chunks, ttt_
 from golflab.model.gpt import build_model
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny matmuls: on a shared CPU more threads only contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def flat_table(vocab: int) -> ByteTable:
     return ByteTable(np.full(vocab, 2), np.zeros(vocab, dtype=bool), np.zeros(vocab, dtype=bool))
 
@@ -115,16 +124,19 @@ def test_zero_epochs_is_exactly_the_plain_eval(stride):
     assert tt.val_loss == pytest.approx(plain.val_loss, rel=1e-6)
 
 
-def test_ttt_learns_a_repeated_pattern_and_restores_the_weights():
-    vocab, seq = 24, 32
-    model = tiny_gpt(vocab, seq)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    pattern = torch.randint(0, vocab, (29,), generator=torch.Generator().manual_seed(1))
-    tokens = pattern.repeat(40)  # 1160 tokens the untrained model cannot predict, easy to learn
+def pattern_setup():
+    """An untrained tiny GPT and 1160 tokens repeating a 29-token pattern: unpredictable to it, easy to learn."""
+    model = tiny_gpt(24, 32)
+    pattern = torch.randint(0, 24, (29,), generator=torch.Generator().manual_seed(1))
     nats = lambda x, y: model(x, y, reduction="none")  # noqa: E731
-    plain = evaluate(nats, tokens, seq, flat_table(vocab), batch_seqs=8)
-    ttt = TTTConfig(enabled=True, chunk_tokens=128, epochs=3, lr=0.5, momentum=0.9, batch_seqs=4)
-    tt = ttt_evaluate(model, nats, tokens, seq, flat_table(vocab), ttt, batch_seqs=8)
+    return model, pattern.repeat(40), nats, TTTConfig(enabled=True, chunk_tokens=128, epochs=3, lr=0.5, batch_seqs=4)
+
+
+def test_ttt_learns_a_repeated_pattern_and_restores_the_weights():
+    model, tokens, nats, ttt = pattern_setup()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    plain = evaluate(nats, tokens, 32, flat_table(24), batch_seqs=8)
+    tt = ttt_evaluate(model, nats, tokens, 32, flat_table(24), ttt, batch_seqs=8)
     assert tt.val_loss < plain.val_loss - 0.3
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
@@ -164,3 +176,26 @@ def test_the_exported_script_holds_ttt_only_when_the_config_uses_it():
     assert "score_first_ttt" not in plain and "def ttt_run" not in plain
     assert "def score_first_ttt" in with_ttt and "def ttt_run" in with_ttt
     compile(with_ttt, "train_gpt.py", "exec")
+
+
+def _ttt_rank(rank: int, world: int, init_file: str, out: str) -> None:
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        torch.set_num_threads(1)
+        model, tokens, nats, ttt = pattern_setup()
+        res = ttt_evaluate(model, nats, tokens, 32, flat_table(24), ttt, batch_seqs=8, rank=rank, world_size=world)
+        torch.save({"loss": res.val_loss, "tokens": res.tokens, "sd": model.state_dict()}, f"{out}/rank{rank}.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_ranks_score_every_token_once_agree_and_learn(tmp_path):
+    torch.multiprocessing.spawn(_ttt_rank, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    model, tokens, nats, _ = pattern_setup()
+    plain = evaluate(nats, tokens, 32, flat_table(24), batch_seqs=8)
+    assert r0["loss"] == r1["loss"] and r0["tokens"] == r1["tokens"] == plain.tokens
+    assert r0["loss"] < plain.val_loss - 0.3  # the ranks' all-reduced updates learn the pattern too
+    for k, v in model.state_dict().items():  # and each rank's model is restored
+        assert torch.equal(r0["sd"][k], v) and torch.equal(r1["sd"][k], v), k
