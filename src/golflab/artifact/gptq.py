@@ -26,11 +26,13 @@ LITE_PERCENTILES = (0.999, 0.9995, 0.9999, 0.99999, 1.0)  # GPTQ-lite's candidat
 
 
 def gptq_codes(w: Tensor, hessian: Tensor, scale: Tensor, qmax: int) -> Tensor:
-    """Integer codes (int8, shape of w) for w ~ codes * scale[:, None], chosen by GPTQ under `hessian`
-    (in_features x in_features). Codes are clamped to [-qmax, qmax]."""
-    W = w.detach().float().cpu().clone()
+    """Integer codes (int8 on the CPU, shape of w) for w ~ codes * scale[:, None], chosen by GPTQ under
+    `hessian` (in_features x in_features). Codes are clamped to [-qmax, qmax]. Runs on the Hessian's
+    device (the GPU in a GPU run: the column loop is hundreds of small kernels per matrix)."""
+    dev = hessian.device
+    W = w.detach().float().to(dev).clone()
     rows, cols = W.shape
-    H = hessian.detach().double().cpu().clone()
+    H = hessian.detach().double().clone()
     dead = torch.diag(H) == 0  # inputs never active in calibration: no error feedback through them
     H[dead, dead] = 1.0
     H.diagonal().add_(GPTQ_DAMP * H.diagonal().mean())
@@ -38,12 +40,12 @@ def gptq_codes(w: Tensor, hessian: Tensor, scale: Tensor, qmax: int) -> Tensor:
     W, H = W[:, perm], H[perm][:, perm]
     # upper Cholesky factor of H^-1: row j holds the weights that spread column j's error onward
     U = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True).float()
-    s = scale.detach().float().cpu()
-    Q = torch.empty(rows, cols, dtype=torch.int8)
+    s = scale.detach().float().to(dev)
+    Q = torch.empty(rows, cols, dtype=torch.int8, device=dev)
     for i1 in range(0, cols, GPTQ_BLOCK):
         i2 = min(i1 + GPTQ_BLOCK, cols)
         Wb, Ub = W[:, i1:i2].clone(), U[i1:i2, i1:i2]
-        err = torch.empty(rows, i2 - i1)
+        err = torch.empty(rows, i2 - i1, device=dev)
         for j in range(i2 - i1):
             q = torch.clamp(torch.round(Wb[:, j] / s), -qmax, qmax)
             Q[:, i1 + j] = q.to(torch.int8)
@@ -51,7 +53,7 @@ def gptq_codes(w: Tensor, hessian: Tensor, scale: Tensor, qmax: int) -> Tensor:
             Wb[:, j:] -= e[:, None] * Ub[j, j:][None, :]
             err[:, j] = e
         W[:, i2:] -= err @ U[i1:i2, i2:]
-    return Q[:, torch.argsort(perm)]
+    return Q[:, torch.argsort(perm)].cpu()
 
 
 def lite_clip(w: Tensor, qmax: int, scale_floor: float = 0.0) -> Tensor:
@@ -97,7 +99,8 @@ def collect_hessians(model: torch.nn.Module, batches: Iterable[tuple[Tensor, Ten
     Hooks every module with a 2-D `weight` parameter that is not an embedding lookup (its input is the
     activation the weight multiplies), and the output head: with tied embeddings its input is what
     `tok_emb.weight` multiplies. Batches are (x, y) token tensors on the model's device. Under
-    torch.distributed the Hessians are averaged over ranks, so every rank quantizes the same way."""
+    torch.distributed the Hessians are averaged over ranks, so every rank quantizes the same way. They
+    stay on the model's device, where GPTQ then runs."""
     sums: dict[str, Tensor] = {}
     counts: dict[str, int] = {}
     hooks = []
@@ -139,5 +142,5 @@ def collect_hessians(model: torch.nn.Module, batches: Iterable[tuple[Tensor, Ten
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.all_reduce(h)
             torch.distributed.all_reduce(n)
-        out[name] = (h / n).cpu()
+        out[name] = h / n
     return out
