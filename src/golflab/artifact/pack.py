@@ -21,17 +21,20 @@ from golflab.errors import GolflabError
 
 
 def pack_artifact_with_stats(
-    sd: dict[str, torch.Tensor], cfg: ArtifactConfig, *, shuffle: bool = True
+    sd: dict[str, torch.Tensor], cfg: ArtifactConfig, *, shuffle: bool = True,
+    hessians: dict[str, torch.Tensor] | None = None,
 ) -> tuple[bytes, QuantStats]:
-    """Quantize, serialize and compress `sd` by `cfg`; also return the quantization statistics."""
+    """Quantize, serialize and compress `sd` by `cfg` (`hessians` for artifact.quant = "gptq"); also return
+    the quantization statistics."""
     check_codec(cfg.compress)
-    qm, stats = quantize_state_dict(sd, cfg)
+    qm, stats = quantize_state_dict(sd, cfg, hessians=hessians)
     return wrap_blob(serialize_quantized(qm, shuffle=shuffle), cfg.compress), stats
 
 
-def pack_artifact(sd: dict[str, torch.Tensor], cfg: ArtifactConfig) -> bytes:
+def pack_artifact(sd: dict[str, torch.Tensor], cfg: ArtifactConfig,
+                  hessians: dict[str, torch.Tensor] | None = None) -> bytes:
     """The artifact's weight bytes for `sd` under `cfg` (self-describing: unpacking needs no config)."""
-    return pack_artifact_with_stats(sd, cfg)[0]
+    return pack_artifact_with_stats(sd, cfg, hessians=hessians)[0]
 
 
 def unpack_artifact(blob: bytes) -> dict[str, torch.Tensor]:
@@ -39,13 +42,14 @@ def unpack_artifact(blob: bytes) -> dict[str, torch.Tensor]:
     return dequantize_state_dict(deserialize_quantized(unwrap_blob(blob)))
 
 
-def roundtrip_state_dict(sd: dict[str, torch.Tensor], cfg: ArtifactConfig) -> tuple[dict[str, torch.Tensor], bytes]:
+def roundtrip_state_dict(sd: dict[str, torch.Tensor], cfg: ArtifactConfig,
+                         hessians: dict[str, torch.Tensor] | None = None) -> tuple[dict[str, torch.Tensor], bytes]:
     """Pack `sd` and unpack the blob again: (weights to load into the model, the blob).
 
     The weights come from the bytes themselves, so what gets evaluated is what gets shipped.
     Tensors come back on the CPU in their original dtypes.
     """
-    blob = pack_artifact(sd, cfg)
+    blob = pack_artifact(sd, cfg, hessians)
     return unpack_artifact(blob), blob
 
 

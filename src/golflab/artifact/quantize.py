@@ -13,6 +13,10 @@ Schemes (one per tensor):
   raw                        non-float tensors, bytes as they are
   alias                      a tensor sharing storage with an earlier one (tied embeddings): stored once
 int6 values live in [-31, 31] and are packed 4 values into 3 bytes (see pack_int6).
+artifact.quant = "gptq" / "gptq_lite" store int<bits>_row (any width 2..8; int5, int7, ... one byte a
+value): the same format, with codes chosen by GPTQ under calibration Hessians or scales by GPTQ-lite's
+clip search (golflab.artifact.gptq). With artifact.lqer_rank > 0 the matrices with the largest
+quantization error also carry low-rank correction factors (parts lqA..., golflab.artifact.lqer).
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from golflab.artifact.gptq import gptq_codes, lite_clip, sd_clip
+from golflab.artifact.lqer import lqer_correction, lqer_factors, pack_lqer
 from golflab.config.schema import ArtifactConfig
 from golflab.errors import ConfigError, GolflabError
 
-QMAX = {8: 127, 6: 31}  # symmetric integer range per bit width
+QMAX = {b: 2 ** (b - 1) - 1 for b in range(2, 9)}  # symmetric integer range per bit width
 FP16_MAX = 65504.0
 
 # torch dtype <-> name used in the artifact header; numpy has no bf16, so bf16 travels as uint16 bits
@@ -164,8 +170,7 @@ def quantize_tensor(t: torch.Tensor, bits: int, clip_percentile: float, per_row:
         raise GolflabError("tensor has NaN or inf values; cannot quantize it")
     clip = _qz_quantile_rows(rows.abs(), clip_percentile / 100.0)
     if per_row:
-        scale16 = _qz_fp16_at_least(torch.clamp(clip / qmax, min=scale_floor))
-        scale16[scale16 == 0] = np.float16(1.0)  # all-zero (or underflowing) rows: any scale works
+        scale16 = _qz_row_scales(clip, qmax, scale_floor)  # all-zero (or underflowing) rows: any scale works
         scale = torch.from_numpy(scale16.astype(np.float32))
         scale_part = scale16
     else:
@@ -175,6 +180,11 @@ def quantize_tensor(t: torch.Tensor, bits: int, clip_percentile: float, per_row:
         scale_part = np.array([s], dtype=np.float32)
     clipped = torch.maximum(torch.minimum(rows, clip[:, None]), -clip[:, None])
     q = torch.clamp(torch.round(clipped / scale[:, None]), -qmax, qmax).to(torch.int8).numpy()
+    return _qz_int_qtensor(q, scale_part, bits, per_row, t)
+
+
+def _qz_int_qtensor(q: np.ndarray, scale_part: np.ndarray, bits: int, per_row: bool, t: torch.Tensor) -> QTensor:
+    """Integer codes and their scales as a stored tensor (int6 packed, other widths one byte a value)."""
     scheme = f"int{bits}_{'row' if per_row else 'tensor'}"
     if bits == 6:
         parts = {"q": pack_int6(q), "scale": scale_part}
@@ -182,6 +192,44 @@ def quantize_tensor(t: torch.Tensor, bits: int, clip_percentile: float, per_row:
     else:
         parts, meta = {"q": q.reshape(-1), "scale": scale_part}, {}
     return QTensor(scheme, tuple(t.shape), _qz_dtype_name(t.dtype), parts, meta)
+
+
+def _qz_row_scales(clip: torch.Tensor, qmax: int, scale_floor: float) -> np.ndarray:
+    """Per-row fp16 scales for per-row clips (rounded up, so clip / scale <= qmax; zero rows get 1)."""
+    scale16 = _qz_fp16_at_least(torch.clamp(clip / qmax, min=scale_floor))
+    scale16[scale16 == 0] = np.float16(1.0)
+    return scale16
+
+
+def clip_sigmas_for(name: str, cfg: ArtifactConfig) -> float:
+    """gptq's SDClip multiplier for a tensor: the group's own when set, else clip_sigmas (0: percentile rule)."""
+    for pattern, value in ((".attn.", cfg.attn_clip_sigmas), (".mlp.", cfg.mlp_clip_sigmas), ("emb", cfg.embed_clip_sigmas)):
+        if pattern in name and value > 0:
+            return value
+    return cfg.clip_sigmas
+
+
+def quantize_tensor_gptq(t: torch.Tensor, name: str, bits: int, cfg: ArtifactConfig,
+                         hessians: dict[str, torch.Tensor] | None) -> QTensor:
+    """A 2-D tensor by artifact.quant = "gptq" (codes by GPTQ under its Hessian; a tensor without one, such
+    as an embedding lookup, rounds to nearest with the same scales) or "gptq_lite" (GPTQ-lite's clip)."""
+    qmax = QMAX[bits]
+    w = t.detach().to(device="cpu", dtype=torch.float32)
+    if not bool(torch.isfinite(w).all()):
+        raise GolflabError("tensor has NaN or inf values; cannot quantize it")
+    if cfg.quant == "gptq_lite":
+        clip = lite_clip(w, qmax, cfg.scale_floor)
+    else:
+        sigmas = clip_sigmas_for(name, cfg)
+        clip = sd_clip(w, sigmas) if sigmas > 0 else _qz_quantile_rows(w.abs(), cfg.clip_percentile / 100.0)
+    scale16 = _qz_row_scales(clip, qmax, cfg.scale_floor)
+    scale = torch.from_numpy(scale16.astype(np.float32))
+    h = (hessians or {}).get(name) if cfg.quant == "gptq" else None
+    if h is not None:
+        q = gptq_codes(w, h, scale, qmax).numpy()
+    else:
+        q = torch.clamp(torch.round(w / scale[:, None]), -qmax, qmax).to(torch.int8).numpy()
+    return _qz_int_qtensor(q, scale16, bits, True, t)
 
 
 # parameter-golf's train_gpt.py (quantize_float_tensor): per-row scale = (clip / 127).clamp_min(1 / 127)
@@ -230,6 +278,8 @@ def _qz_dequantize_int(qt: QTensor) -> torch.Tensor:
     scale = torch.from_numpy(np.asarray(qt.parts["scale"], dtype=np.float32).copy())
     rows = scale.numel()
     w = torch.from_numpy(q.astype(np.float32)).reshape(rows, -1) * scale[:, None]
+    if "lqer" in qt.meta:  # the low-rank correction of the rounding error
+        w = w + lqer_correction(qt.parts, qt.meta["lqer"], w.shape[0], w.shape[1])
     return w.reshape(qt.shape).to(TORCH_DTYPES[qt.dtype])
 
 
@@ -285,14 +335,24 @@ def choose_scheme(name: str, t: torch.Tensor, cfg: ArtifactConfig) -> str:
         return half
     if t.numel() <= cfg.keep_float_max_numel:
         return half
-    bits = 6 if cfg.quant == "int6" else 8
+    if cfg.quant in ("gptq", "gptq_lite"):
+        bits = cfg.embed_bits if "emb" in name else cfg.bits
+    else:
+        bits = 6 if cfg.quant == "int6" else 8
     return f"int{bits}_{'row' if t.ndim == 2 else 'tensor'}"
 
 
 def check_artifact_config(cfg: ArtifactConfig) -> None:
-    if cfg.quant not in ("int8", "int8_pg", "int6", "none"):
+    if cfg.quant not in ("int8", "int8_pg", "int6", "gptq", "gptq_lite", "none"):
         raise ConfigError(f"artifact.quant: {cfg.quant!r} is not allowed; expected one of 'int8', 'int8_pg', 'int6', "
-                          "'none'")
+                          "'gptq', 'gptq_lite', 'none'")
+    for key in ("bits", "embed_bits"):
+        if getattr(cfg, key) not in QMAX:
+            raise ConfigError(f"artifact.{key}: {getattr(cfg, key)} must be an integer width from 2 to 8")
+    if min(cfg.clip_sigmas, cfg.attn_clip_sigmas, cfg.mlp_clip_sigmas, cfg.embed_clip_sigmas) < 0:
+        raise ConfigError("artifact.*clip_sigmas must be >= 0 (0 = the clip_percentile rule)")
+    if cfg.lqer_rank < 0 or cfg.lqer_top_k < 0 or cfg.lqer_group < 1 or cfg.lqer_bits not in QMAX:
+        raise ConfigError("artifact.lqer_rank and lqer_top_k must be >= 0, lqer_group >= 1, lqer_bits in 2..8")
     if not 0.0 < cfg.clip_percentile <= 100.0:
         raise ConfigError(f"artifact.clip_percentile: {cfg.clip_percentile} must be in (0, 100]")
     if cfg.keep_float_max_numel < 0:
@@ -306,10 +366,15 @@ def _qz_storage_key(t: torch.Tensor) -> tuple[Any, ...] | None:
 
 
 def quantize_state_dict(
-    sd: dict[str, torch.Tensor], cfg: ArtifactConfig, *, measure_error: bool = False
+    sd: dict[str, torch.Tensor], cfg: ArtifactConfig, *, measure_error: bool = False,
+    hessians: dict[str, torch.Tensor] | None = None,
 ) -> tuple[QuantizedModel, QuantStats]:
-    """Quantize every tensor of `sd` by the rules of `cfg`; returns the model and size statistics."""
+    """Quantize every tensor of `sd` by the rules of `cfg`; returns the model and size statistics.
+    `hessians` (golflab.artifact.gptq.collect_hessians) are what artifact.quant = "gptq" needs."""
     check_artifact_config(cfg)
+    if cfg.quant == "gptq" and hessians is None:
+        raise ConfigError("artifact.quant='gptq' needs Hessians from calibration batches (the trainer collects "
+                          "them from training data; golflab.artifact.gptq.collect_hessians)")
     tensors: dict[str, QTensor] = {}
     cats: dict[str, CategoryStats] = {}
     errors: dict[str, float] = {}
@@ -333,6 +398,8 @@ def quantize_state_dict(
                     qt = store_raw(t)
                 elif scheme.startswith("int"):  # one expression, so the exported script keeps one rule
                     qt = quantize_tensor_pg(t, cfg.clip_percentile) if cfg.quant == "int8_pg" else \
+                        quantize_tensor_gptq(t, name, int(scheme[3]), cfg, hessians) \
+                        if cfg.quant in ("gptq", "gptq_lite") and scheme.endswith("row") else \
                         quantize_tensor(t, int(scheme[3]), cfg.clip_percentile, scheme.endswith("row"), cfg.scale_floor)
                 else:
                     qt = store_float(t, scheme)
@@ -342,12 +409,32 @@ def quantize_state_dict(
                 back = dequantize_tensor(qt).float()
                 errors[name] = float((back - t.detach().cpu().float()).abs().max())
         tensors[name] = qt
+    if cfg.lqer_rank > 0:
+        add_lqer(tensors, sd, cfg)
+    for name, qt in tensors.items():
+        t = sd[name]
         c = cats.setdefault(qt.scheme, CategoryStats())
         c.count += 1
         c.numel += t.numel()
         c.bytes_before += 0 if qt.scheme == "alias" else t.numel() * t.element_size()
         c.bytes_after += qt.nbytes
+        if measure_error and "lqer" in qt.meta:
+            errors[name] = float((dequantize_tensor(qt).float() - t.detach().cpu().float()).abs().max())
     return QuantizedModel(tensors), QuantStats(params, cats, errors)
+
+
+def add_lqer(tensors: dict[str, QTensor], sd: dict[str, torch.Tensor], cfg: ArtifactConfig) -> None:
+    """Give the artifact.lqer_top_k per-row quantized matrices with the largest error (Frobenius norm of
+    W - Q(W)) rank-artifact.lqer_rank correction factors (golflab.artifact.lqer), in place."""
+    errs = {}
+    for name, qt in tensors.items():
+        if qt.scheme.startswith("int") and qt.scheme.endswith("_row") and len(qt.shape) == 2:
+            errs[name] = sd[name].detach().cpu().float() - dequantize_tensor(qt).float()
+    for name in sorted(errs, key=lambda k: -float(errs[k].norm()))[: cfg.lqer_top_k]:
+        a, b = lqer_factors(errs[name], cfg.lqer_rank)
+        parts, meta = pack_lqer(a, b, cfg.lqer_asym, cfg.lqer_group, cfg.lqer_bits)
+        tensors[name].parts.update(parts)
+        tensors[name].meta["lqer"] = meta
 
 
 def dequantize_tensor(qt: QTensor) -> torch.Tensor:

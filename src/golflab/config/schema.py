@@ -14,7 +14,9 @@ from typing import Literal
 MlpKind = Literal["relu2", "swiglu", "gelu", "silu", "leaky_relu2"]
 OptimizerKind = Literal["muon", "normuon", "adam"]
 NsCoeffs = Literal["quintic", "polar_express"]
-QuantKind = Literal["int8", "int8_pg", "int6", "none"]  # int8_pg: parameter-golf's reference int8 rule
+# int8_pg: parameter-golf's reference int8 rule; gptq / gptq_lite: the records' Hessian-aware and clip-search
+# int-`artifact.bits` schemes (golflab.artifact.gptq)
+QuantKind = Literal["int8", "int8_pg", "int6", "gptq", "gptq_lite", "none"]
 CompressKind = Literal["zlib", "lzma", "brotli", "zstd"]
 DataOrder = Literal["sequential", "shuffled"]
 Packing = Literal["stream", "best_fit"]
@@ -150,6 +152,21 @@ class BudgetConfig:
 
 
 @dataclass
+class TTTConfig:
+    """Legal score-first test-time training in the final eval (golflab.eval.ttt, docs/eval.md): the split in
+    chunks of chunk_tokens positions; each chunk is scored first, then trained on; the last is never trained on."""
+
+    enabled: bool = False
+    chunk_tokens: int = 32_768  # positions per chunk; training uses its whole rows of model.seq_len
+    epochs: int = 3  # passes over each scored chunk (0: score only, equal to the plain eval)
+    lr: float = 0.005  # SGD learning rate, cosine-decayed over the chunks
+    momentum: float = 0.9
+    batch_seqs: int = 32  # rows per update, over all ranks
+    grad_clip: float = 1.0  # 0 disables
+    freeze_blocks: int = 0  # the first N blocks stay fixed
+
+
+@dataclass
 class EvalConfig:
     val_every: int = 1000  # steps between periodic evals; 0 = only the final one
     val_tokens: int = 0  # cap on tokens for periodic evals (0 = whole val split); the final eval uses all
@@ -166,6 +183,9 @@ class EvalConfig:
     # false: the trainer evaluates nothing and reads no val/test split, it only trains and saves model.pt;
     # set by the trusted harness (golflab.trusted), which measures the weights itself
     enabled: bool = True
+    # the artifact's re-evaluation also scores the round-tripped model with score-first TTT (result
+    # artifact.ttt_val_bpb); its time is part of the eval time (result eval_seconds, artifact.ttt_seconds)
+    ttt: TTTConfig = field(default_factory=TTTConfig)
 
 
 @dataclass
@@ -183,6 +203,25 @@ class ArtifactConfig:
     fp16_patterns: list[str] = field(default_factory=list)  # stored as fp16 (e.g. "tok_emb" for embeddings)
     keep_float_max_numel: int = 65_536  # smaller float tensors are stored as fp16 rather than quantized
     limit_bytes: int = 16_000_000  # code + compressed weights
+    # gptq / gptq_lite (golflab.artifact.gptq, docs/artifact.md): integer width of matrices and of embeddings
+    # (names containing "emb"); 6 is packed 4 values in 3 bytes, other widths are stored one byte a value
+    bits: int = 6
+    embed_bits: int = 8
+    # gptq's per-row clip: clip_sigmas x the row's standard deviation (the records' SDClip; 0 = the
+    # clip_percentile rule); attn_ / mlp_ / embed_clip_sigmas override it for names with ".attn." / ".mlp." / "emb"
+    clip_sigmas: float = 0.0
+    attn_clip_sigmas: float = 0.0
+    mlp_clip_sigmas: float = 0.0
+    embed_clip_sigmas: float = 0.0
+    gptq_calib_batches: int = 16  # training micro-batches whose activations give GPTQ's Hessians
+    # LQER (golflab.artifact.lqer): rank-r factors A B of W - Q(W) on the lqer_top_k quantized matrices with
+    # the largest error, stored quantized (asym: A int2 with one scale, B int4 in groups of lqer_group;
+    # else both int`lqer_bits` per row); 0 = off
+    lqer_rank: int = 0
+    lqer_top_k: int = 3
+    lqer_asym: bool = True
+    lqer_group: int = 64
+    lqer_bits: int = 4
 
 
 @dataclass

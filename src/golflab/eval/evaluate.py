@@ -99,7 +99,8 @@ def evaluate(
     """nats_fn(x, y) -> per-token nats (B*T,); val_bpb counts target bytes with `table`.
 
     `order` permutes this rank's windows (the result does not depend on it): the trusted harness sends
-    windows in a random order, so a model shown a batch cannot tell which window follows which."""
+    windows in a random order, so a model shown a batch cannot tell which window follows which.
+    Score-first test-time training scores the same windows through score_windows (golflab.eval.ttt)."""
     t0 = time.perf_counter()
     device = device or torch.device("cpu")
     if packing == "best_fit":
@@ -112,16 +113,25 @@ def evaluate(
     if max_tokens > 0:
         tokens = tokens[: max(max_tokens, seq_len) + 1]
     starts, score_from = eval_windows(tokens.numel(), seq_len, stride)
+    toks = tokens.to(device=device, dtype=torch.int64)
+    table = table.to(device)
+    acc = BpbAccumulator(device)
     lo, hi = len(starts) * rank // world_size, len(starts) * (rank + 1) // world_size
     starts, score_from = starts[lo:hi], score_from[lo:hi]
     if order is not None:
         starts, score_from = starts[order], score_from[order]
     batch_seqs = max(1, min(batch_seqs, len(starts)))  # a small split is not padded up to a large batch
-    toks = tokens.to(device=device, dtype=torch.int64)
+    score_windows(acc, nats_fn, toks, starts, score_from, seq_len, table, batch_seqs, autocast_dtype, zero_byte_nats)
+    return eval_result(acc, world_size, t0)
+
+
+def score_windows(acc: BpbAccumulator, nats_fn, toks: Tensor, starts: np.ndarray, score_from: np.ndarray, seq_len: int,
+              table: ByteTable, batch_seqs: int, autocast_dtype: torch.dtype | None, zero_byte_nats: bool) -> None:
+    """Add the scored targets of windows (starts, score_from) to `acc`, batch_seqs windows a forward
+    (a last partial batch is padded to that shape, so a compiled model does not recompile)."""
+    device = toks.device
     offsets = torch.arange(seq_len + 1, device=device)
     positions = torch.arange(seq_len, device=device)
-    table = table.to(device)
-    acc = BpbAccumulator(device)
     for b in range(0, len(starts), batch_seqs):
         s = torch.as_tensor(starts[b : b + batch_seqs], device=device)
         f = torch.as_tensor(score_from[b : b + batch_seqs], device=device)
@@ -138,10 +148,9 @@ def evaluate(
             acc.add(per_tok, y, table, prev=x, zero_byte_nats=zero_byte_nats)
         else:
             acc.add(per_tok[mask], y[mask], table, prev=x[mask], zero_byte_nats=zero_byte_nats)
-    return _ev_result(acc, world_size, t0)
 
 
-def _ev_result(acc: BpbAccumulator, world_size: int, t0: float) -> EvalResult:
+def eval_result(acc: BpbAccumulator, world_size: int, t0: float) -> EvalResult:
     if world_size > 1:
         acc.all_reduce()
     val_loss, bpb = acc.result()
@@ -174,4 +183,4 @@ def _ev_rows(nats_fn, tokens: Tensor, seq_len: int, table: ByteTable, t0: float,
         with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
             per_tok = nats_fn(x, y).view(x.shape).float()
         acc.add(per_tok[:real], y[:real], table, prev=x[:real], zero_byte_nats=zero_byte_nats)
-    return _ev_result(acc, world_size, t0)
+    return eval_result(acc, world_size, t0)
