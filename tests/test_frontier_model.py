@@ -236,3 +236,23 @@ def test_skip_gates_start_as_an_even_mix():
     assert model.skip_gates is not None and torch.equal(model.skip_gates, torch.zeros_like(model.skip_gates))
     with pytest.raises(ConfigError, match="skip_gates"):
         GPT(tiny(["model.skip_gates=true", "model.unet_skips=false"]).model, VOCAB)
+
+
+def test_flops_are_counted_on_the_built_model():
+    from golflab.model.info import flops_per_token, meta_model
+
+    cfg = tiny()
+    m = cfg.model
+    model = meta_model(m, VOCAB)
+    # 6 x every matrix the forward multiplies by (the tied embedding as the head) + causal attention scores
+    matmul = sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2 and n.endswith("weight"))
+    q_width = m.num_heads * (m.model_dim // m.num_heads)
+    assert flops_per_token(m, VOCAB) == pytest.approx(6 * matmul + m.num_layers * 12 * q_width * T / 2)
+    # depth recurrence: each extra pass of a layer costs one layer's FLOPs; the parameters stay
+    per_layer = flops_per_token(m, VOCAB) - flops_per_token(tiny(["model.num_layers=3"]).model, VOCAB)
+    looped = tiny(TECHNIQUES["depth_recurrence"]).model
+    assert flops_per_token(looped, VOCAB) == pytest.approx(flops_per_token(m, VOCAB) + 4 * per_layer)
+    # a windowed layer attends to its window only
+    windowed = tiny(["model.attn_window=8", "model.window_layers=[0]"]).model
+    saved = flops_per_token(m, VOCAB) - flops_per_token(windowed, VOCAB)
+    assert saved == pytest.approx(12 * q_width * (T - 8) / 2)

@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from golflab.config import load_config, preset_names
 from golflab.config.loader import config_hash
 from golflab.model.gpt import GPT, build_model
-from golflab.model.info import expected_param_count
 from golflab.optim import build_table
 
 
@@ -42,9 +41,7 @@ def _check(cfg, expected: list[tuple[str, object, str]]) -> None:
 def _count(cfg, vocab: int) -> int:
     with torch.device("meta"):
         model = GPT(cfg.model, vocab)
-    n = sum(p.numel() for p in model.parameters())
-    assert n == expected_param_count(cfg.model, vocab)
-    return n
+    return sum(p.numel() for p in model.parameters())
 
 
 def test_every_preset_has_a_test_here():
