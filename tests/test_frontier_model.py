@@ -256,3 +256,24 @@ def test_flops_are_counted_on_the_built_model():
     windowed = tiny(["model.attn_window=8", "model.window_layers=[0]"]).model
     saved = flops_per_token(m, VOCAB) - flops_per_token(windowed, VOCAB)
     assert saved == pytest.approx(12 * q_width * (T - 8) / 2)
+
+
+def test_pgolf_frontier_plan_ablates_each_technique_both_ways():
+    from pathlib import Path
+
+    from golflab.lab.plan import load_plan
+
+    plan = load_plan(Path(__file__).parents[1] / "plans" / "pgolf-frontier.toml")
+    got = plan.build_config(list(plan.arm("frontier").overrides), seed=1)
+    want = load_config(preset="golf-frontier", overrides=[*plan.baseline, "seed=1"], budget=plan.budget)
+    for section in ("model", "optim", "schedule", "train", "artifact"):
+        assert getattr(got, section) == getattr(want, section), section
+    added = {a.name.removeprefix("add-") for a in plan.arms if a.name.startswith("add-")}
+    removed = {a.name.removeprefix("remove-") for a in plan.arms if a.name.startswith("remove-")}
+    assert added == removed and len(added) >= len(TECHNIQUES) - 1  # one arm for the sparse gate, not dense
+    assert all(a.run_if == ("wins", "frontier") for a in plan.arms if a.name.startswith("remove-"))
+    # every removal really turns its technique off in the frontier config it is applied to
+    for a in plan.arms:
+        if a.name.startswith("remove-"):
+            off = plan.build_config([*plan.arm("frontier").overrides, *a.overrides], seed=1)
+            assert off.model != got.model, a.name
