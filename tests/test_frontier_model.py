@@ -108,6 +108,10 @@ def test_bad_loop_span_is_a_config_error():
         GPT(tiny(["model.num_loops=1", "model.loop_start=2", "model.loop_end=9"]).model, VOCAB)
     with pytest.raises(ConfigError, match="encoder"):
         GPT(tiny(["model.parallel_start=1"]).model, VOCAB)
+    with pytest.raises(ConfigError, match="gate_window"):
+        GPT(tiny(["model.attn_gate=sparse", "model.gate_window=65"]).model, VOCAB)
+    with pytest.raises(ConfigError, match="bos_id"):
+        GPT(tiny(["model.doc_mask=true", f"model.bos_id={VOCAB}"]).model, VOCAB)
 
 
 def test_partial_rope_leaves_the_unrotated_dims_unchanged():
@@ -277,3 +281,13 @@ def test_pgolf_frontier_plan_ablates_each_technique_both_ways():
         if a.name.startswith("remove-"):
             off = plan.build_config([*plan.arm("frontier").overrides, *a.overrides], seed=1)
             assert off.model != got.model, a.name
+
+
+def test_every_technique_traces_into_one_graph():
+    """torch.compile friendly: dynamo traces the forward with all techniques on without a graph break
+    (fullgraph=True), so no data-dependent Python control flow hides in it."""
+    torch._dynamo.reset()
+    model = build_model(tiny([*ALL, "model.num_registers=2"]).model, 0)
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    idx, tgt = batch(bos_every=8)
+    assert torch.allclose(compiled(idx, tgt), model(idx, tgt))

@@ -133,7 +133,7 @@ def model_info(
     v = cfg.model.vocab_size or vocab or 1024
     model = meta_model(cfg.model, v)
     counts = param_counts(model)
-    t = Table("part", "parameters", title=f"model (vocab {v}), counted on the built model")
+    t = Table("part", "parameters", title=f"model (vocab {v}), as built")
     t.columns[0].overflow = "fold"
     for part, n in counts.items():
         t.add_row(part, f"{n:,}")

@@ -8,7 +8,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from golflab.config.schema import ModelConfig
+from golflab.errors import ConfigError
 from golflab.model.params import new_param
+
+
+def check_gates(cfg: ModelConfig, vocab: int) -> None:
+    if (cfg.attn_gate == "sparse" or cfg.smear_gate) and not 0 < cfg.gate_window <= cfg.model_dim:
+        raise ConfigError(f"model.gate_window={cfg.gate_window} must be in 1..model.model_dim ({cfg.model_dim})")
+    if (cfg.smear_gate or cfg.doc_mask) and not 0 <= cfg.bos_id < vocab:
+        raise ConfigError(f"model.bos_id={cfg.bos_id} must be a token id in 0..{vocab - 1} (smear_gate / doc_mask)")
 
 
 class AttnOutputGate(nn.Module):

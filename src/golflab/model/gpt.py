@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from golflab.config.schema import ModelConfig
 from golflab.model.attention import Attention, doc_mask, head_dim_of
 from golflab.model.depth import check_depth, first_parallel_step, layer_order, num_encoder_steps, num_skips
-from golflab.model.gates import SmearGate
+from golflab.model.gates import SmearGate, check_gates
 from golflab.model.head import OutputHead
 from golflab.model.layers import rms_norm
 from golflab.model.mlp import build_mlp
@@ -73,6 +73,7 @@ class GPT(nn.Module):
         if self.vocab_size <= 0:
             raise ValueError("vocab size unknown: set model.vocab_size or pass the dataset's vocab")
         check_depth(cfg)
+        check_gates(cfg, self.vocab_size)
         d = cfg.model_dim
         emb_role, emb_init = ("tied_embed", ("normal", cfg.embed_init_std)) if cfg.tie_embeddings else ("embed", ("normal", 1.0))
         emb_dtype = torch.bfloat16 if cfg.embed_dtype == "bf16" else torch.float32
