@@ -27,6 +27,7 @@ TECHNIQUES = {
     "dense_attn_gate": ["model.attn_gate=dense", "model.attn_gate_init_std=0.01"],
     "smear_gate": ["model.smear_gate=true"],
     "doc_mask": ["model.doc_mask=true"],
+    "orthogonal_init": ["model.matrix_init=orthogonal"],
 }
 ALL = [o for opts in TECHNIQUES.values() for o in opts if "dense" not in o and "init_std" not in o]
 
@@ -291,3 +292,15 @@ def test_every_technique_traces_into_one_graph():
     compiled = torch.compile(model, backend="eager", fullgraph=True)
     idx, tgt = batch(bos_every=8)
     assert torch.allclose(compiled(idx, tgt), model(idx, tgt))
+
+
+def test_orthogonal_init_gives_orthonormal_rows_seeded_by_name():
+    cfg = tiny(["model.matrix_init=orthogonal"]).model
+    a, b = build_model(cfg, 0), build_model(cfg, 0)
+    w = a.blocks[0].mlp.fc.weight  # 256 x 64: orthonormal columns
+    assert torch.allclose(w.T @ w, torch.eye(w.size(1)), atol=1e-4)
+    q = a.blocks[1].attn.c_q.weight  # square
+    assert torch.allclose(q @ q.T, torch.eye(q.size(0)), atol=1e-4)
+    assert torch.equal(w, b.blocks[0].mlp.fc.weight)
+    assert not torch.equal(w, build_model(cfg, 1).blocks[0].mlp.fc.weight)
+    assert torch.equal(a.blocks[0].mlp.proj.weight, torch.zeros_like(a.blocks[0].mlp.proj.weight))

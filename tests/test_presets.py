@@ -159,6 +159,8 @@ R1 = [
     ("model.attn_gate", "sparse", "R1 README SPARSE_ATTN_GATE_ENABLED=1"), ("model.gate_window", 12, "R1 GATE_WINDOW"),
     ("model.attn_gate_scale", 0.5, "R1 README SPARSE_ATTN_GATE_SCALE=0.5"),
     ("model.smear_gate", True, "R1 README SMEAR_GATE_ENABLED=1"), ("model.bos_id", 1, "R1 BOS_ID = 1"),
+    ("model.matrix_init", "orthogonal", "R1 GPT._init_weights nn.init.orthogonal_(gain=1.0)"),
+    ("model.matrix_init_scale", 1.0, "R1 gain=1.0"), ("model.zero_init_proj", True, "R1 zeros_ on out / down"),
     ("optim.matrix.lr", 0.026, "R1 MATRIX_LR"), ("optim.matrix.weight_decay", 0.095, "R1 MUON_WD"),
     ("optim.tied_embed.lr", 0.03, "R1 TIED_EMBED_LR"), ("optim.tied_embed.weight_decay", 0.085, "R1 EMBED_WD"),
     ("optim.scalar.lr", 0.02, "R1 SCALAR_LR"), ("optim.scalar.betas", [0.9, 0.99], "R1 README BETA2=0.99"),
@@ -183,15 +185,18 @@ def test_golf_frontier_settings_match_record_1():
 
 @pytest.mark.slow
 def test_golf_frontier_artifact_fits_at_full_size():
-    """golf-frontier at full size, its every matrix random (no zero-init: packed int6 of uniform values is
-    close to incompressible, harder than trained weights), packed with its own artifact settings, plus the
-    code it ships, fits 16,000,000 bytes."""
+    """golf-frontier at full size, its every matrix uniform random (no zero-init: packed int6 of uniform
+    values is close to incompressible, harder than trained weights), packed with its own artifact
+    settings, plus the code it ships, fits 16,000,000 bytes."""
     from golflab.artifact.pack import pack_artifact
     from golflab.artifact.roundtrip import code_bytes
     from golflab.artifact.size import measure_artifact
 
     cfg = load_config(preset="golf-frontier")
-    sd = build_model(dataclasses.replace(cfg.model, zero_init_proj=False), cfg.seed).state_dict()
+    # uniform, not the preset's orthogonal init: uniform int6 codes are the least compressible (15.93 MB
+    # against 15.23 MB orthogonal, 2026-12-02)
+    worst = dataclasses.replace(cfg.model, zero_init_proj=False, matrix_init="uniform")
+    sd = build_model(worst, cfg.seed).state_dict()
     assert all(v.abs().sum() > 0 for k, v in sd.items() if k.endswith(("fc.weight", "proj.weight")))
     size = measure_artifact(pack_artifact(sd, cfg.artifact), code_bytes(cfg), cfg.artifact.limit_bytes)
     assert size.limit_bytes == 16_000_000 and size.fits, size

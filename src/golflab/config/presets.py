@@ -52,7 +52,8 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "golf-frontier": (
         "parameter-golf record 1.0611 (2026-04-27, PR #1855) as golflab allows: SP8192, 512 wide, 8 heads / 4 KV, "
         "MLP 4x leaky relu^2, 6 unique layers with 2-3 looped 3x, parallel lanes from layer 4, XSA, partial RoPE 16, "
-        "LN scale, QK gain 5, sparse attention gate, SmearGate, gated skips, document masks, Polar Express Muon, "
+        "LN scale, QK gain 5, sparse attention gate, SmearGate, gated skips, document masks, orthogonal init, "
+        "Polar Express Muon, "
         "786,432 tokens/step at 2048, warmdown 85% to a 10% floor, EMA; artifact int6 + lzma (docs/frontier.md)",
         {
             "model": {"vocab_size": 8192, "num_layers": 6, "model_dim": 512, "num_heads": 8, "num_kv_heads": 4,
@@ -60,7 +61,8 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
                       "qk_gain_init": 5.0, "rope_dims": 16, "ln_scale": True,
                       "num_loops": 2, "loop_start": 2, "loop_end": 3, "parallel_start": 4, "skip_gates": True,
                       "xsa_layers": [0, 1, 2, 3, 4, 5], "attn_gate": "sparse", "gate_window": 12,
-                      "attn_gate_scale": 0.5, "smear_gate": True, "doc_mask": True, "bos_id": 1},
+                      "attn_gate_scale": 0.5, "smear_gate": True, "doc_mask": True, "bos_id": 1,
+                      "matrix_init": "orthogonal"},
             "optim": {
                 "matrix": {"lr": 0.026, "weight_decay": 0.095},
                 "tied_embed": {"lr": 0.03, "betas": [0.9, 0.99], "weight_decay": 0.085},

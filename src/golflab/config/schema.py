@@ -66,6 +66,8 @@ class ModelConfig:
     # autoresearch keeps them in bf16 (train.py init_weights), golflab's default is fp32 master weights
     embed_dtype: Literal["fp32", "bf16"] = "fp32"
     matrix_init_scale: float = 1.0  # matrices start uniform in +-scale / sqrt(fan_in) (sqrt(3): unit variance)
+    # orthogonal: attention and MLP input matrices start orthogonal with gain matrix_init_scale (the records)
+    matrix_init: Literal["uniform", "orthogonal"] = "uniform"
     head_init_std: float = 0.0  # untied head starts N(0, std); 0 = zeros with zero_init_proj, else N(0, 0.001)
     attn_window: int = 0  # sliding-window size for the layers in window_layers
     window_layers: list[int] = field(default_factory=list)

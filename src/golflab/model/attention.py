@@ -78,10 +78,10 @@ class Attention(nn.Module):
         self.num_heads, self.num_kv_heads = cfg.num_heads, cfg.num_kv_heads
         self.head_dim = head_dim_of(cfg)
         kv_dim = self.num_kv_heads * self.head_dim
-        s = cfg.matrix_init_scale
-        self.c_q = Linear(cfg.model_dim, self.num_heads * self.head_dim, init_scale=s)
-        self.c_k = Linear(cfg.model_dim, kv_dim, init_scale=s)
-        self.c_v = Linear(cfg.model_dim, kv_dim, init_scale=s)
+        s, orth = cfg.matrix_init_scale, cfg.matrix_init == "orthogonal"
+        self.c_q = Linear(cfg.model_dim, self.num_heads * self.head_dim, init_scale=s, orthogonal=orth)
+        self.c_k = Linear(cfg.model_dim, kv_dim, init_scale=s, orthogonal=orth)
+        self.c_v = Linear(cfg.model_dim, kv_dim, init_scale=s, orthogonal=orth)
         self.proj = Linear(self.num_heads * self.head_dim, cfg.model_dim, zero_init=cfg.zero_init_proj)
         self.qk_norm = cfg.qk_norm
         self.q_gain = None
