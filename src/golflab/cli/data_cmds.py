@@ -88,16 +88,17 @@ def prepare_text_cmd(
 @prepare_app.command("fineweb")
 def prepare_fineweb_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Dataset directory to create."),
-    variant: str = typer.Option("sp1024", "--variant", help="Tokenizer variant of the export (sp1024, sp4096, ...)."),
+    variant: str = typer.Option("sp1024", "--variant", help="Tokenizer variant: sp1024, sp4096, sp8192 (each from the repo the records use), or another with --repo-id."),
     train_shards: int = typer.Option(1, "--train-shards", help="Number of train shards (100M tokens each) to fetch."),
-    repo_id: str = typer.Option("willdepueoai/parameter-golf", "--repo-id", help="Hugging Face dataset repo."),
-    remote_root: str = typer.Option("datasets", "--remote-root", help="Folder of the export inside the repo."),
+    repo_id: str = typer.Option("", "--repo-id", help="Hugging Face dataset repo (default: the variant's, e.g. kevclark/parameter-golf for sp8192)."),
+    remote_root: str | None = typer.Option(None, "--remote-root", help="Folder of the export inside the repo (default: the variant's, datasets)."),
 ) -> None:
-    """Download parameter-golf's FineWeb export (val + the first N train shards + tokenizer)."""
-    from golflab.data.fineweb import download_fineweb, hub_fetcher
+    """Download a parameter-golf FineWeb export (val + the first N train shards + tokenizer)."""
+    from golflab.data.fineweb import download_fineweb, hub_fetcher, variant_source
 
-    fetch = hub_fetcher(repo_id, remote_root)
-    with console.status("downloading") as status:
+    repo, root = variant_source(variant, repo_id, remote_root)
+    fetch = hub_fetcher(repo, root)
+    with console.status(f"downloading {variant} from {repo}") as status:
         download_fineweb(out, variant, train_shards, fetch, on_file=lambda p: status.update(f"downloaded {p}"))
     _info(out)
 

@@ -49,6 +49,36 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             "artifact": {"quant": "int8_pg", "fp16_patterns": ["tok_emb"]},
         },
     ),
+    "golf-frontier": (
+        "parameter-golf record 1.0611 (2026-04-27, PR #1855) as golflab allows: SP8192, 512 wide, 8 heads / 4 KV, "
+        "MLP 4x leaky relu^2, 6 unique layers with 2-3 looped 3x, parallel lanes from layer 4, XSA, partial RoPE 16, "
+        "LN scale, QK gain 5, sparse attention gate, SmearGate, gated skips, document masks, orthogonal init, "
+        "Polar Express Muon, "
+        "786,432 tokens/step at 2048, warmdown 85% to a 10% floor, EMA; artifact int6 + lzma (docs/frontier.md)",
+        {
+            "model": {"vocab_size": 8192, "num_layers": 6, "model_dim": 512, "num_heads": 8, "num_kv_heads": 4,
+                      "seq_len": 2048, "mlp": "leaky_relu2", "mlp_mult": 4.0, "leaky_slope": 0.5,
+                      "qk_gain_init": 5.0, "rope_dims": 16, "ln_scale": True,
+                      "num_loops": 2, "loop_start": 2, "loop_end": 3, "parallel_start": 4, "skip_gates": True,
+                      "xsa_layers": [0, 1, 2, 3, 4, 5], "attn_gate": "sparse", "gate_window": 12,
+                      "attn_gate_scale": 0.5, "smear_gate": True, "doc_mask": True, "bos_id": 1,
+                      "matrix_init": "orthogonal"},
+            "optim": {
+                "matrix": {"lr": 0.026, "weight_decay": 0.095},
+                "tied_embed": {"lr": 0.03, "betas": [0.9, 0.99], "weight_decay": 0.085},
+                "scalar": {"lr": 0.02, "betas": [0.9, 0.99], "weight_decay": 0.02},
+                "gate": {"lr": 0.02, "betas": [0.9, 0.99], "weight_decay": 0.02},  # the record's gates are scalars
+                "muon": {"momentum": 0.97, "momentum_warmup_start": 0.92, "momentum_warmup_steps": 1500,
+                         "ns_steps": 5, "ns_coeffs": "polar_express"},
+                "grad_clip": 0.3,
+            },
+            # the record's WARMUP_STEPS=20 are priming steps whose updates are undone: golflab's compile warm-up
+            "schedule": {"warmup_steps": 0, "compile_warmup_steps": 20, "warmdown_frac": 0.85, "warmdown_steps": 0,
+                         "lr_floor": 0.1, "ema_decay": 0.9965},
+            "train": {"batch_tokens": 786_432, "micro_batches": 8},
+            "artifact": {"quant": "int6", "compress": "lzma"},
+        },
+    ),
     "autoresearch": (
         "autoresearch train.py: depth 8, width 512, 4 heads of 128, seq 2048, vocab 8192, relu^2 x4, untied, "
         "softcap 15, SSSL windows, value embeddings, per-layer resid/x0 scalars, NorMuon + Polar Express with "

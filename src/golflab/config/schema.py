@@ -21,6 +21,7 @@ CompressKind = Literal["zlib", "lzma", "brotli", "zstd"]
 DataOrder = Literal["sequential", "shuffled"]
 Packing = Literal["stream", "best_fit"]
 WdSchedule = Literal["constant", "linear"]
+AttnGate = Literal["none", "dense", "sparse"]
 
 
 @dataclass
@@ -67,6 +68,8 @@ class ModelConfig:
     # autoresearch keeps them in bf16 (train.py init_weights), golflab's default is fp32 master weights
     embed_dtype: Literal["fp32", "bf16"] = "fp32"
     matrix_init_scale: float = 1.0  # matrices start uniform in +-scale / sqrt(fan_in) (sqrt(3): unit variance)
+    # orthogonal: attention and MLP input matrices start orthogonal with gain matrix_init_scale (the records)
+    matrix_init: Literal["uniform", "orthogonal"] = "uniform"
     head_init_std: float = 0.0  # untied head starts N(0, std); 0 = zeros with zero_init_proj, else N(0, 0.001)
     attn_window: int = 0  # sliding-window size for the layers in window_layers
     window_layers: list[int] = field(default_factory=list)
@@ -74,6 +77,24 @@ class ModelConfig:
     v_norm: bool = False  # gated value normalisation (per-KV-head gate, 0-init = off at start)
     value_embed_layers: list[int] = field(default_factory=list)  # layers with value embeddings
     mos_experts: int = 1  # mixture of softmax with K experts; 1 = plain softmax head
+    # --- parameter-golf frontier techniques (docs/frontier.md); the defaults leave them all off ---
+    rope_dims: int = 0  # partial RoPE: rotate only the first rope_dims dims of each head; 0 = all
+    ln_scale: bool = False  # scale each block's normed inputs by 1 / sqrt(layer + 1)
+    # depth recurrence: layers loop_start..loop_end (inclusive) run 1 + num_loops times in a row, same weights
+    num_loops: int = 0
+    loop_start: int = 0
+    loop_end: int = 0
+    parallel_start: int = 0  # parallel residuals: two lanes (attention, MLP) from this layer on; 0 = off
+    skip_gates: bool = False  # U-Net skips mix by a learned sigmoid gate (lerp) instead of adding
+    xsa_layers: list[int] = field(default_factory=list)  # XSA: remove each head output's part along its own v
+    # attention output gate per head: sigmoid(scale * W x[:gate_window]) (sparse) or from all of x (dense)
+    attn_gate: AttnGate = "none"
+    gate_window: int = 12  # channels the sparse attention gate and the smear gate read
+    attn_gate_scale: float = 1.0
+    attn_gate_init_std: float = 0.0  # 0 = zero init (gate 0.5 everywhere at the start)
+    smear_gate: bool = False  # x_t += lam * sigmoid(W x_t[:gate_window]) * x_(t-1) on the embedding, not at BOS
+    doc_mask: bool = False  # attention stays inside documents (a document starts at each bos_id token)
+    bos_id: int = 1  # the BOS token that starts a document (1 in parameter-golf's SentencePiece tokenizers)
 
 
 @dataclass

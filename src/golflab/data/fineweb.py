@@ -1,6 +1,8 @@
-"""`golflab prepare fineweb`: download parameter-golf's published FineWeb export.
+"""`golflab prepare fineweb`: download parameter-golf's published FineWeb exports.
 
-Remote layout (relative to the export root, `datasets` in willdepueoai/parameter-golf):
+Each tokenizer variant lives in a Hugging Face dataset repo (VARIANTS: sp1024 in the challenge's own,
+sp4096 / sp8192 in kevclark/parameter-golf, where the records that use them point). Remote layout
+(relative to the export root, `datasets` in both):
   manifest.json                                   datasets[] (name, tokenizer_name, stats.files_train/val)
                                                   tokenizers[] (name, model_path / vocab_path / path)
   datasets/fineweb10B_<variant>/fineweb_val_000000.bin ..., fineweb_train_000000.bin ...
@@ -16,6 +18,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +29,55 @@ from golflab.errors import DataError
 
 Fetch = Callable[[str], Path]
 
+PG_REPO = "willdepueoai/parameter-golf"  # the challenge's own export (openai/parameter-golf data/README.md)
 
-def hub_fetcher(repo_id: str = "willdepueoai/parameter-golf", remote_root: str = "datasets") -> Fetch:
+
+@dataclass(frozen=True)
+class Variant:
+    repo_id: str
+    remote_root: str
+    train_shards: int  # what the records download (each shard 100M tokens)
+    source: str  # where that is stated
+
+
+VARIANTS: dict[str, Variant] = {
+    "sp1024": Variant(PG_REPO, "datasets", 80, "openai/parameter-golf data/README.md (default: 80 train shards)"),
+    "sp4096": Variant("kevclark/parameter-golf", "datasets", 143,
+                      "records/track_10min_16mb/2026-04-01_Vocab4096_MLPMult4_WD085/README.md"),
+    "sp8192": Variant("kevclark/parameter-golf", "datasets", 128,
+                      "records/track_10min_16mb/2026-04-05_SP8192_GPTQ-Embeddings_SDClip_Loop45x2/README.md"),
+}
+
+
+def variant_source(variant: str, repo_id: str = "", remote_root: str | None = None) -> tuple[str, str]:
+    """(repo id, export root) of a variant: the ones given, else the table's; an unknown variant needs a repo."""
+    known = VARIANTS.get(variant)
+    if not repo_id and known is None:
+        raise DataError(f"unknown fineweb variant {variant!r} (known: {', '.join(VARIANTS)}); "
+                        "name the dataset repo that holds it with --repo-id")
+    root = remote_root if remote_root is not None else (known.remote_root if known else "datasets")
+    return repo_id or known.repo_id, root  # type: ignore[union-attr]
+
+
+def remote_path(remote_root: str, rel: str) -> str:
+    """Path inside the repo of `rel` (relative to the export root)."""
+    return f"{remote_root.strip('/')}/{rel}" if remote_root.strip("/") else rel
+
+
+def hub_url(repo_id: str, remote_root: str, rel: str) -> str:
+    """The download URL of `rel` (what hf_hub_download fetches; for messages and tests, no network)."""
+    from huggingface_hub import hf_hub_url
+
+    return hf_hub_url(repo_id, remote_path(remote_root, rel), repo_type="dataset")
+
+
+def hub_fetcher(repo_id: str = PG_REPO, remote_root: str = "datasets") -> Fetch:
     """fetch(rel) downloads `<remote_root>/<rel>` of the HF dataset repo and returns the cached file."""
 
     def fetch(rel: str) -> Path:
         from huggingface_hub import hf_hub_download
 
-        remote = f"{remote_root.strip('/')}/{rel}" if remote_root.strip("/") else rel
+        remote = remote_path(remote_root, rel)
         try:
             return Path(hf_hub_download(repo_id=repo_id, filename=remote, repo_type="dataset"))
         except Exception as exc:  # offline, missing file, auth: one clear line
@@ -72,8 +116,9 @@ def download_fineweb(
     out: str | Path, variant: str, train_shards: int, fetch: Fetch | None = None,
     on_file: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Fetch all val shards, the first `train_shards` train shards and the tokenizer into `out`."""
-    fetch = fetch or hub_fetcher()
+    """Fetch all val shards, the first `train_shards` train shards and the tokenizer into `out` (from the
+    variant's repo in VARIANTS unless `fetch` says otherwise)."""
+    fetch = fetch or hub_fetcher(*variant_source(variant))
     out = Path(out)
     remote_manifest = json.loads(fetch("manifest.json").read_text(encoding="utf-8"))
     dataset, tok_entry = _entries(remote_manifest, variant)

@@ -1,5 +1,6 @@
-"""Causal self-attention: GQA, RoPE, QK RMS-norm with per-head gain, sliding windows, register
-tokens as attention sinks, gated value normalisation and value embeddings.
+"""Causal self-attention: GQA, RoPE (full or partial), QK RMS-norm with per-head gain, sliding windows,
+register tokens as attention sinks, gated value normalisation, value embeddings, document masks, XSA and
+the per-head output gate.
 
 Full-context layers use scaled_dot_product_attention (flash on CUDA). Windowed layers use
 FlexAttention with a block mask when compiled on CUDA, and SDPA with a boolean mask otherwise.
@@ -14,6 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from golflab.config.schema import ModelConfig
+from golflab.errors import ConfigError
+from golflab.model.gates import AttnOutputGate
 from golflab.model.layers import Linear, Rotary, apply_rotary, rms_norm
 from golflab.model.params import new_param
 
@@ -29,6 +32,28 @@ def window_mask(seq_len: int, window: int, num_sinks: int, device: torch.device)
     q = torch.arange(seq_len, device=device)[:, None]
     k = torch.arange(seq_len, device=device)[None, :]
     return (k <= q) & ((q - k < window) | (k < num_sinks))
+
+
+def doc_mask(idx: Tensor, bos_id: int, num_sinks: int) -> Tensor:
+    """Boolean (B, 1, T, T) mask, T counting the sinks: causal, within a document (one starts at each BOS
+    token; tokens before a row's first BOS form a document too), sinks visible to every position."""
+    doc = torch.cumsum((idx == bos_id).to(torch.int32), dim=1)
+    if num_sinks:
+        doc = F.pad(doc, (num_sinks, 0), value=-1)
+    T = doc.size(1)
+    pos = torch.arange(T, device=idx.device)
+    causal = pos[None, :] <= pos[:, None]
+    same = doc[:, :, None] == doc[:, None, :]
+    return (causal & (same | (pos < num_sinks)[None, None, :])).unsqueeze(1)
+
+
+def xsa(y: Tensor, v: Tensor) -> Tensor:
+    """Exclusive self-attention: drop from each head's output y (B, H, T, hd) its component along the
+    (normalised) value vector of its own KV head at the same position, v (B, Hkv, T, hd)."""
+    B, H, T, D = y.shape
+    vn = F.normalize(v, dim=-1).unsqueeze(2)  # (B, Hkv, 1, T, D)
+    yg = y.view(B, v.size(1), H // v.size(1), T, D)
+    return (yg - (yg * vn).sum(-1, keepdim=True) * vn).view(B, H, T, D)
 
 
 @functools.lru_cache(maxsize=16)
@@ -53,10 +78,10 @@ class Attention(nn.Module):
         self.num_heads, self.num_kv_heads = cfg.num_heads, cfg.num_kv_heads
         self.head_dim = head_dim_of(cfg)
         kv_dim = self.num_kv_heads * self.head_dim
-        s = cfg.matrix_init_scale
-        self.c_q = Linear(cfg.model_dim, self.num_heads * self.head_dim, init_scale=s)
-        self.c_k = Linear(cfg.model_dim, kv_dim, init_scale=s)
-        self.c_v = Linear(cfg.model_dim, kv_dim, init_scale=s)
+        s, orth = cfg.matrix_init_scale, cfg.matrix_init == "orthogonal"
+        self.c_q = Linear(cfg.model_dim, self.num_heads * self.head_dim, init_scale=s, orthogonal=orth)
+        self.c_k = Linear(cfg.model_dim, kv_dim, init_scale=s, orthogonal=orth)
+        self.c_v = Linear(cfg.model_dim, kv_dim, init_scale=s, orthogonal=orth)
         self.proj = Linear(self.num_heads * self.head_dim, cfg.model_dim, zero_init=cfg.zero_init_proj)
         self.qk_norm = cfg.qk_norm
         self.q_gain = None
@@ -69,7 +94,12 @@ class Attention(nn.Module):
         )
         self.window = cfg.attn_window if layer in cfg.window_layers else 0
         self.num_sinks = cfg.num_registers
-        self.rotary = Rotary(self.head_dim, cfg.rope_base, cfg.seq_len + cfg.num_registers)
+        self.rope_dims = cfg.rope_dims or self.head_dim
+        if self.rope_dims % 2 or not 0 < self.rope_dims <= self.head_dim:
+            raise ConfigError(f"model.rope_dims={cfg.rope_dims} must be even and at most the head dim {self.head_dim}")
+        self.rotary = Rotary(self.rope_dims, cfg.rope_base, cfg.seq_len + cfg.num_registers)
+        self.xsa = layer in cfg.xsa_layers
+        self.out_gate = AttnOutputGate(cfg, self.num_heads) if cfg.attn_gate != "none" else None
         self.block_mask = None  # FlexAttention mask, built outside the compiled graph by prepare()
 
     def prepare(self, seq_len: int, device: torch.device) -> None:
@@ -77,7 +107,8 @@ class Attention(nn.Module):
         if self.window > 0 and device.type == "cuda":
             self.block_mask = flex_block_mask(seq_len, self.window, self.num_sinks, device)
 
-    def forward(self, x: Tensor, ve: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, ve: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        """x: (B, T, D) normed input; ve: value embedding; mask: a (B, 1, T, T) document mask or None."""
         B, T, _ = x.shape
         q = self.c_q(x).view(B, T, self.num_heads, self.head_dim)
         k = self.c_k(x).view(B, T, self.num_kv_heads, self.head_dim)
@@ -92,14 +123,27 @@ class Attention(nn.Module):
             q, k = rms_norm(q), rms_norm(k)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         cos, sin = self.rotary(T, q.dtype)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        q, k = self._rotate(q, cos, sin), self._rotate(k, cos, sin)
         if self.q_gain is not None:
             q = q * self.q_gain.to(q.dtype)[None, :, None, None]
-        y = self._attend(q, k, v, T)
+        y = self._attend(q, k, v, T, mask)
+        if self.xsa:
+            y = xsa(y, v)
+        if self.out_gate is not None:
+            y = self.out_gate(x, y)
         return self.proj(y.transpose(1, 2).reshape(B, T, -1))
 
-    def _attend(self, q: Tensor, k: Tensor, v: Tensor, T: int) -> Tensor:
+    def _rotate(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        if self.rope_dims == self.head_dim:
+            return apply_rotary(x, cos, sin)
+        return torch.cat((apply_rotary(x[..., : self.rope_dims], cos, sin), x[..., self.rope_dims :]), dim=-1)
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, T: int, mask: Tensor | None = None) -> Tensor:
         gqa = self.num_kv_heads != self.num_heads
+        if mask is not None:  # documents (and the window, if any) as one boolean mask
+            if 0 < self.window < T:
+                mask = mask & window_mask(T, self.window, self.num_sinks, q.device)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
         if self.window <= 0 or self.window >= T:
             return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
         bm = self.block_mask

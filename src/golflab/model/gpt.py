@@ -1,6 +1,7 @@
-"""The GPT assembled from config: embeddings (+ registers, value embeddings), blocks with residual
-mix (per channel, or per-layer resid / x0 scalars) and output scales, U-Net skips, final norm, and the
-output head."""
+"""The GPT assembled from config: embeddings (+ SmearGate, registers, value embeddings), blocks with
+residual mix (per channel, or per-layer resid / x0 scalars) and output scales, run in the order of
+model/depth.py (depth recurrence), U-Net skips (optionally gated), parallel residual lanes, final norm,
+and the output head."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from golflab.config.schema import ModelConfig
-from golflab.model.attention import Attention, head_dim_of
+from golflab.model.attention import Attention, doc_mask, head_dim_of
+from golflab.model.depth import check_depth, first_parallel_step, layer_order, num_encoder_steps, num_skips
+from golflab.model.gates import SmearGate, check_gates
 from golflab.model.head import OutputHead
 from golflab.model.layers import rms_norm
 from golflab.model.mlp import build_mlp
@@ -27,15 +30,39 @@ class Block(nn.Module):
         self.attn_scale = new_param((d,), "scalar", ("ones",)) if cfg.layer_scales else None
         self.mlp_scale = new_param((d,), "scalar", ("ones",)) if cfg.layer_scales else None
         self.resid_mix = new_param((2, d), "scalar", ("rows", [1.0, 0.0])) if cfg.resid_mix else None
+        self.ln_scale = 1.0 / math.sqrt(layer + 1) if cfg.ln_scale else 1.0
 
-    def forward(self, x: Tensor, x0: Tensor, ve: Tensor | None) -> Tensor:
-        if self.resid_mix is not None:
-            mix = self.resid_mix.to(x.dtype)
-            x = mix[0] * x + mix[1] * x0
-        a = self.attn(rms_norm(x), ve)
-        x = x + (a * self.attn_scale.to(x.dtype) if self.attn_scale is not None else a)
-        m = self.mlp(rms_norm(x))
-        return x + (m * self.mlp_scale.to(x.dtype) if self.mlp_scale is not None else m)
+    def _norm(self, x: Tensor) -> Tensor:
+        return rms_norm(x) * self.ln_scale if self.ln_scale != 1.0 else rms_norm(x)
+
+    def _mix(self, x: Tensor, x0: Tensor) -> Tensor:
+        if self.resid_mix is None:
+            return x
+        mix = self.resid_mix.to(x.dtype)
+        return mix[0] * x + mix[1] * x0
+
+    def _attn_out(self, x: Tensor, ve: Tensor | None, mask: Tensor | None) -> Tensor:
+        a = self.attn(self._norm(x), ve, mask)
+        return a * self.attn_scale.to(x.dtype) if self.attn_scale is not None else a
+
+    def _mlp_out(self, x: Tensor) -> Tensor:
+        m = self.mlp(self._norm(x))
+        return m * self.mlp_scale.to(x.dtype) if self.mlp_scale is not None else m
+
+    def forward(self, x: Tensor, x0: Tensor, ve: Tensor | None, mask: Tensor | None = None) -> Tensor:
+        x = self._mix(x, x0)
+        x = x + self._attn_out(x, ve, mask)
+        return x + self._mlp_out(x)
+
+    def parallel(self, lanes: tuple[Tensor, Tensor], x0: Tensor, ve: Tensor | None, mask: Tensor | None,
+                 post: Tensor, resid: Tensor) -> tuple[Tensor, Tensor]:
+        """Parallel residuals: attention reads lane 0, the MLP lane 1, and each output is written to both
+        lanes with learned weights: lane_j <- resid[j] lane_j + post[0, j] attn + post[1, j] mlp."""
+        a = self._attn_out(self._mix(lanes[0], x0), ve, mask)
+        m = self._mlp_out(lanes[1])
+        post, resid = post.to(a.dtype), resid.to(a.dtype)
+        return (resid[0] * lanes[0] + post[0, 0] * a + post[1, 0] * m,
+                resid[1] * lanes[1] + post[0, 1] * a + post[1, 1] * m)
 
 
 class GPT(nn.Module):
@@ -45,6 +72,8 @@ class GPT(nn.Module):
         self.vocab_size = vocab_size or cfg.vocab_size
         if self.vocab_size <= 0:
             raise ValueError("vocab size unknown: set model.vocab_size or pass the dataset's vocab")
+        check_depth(cfg)
+        check_gates(cfg, self.vocab_size)
         d = cfg.model_dim
         emb_role, emb_init = ("tied_embed", ("normal", cfg.embed_init_std)) if cfg.tie_embeddings else ("embed", ("normal", 1.0))
         emb_dtype = torch.bfloat16 if cfg.embed_dtype == "bf16" else torch.float32
@@ -56,14 +85,21 @@ class GPT(nn.Module):
             emb = nn.Embedding(self.vocab_size, kv_dim)
             emb.weight = new_param((self.vocab_size, kv_dim), "value_embed", ("uniform", math.sqrt(3.0 / d)), emb_dtype)
             self.value_embeds[str(i)] = emb
+        self.smear = SmearGate(cfg) if cfg.smear_gate else None
         self.registers = new_param((cfg.num_registers, d), "scalar", ("normal", 1.0)) if cfg.num_registers else None
         self.blocks = nn.ModuleList([Block(cfg, i) for i in range(cfg.num_layers)])
         L = cfg.num_layers
         self.resid_lambdas = new_param((L,), "resid", ("ones",)) if cfg.layer_lambdas else None
         self.x0_lambdas = new_param((L,), "x0", ("const", cfg.x0_lambda_init)) if cfg.layer_lambdas else None
-        self.num_encoder = cfg.num_layers // 2 if cfg.unet_skips else 0
-        num_skips = min(self.num_encoder, cfg.num_layers - self.num_encoder)
-        self.skip_weights = new_param((num_skips, d), "scalar", ("ones",)) if num_skips else None
+        self.order = layer_order(cfg)
+        self.num_encoder = num_encoder_steps(cfg)
+        n_skips = num_skips(cfg)
+        self.skip_weights = new_param((n_skips, d), "scalar", ("ones",)) if n_skips else None
+        self.skip_gates = new_param((n_skips, d), "scalar", ("zeros",)) if n_skips and cfg.skip_gates else None
+        self.parallel_from = first_parallel_step(cfg)
+        n_par = L - cfg.parallel_start if cfg.parallel_start else 0  # layers parallel_start.. run as two lanes
+        self.parallel_post = new_param((n_par, 2, 2), "scalar", ("ones",)) if n_par else None
+        self.parallel_resid = new_param((n_par, 2), "scalar", ("const", 1.1)) if n_par else None
         self.head = OutputHead(cfg, self.vocab_size)
         self.compute_dtype: torch.dtype | None = None  # residual-stream dtype under autocast (set by the trainer)
 
@@ -81,26 +117,47 @@ class GPT(nn.Module):
         x = self.tok_emb(idx)
         if self.compute_dtype is not None or x.dtype != torch.float32:  # bf16 tables compute in fp32 without autocast
             x = x.to(self.compute_dtype or torch.float32)
+        if self.smear is not None:
+            x = self.smear(x, idx)
         x = rms_norm(x)
         R = self.cfg.num_registers
         if self.registers is not None:
             regs = rms_norm(self.registers.to(x.dtype)).unsqueeze(0).expand(x.size(0), -1, -1)
             x = torch.cat([regs, x], dim=1)
+        mask = doc_mask(idx, self.cfg.bos_id, R) if self.cfg.doc_mask else None
         x0 = x
         skips: list[Tensor] = []
-        for i, block in enumerate(self.blocks):
+        lanes: tuple[Tensor, Tensor] | None = None
+        for step, i in enumerate(self.order):
+            block = self.blocks[i]
             ve = None
             if str(i) in self.value_embeds:
                 ve = self.value_embeds[str(i)](idx).to(x.dtype)
                 if R:
                     ve = F.pad(ve, (0, 0, R, 0))
-            if i >= self.num_encoder and skips and self.skip_weights is not None:
-                x = x + self.skip_weights[i - self.num_encoder].to(x.dtype) * skips.pop()
+            if step >= self.parallel_from and lanes is None:
+                lanes = (x, x)
+            if step >= self.num_encoder and skips and self.skip_weights is not None:
+                j = step - self.num_encoder
+                x = lanes[0] if lanes is not None else x
+                skip = self.skip_weights[j].to(x.dtype) * skips.pop()
+                if self.skip_gates is not None:  # the record's gated skip: lerp from the skip to the stream
+                    x = torch.lerp(skip, x, torch.sigmoid(self.skip_gates[j].to(x.dtype)))
+                else:
+                    x = x + skip
+                lanes = (x, lanes[1]) if lanes is not None else None
             if self.resid_lambdas is not None and self.x0_lambdas is not None:  # 0-d fp32 scalars keep x's dtype
                 x = self.resid_lambdas[i] * x + self.x0_lambdas[i] * x0
-            x = block(x, x0, ve)
-            if i < self.num_encoder:
+            if step >= self.parallel_from:
+                assert lanes is not None and self.parallel_post is not None and self.parallel_resid is not None
+                p = i - self.cfg.parallel_start
+                lanes = block.parallel(lanes, x0, ve, mask, self.parallel_post[p], self.parallel_resid[p])
+                continue
+            x = block(x, x0, ve, mask)
+            if step < self.num_encoder:
                 skips.append(x)
+        if lanes is not None:
+            x = 0.5 * (lanes[0] + lanes[1])
         return rms_norm(x[:, R:] if R else x)
 
     def logits(self, idx: Tensor) -> Tensor:

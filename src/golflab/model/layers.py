@@ -19,9 +19,12 @@ class Linear(nn.Module):
     """Bias-free linear layer with fp32 master weights, cast to the activation dtype at matmul time."""
 
     def __init__(self, in_dim: int, out_dim: int, role: str = "matrix", zero_init: bool = False,
-                 init_scale: float = 1.0):
+                 init_scale: float = 1.0, orthogonal: bool = False):
         super().__init__()
-        init = ("zeros",) if zero_init else ("uniform", init_scale / math.sqrt(in_dim))
+        if zero_init:
+            init: tuple = ("zeros",)
+        else:  # orthogonal: init_scale is the gain (the records' nn.init.orthogonal_(w, gain=1.0))
+            init = ("orthogonal", init_scale) if orthogonal else ("uniform", init_scale / math.sqrt(in_dim))
         self.weight = new_param((out_dim, in_dim), role, init)
 
     def forward(self, x: Tensor) -> Tensor:

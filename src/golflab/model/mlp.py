@@ -25,8 +25,8 @@ class ActMLP(nn.Module):
 
     def __init__(self, cfg: ModelConfig, act: str):
         super().__init__()
-        hidden = mlp_hidden_dim(cfg)
-        self.fc = Linear(cfg.model_dim, hidden, init_scale=cfg.matrix_init_scale)
+        hidden, orth = mlp_hidden_dim(cfg), cfg.matrix_init == "orthogonal"
+        self.fc = Linear(cfg.model_dim, hidden, init_scale=cfg.matrix_init_scale, orthogonal=orth)
         self.proj = Linear(hidden, cfg.model_dim, zero_init=cfg.zero_init_proj)
         self.act = act
         self.slope = cfg.leaky_slope
@@ -49,9 +49,9 @@ class SwiGLU(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.hidden = mlp_hidden_dim(cfg)
-        self.gate = Linear(cfg.model_dim, self.hidden, init_scale=cfg.matrix_init_scale)
-        self.up = Linear(cfg.model_dim, self.hidden, init_scale=cfg.matrix_init_scale)
+        self.hidden, orth = mlp_hidden_dim(cfg), cfg.matrix_init == "orthogonal"
+        self.gate = Linear(cfg.model_dim, self.hidden, init_scale=cfg.matrix_init_scale, orthogonal=orth)
+        self.up = Linear(cfg.model_dim, self.hidden, init_scale=cfg.matrix_init_scale, orthogonal=orth)
         self.proj = Linear(self.hidden, cfg.model_dim, zero_init=cfg.zero_init_proj)
 
     def forward(self, x: Tensor) -> Tensor:

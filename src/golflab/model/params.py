@@ -17,7 +17,8 @@ ROLES = ("matrix", "embed", "tied_embed", "head", "scalar", "gate", "value_embed
 
 def declare(param: nn.Parameter, role: str, init: tuple) -> nn.Parameter:
     """Tag a parameter with its optimizer role and init rule: ("uniform", bound), ("normal", std),
-    ("zeros",), ("ones",), ("const", value) or ("rows", [v0, v1, ...]) (each row filled with a constant)."""
+    ("orthogonal", gain), ("zeros",), ("ones",), ("const", value) or ("rows", [v0, v1, ...]) (each row
+    filled with a constant)."""
     if role not in ROLES:
         raise ValueError(f"unknown parameter role {role!r}")
     param.role = role  # type: ignore[attr-defined]
@@ -55,6 +56,8 @@ def init_parameters(model: nn.Module, seed: int) -> None:
             t.uniform_(-rule[1], rule[1], generator=g)
         elif kind == "normal":
             t.normal_(0.0, rule[1], generator=g)
+        elif kind == "orthogonal":
+            torch.nn.init.orthogonal_(t, gain=rule[1], generator=g)
         else:
             raise ValueError(f"parameter {name}: unknown init rule {rule!r}")
         p.copy_(t.to(p.device, p.dtype))
