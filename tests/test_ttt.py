@@ -152,6 +152,9 @@ def test_bad_settings_are_config_errors():
     with pytest.raises(ConfigError, match=r"eval\.ttt\.momentum"):
         ttt_evaluate(model, nats, torch.zeros(200, dtype=torch.int64), 32, flat_table(16),
                      TTTConfig(enabled=True, momentum=1.0))
+    # and when the config loads, before any training
+    with pytest.raises(ConfigError, match=r"eval\.ttt\.chunk_tokens"):
+        load_config(preset="tiny", overrides=["eval.ttt.enabled=true", "eval.ttt.chunk_tokens=16"])
 
 
 @pytest.mark.slow

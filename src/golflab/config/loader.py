@@ -16,7 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from golflab.config.schema import RunConfig
+from golflab.config.schema import RunConfig, TTTConfig
 from golflab.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -260,6 +260,18 @@ def config_hash(cfg: RunConfig, include_seed: bool = True) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
+def check_ttt_config(ttt: TTTConfig, seq_len: int) -> None:
+    """eval.ttt's ranges, checked when the config loads (not after training) and again by the eval."""
+    if ttt.chunk_tokens < seq_len:
+        raise ConfigError(f"eval.ttt.chunk_tokens={ttt.chunk_tokens} must be >= model.seq_len={seq_len} "
+                          "(each chunk is trained on in whole rows of seq_len)")
+    for key in ("epochs", "batch_seqs", "freeze_blocks"):
+        if getattr(ttt, key) < (1 if key == "batch_seqs" else 0):
+            raise ConfigError(f"eval.ttt.{key}={getattr(ttt, key)} is out of range")
+    if ttt.lr < 0 or ttt.grad_clip < 0 or not 0 <= ttt.momentum < 1:
+        raise ConfigError("eval.ttt.lr and eval.ttt.grad_clip must be >= 0 and eval.ttt.momentum in [0, 1)")
+
+
 def validate(cfg: RunConfig) -> None:
     """Cross-field checks that types alone cannot express."""
     m = cfg.model
@@ -306,6 +318,8 @@ def validate(cfg: RunConfig) -> None:
     e = cfg.eval
     need(0 <= e.stride <= m.seq_len, f"eval.stride must be in 0..model.seq_len ({m.seq_len})")
     need(e.batch_tokens >= m.seq_len, "eval.batch_tokens must hold at least one sequence")
+    if e.ttt.enabled:
+        check_ttt_config(e.ttt, m.seq_len)
     a = cfg.artifact
     need(a.limit_bytes > 0, "artifact.limit_bytes must be positive")
     need(50.0 <= a.clip_percentile <= 100.0, "artifact.clip_percentile must be in [50, 100]")

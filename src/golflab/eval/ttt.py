@@ -24,21 +24,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from golflab.config.loader import check_ttt_config
 from golflab.config.schema import TTTConfig
-from golflab.errors import ConfigError
 from golflab.eval.bpb import BpbAccumulator, ByteTable
 from golflab.eval.evaluate import EvalResult, eval_result, eval_windows, score_windows
-
-
-def check_ttt_config(ttt: TTTConfig, seq_len: int) -> None:
-    if ttt.chunk_tokens < seq_len:
-        raise ConfigError(f"eval.ttt.chunk_tokens={ttt.chunk_tokens} must be >= model.seq_len={seq_len} "
-                          "(each chunk is trained on in whole rows of seq_len)")
-    for key in ("epochs", "batch_seqs", "freeze_blocks"):
-        if getattr(ttt, key) < (1 if key == "batch_seqs" else 0):
-            raise ConfigError(f"eval.ttt.{key}={getattr(ttt, key)} is out of range")
-    if ttt.lr < 0 or ttt.grad_clip < 0 or not 0 <= ttt.momentum < 1:
-        raise ConfigError("eval.ttt.lr and eval.ttt.grad_clip must be >= 0 and eval.ttt.momentum in [0, 1)")
 
 
 def ttt_chunks(starts: np.ndarray, score_from: np.ndarray, seq_len: int, chunk_tokens: int) -> list[np.ndarray]:
