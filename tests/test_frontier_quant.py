@@ -259,3 +259,21 @@ def test_lqer_corrects_only_the_top_k_largest_errors_and_its_bytes_count():
 def test_lqer_settings_are_checked():
     with pytest.raises(ConfigError, match="lqer"):
         quantize_state_dict({"m": torch.randn(8, 8)}, lqer_cfg(lqer_rank=-1))
+
+
+def test_the_quantization_plan_differs_from_golf_frontier_only_in_the_artifact():
+    """plans/pgolf-frontier-quant.toml: same model, training and seeds in every arm (so the per-seed
+    differences are the quantizer's alone), judged on the artifact's round-trip val_bpb."""
+    from pathlib import Path
+
+    from golflab.config import load_config
+    from golflab.lab.plan import load_plan
+
+    plan = load_plan(Path(__file__).parents[1] / "plans" / "pgolf-frontier-quant.toml")
+    assert plan.metric == "artifact_val_bpb"
+    base = load_config(preset="golf-frontier", overrides=[*plan.baseline, "seed=1"], budget=plan.budget)
+    for arm in plan.arms:
+        cfg = plan.build_config(list(arm.overrides), seed=1)
+        assert cfg.artifact.quant in ("gptq", "gptq_lite"), arm.name
+        for section in ("model", "optim", "schedule", "train", "eval", "data"):
+            assert getattr(cfg, section) == getattr(base, section), (arm.name, section)

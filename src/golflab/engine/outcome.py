@@ -10,7 +10,8 @@ from typing import Any
 RESULT_KEYS = ("val_loss", "val_bpb", "sliding_val_loss", "sliding_val_bpb", "steps", "tokens", "train_seconds",
                "eval_seconds", "tokens_per_second", "ms_per_step", "peak_mem_gb", "params", "device",
                "world_size", "git_sha", "git_dirty")
-ARTIFACT_KEYS = ("val_loss", "val_bpb", "sliding_val_loss", "sliding_val_bpb", "bytes_total", "fits")
+ARTIFACT_KEYS = ("val_loss", "val_bpb", "sliding_val_loss", "sliding_val_bpb", "ttt_val_loss", "ttt_val_bpb",
+                 "bytes_total", "fits")
 TEST_SPLIT = "test"
 # harness-owned override of labs and searches that confirm on held-out data: every run scores the test
 # split too, and its score is stored under heldout_key(metric)

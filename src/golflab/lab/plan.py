@@ -24,7 +24,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-METRICS = ("val_bpb", "val_loss", "sliding_val_bpb", "sliding_val_loss", "artifact_val_bpb", "artifact_sliding_val_bpb", "time_to_target")
+METRICS = ("val_bpb", "val_loss", "sliding_val_bpb", "sliding_val_loss", "artifact_val_bpb", "artifact_sliding_val_bpb",
+           "artifact_ttt_val_bpb", "time_to_target")
 CONDITIONS = ("wins", "loses", "inconclusive")
 BASELINE = "baseline"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
