@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from golflab import __version__
-from golflab.artifact.prune import prune_registries, prune_unreachable, strip_annotations
+from golflab.artifact.prune import drop_pass, prune_registries, prune_unreachable, strip_annotations
 from golflab.artifact.specialize import specialize
 from golflab.config.loader import config_hash, diff_from_default, validate
 from golflab.config.schema import RunConfig
@@ -100,7 +100,7 @@ def main():
         cfg.budget.seconds = float(os.environ["MAX_WALLCLOCK_SECONDS"])
     if "ITERATIONS" in os.environ:
         cfg.budget.steps = int(os.environ["ITERATIONS"])
-    train(cfg, Path(os.environ.get("RUN_DIR", "run")))
+    train(cfg, Path(os.environ.get("RUN_DIR", "run")), resumable=False, telemetry=False)  # no --resume here
 
 
 if __name__ == "__main__":
@@ -235,6 +235,7 @@ def render_script(cfg: RunConfig) -> str:
     specialize(tree, cfg)
     prune_unreachable(tree)
     strip_annotations(tree)
+    drop_pass(tree)
     _hoist_imports(tree)
     parts, section = [], None
     for node in tree.body:

@@ -61,15 +61,24 @@ class _Refs(ast.NodeVisitor):
     """Names, attribute names and string constants used by a piece of code. Function annotations
     are skipped: under `from __future__ import annotations` they are never evaluated."""
 
-    def __init__(self) -> None:
+    def __init__(self, modules: frozenset[str] = frozenset()) -> None:
         self.names: set[str] = set()
         self.words: set[str] = set()  # attribute names and string constants: candidate method names
+        self.modules = modules  # imported names: `torch.save` names no method of ours
 
     def visit_Name(self, node: ast.Name) -> None:
-        self.names.add(node.id)
+        if not isinstance(node.ctx, ast.Store):  # a store defines a local (or the statement's own name)
+            self.names.add(node.id)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self.names.update(node.names)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        self.words.add(node.attr)
+        root = node.value
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if not (isinstance(root, ast.Name) and root.id in self.modules):
+            self.words.add(node.attr)
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
@@ -96,8 +105,17 @@ class _Refs(ast.NodeVisitor):
             self.visit(node.value)
 
 
-def _refs_of(nodes: Iterable[ast.AST]) -> _Refs:
-    r = _Refs()
+def imported_names(tree: ast.Module) -> frozenset[str]:
+    """Names bound by top-level imports and never rebound: `name.attr` on them is never one of the
+    script's own methods."""
+    imported = {n for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)) for n in _defined_names(node)}
+    rebound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} \
+        | {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+    return frozenset(imported - rebound)
+
+
+def _refs_of(nodes: Iterable[ast.AST], modules: frozenset[str] = frozenset()) -> _Refs:
+    r = _Refs(modules)
     for n in nodes:
         r.visit(n)
     return r
@@ -114,6 +132,7 @@ def prune_unreachable(tree: ast.Module, entries: Iterable[str] = ()) -> None:
                 defs.setdefault(n, []).append(i)
         else:
             roots.append(i)
+    modules = imported_names(tree)
     kept: set[int] = set(roots)
     wanted: set[str] = set(entries)
     used_words: set[str] = set()
@@ -123,7 +142,7 @@ def prune_unreachable(tree: ast.Module, entries: Iterable[str] = ()) -> None:
         if (i, j) in scanned:
             return False
         scanned.add((i, j))
-        r = _refs_of(nodes)
+        r = _refs_of(nodes, modules)
         wanted.update(r.names)
         used_words.update(r.words)
         return True
@@ -186,3 +205,13 @@ def strip_annotations(tree: ast.Module) -> None:
     """In place: drop type hints that have no effect at run time."""
     _StripAnnotations().visit(tree)
     ast.fix_missing_locations(tree)
+
+
+def drop_pass(tree: ast.Module) -> None:
+    """In place: `pass` statements that are not a block's only statement (left where imports of
+    golflab's own modules were)."""
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(node, field, None)
+            if isinstance(block, list) and len(block) > 1:
+                setattr(node, field, [s for s in block if not isinstance(s, ast.Pass)] or block[:1])

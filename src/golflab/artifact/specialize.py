@@ -18,6 +18,7 @@ import dataclasses
 import operator
 from typing import Any
 
+from golflab.artifact.prune import imported_names
 from golflab.config.schema import RunConfig
 
 # The keys the script's main() takes from its environment (export.FOOTER): never folded.
@@ -237,11 +238,17 @@ class _FoldConfig(ast.NodeTransformer):
         scope = {k: v for k, v in self.scopes[-1].items() if k not in {x.arg for x in params}}
         scope.update({x.arg: p for x in params if (p := self._typed(x.annotation)) is not None})
         self.scopes.append(scope)
-        for s in ast.walk(node):  # local aliases: m = cfg.model
-            if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
-                p = self._path_of(s.value)
+        for s in ast.walk(node):  # local aliases: m = cfg.model; cfg, log = self.cfg, self.log
+            if not (isinstance(s, ast.Assign) and len(s.targets) == 1):
+                continue
+            pairs = [(s.targets[0], s.value)]
+            if isinstance(s.targets[0], ast.Tuple) and isinstance(s.value, ast.Tuple) \
+                    and len(s.targets[0].elts) == len(s.value.elts):
+                pairs = list(zip(s.targets[0].elts, s.value.elts, strict=True))
+            for target, value in pairs:
+                p = self._path_of(value) if isinstance(target, ast.Name) else None
                 if p is not None and p not in self.leaves and p in {q for ps in self.types.values() for q in ps}:
-                    scope[s.targets[0].id] = p
+                    scope[target.id] = p  # type: ignore[attr-defined]
         self.generic_visit(node)
         self.scopes.pop()
         return node
@@ -334,9 +341,11 @@ def _call_values(fn: ast.FunctionDef, calls: list[ast.Call], implicit: int = 0) 
 class _Substitute(ast.NodeTransformer):
     def __init__(self, values: dict[str, ast.Constant]) -> None:
         self.values = values
+        self.count = 0  # reads replaced
 
     def visit_Name(self, node: ast.Name) -> ast.expr:
         if isinstance(node.ctx, ast.Load) and node.id in self.values:
+            self.count += 1
             return ast.copy_location(ast.Constant(self.values[node.id].value), node)
         return node
 
@@ -347,7 +356,8 @@ class _Calls(ast.NodeVisitor):
     function or method that is passed around, looked up by string or named outside a call has
     callers this pass cannot see. Annotations are skipped (never evaluated)."""
 
-    def __init__(self) -> None:
+    def __init__(self, modules: frozenset[str] = frozenset()) -> None:
+        self.modules = modules  # `subprocess.run(...)` calls no method of ours
         self.by_name: dict[str, list[ast.Call]] = {}
         self.by_attr: dict[str, list[ast.Call]] = {}
         self.escaped_names: set[str] = set()
@@ -386,7 +396,11 @@ class _Calls(ast.NodeVisitor):
                 kinds = node.args[1].elts if isinstance(node.args[1], ast.Tuple) else [node.args[1]]
                 self._callee.update(id(k) for k in kinds if isinstance(k, ast.Name))
         elif isinstance(f, ast.Attribute):
-            self.by_attr.setdefault(f.attr, []).append(node)
+            root = f.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if not (isinstance(root, ast.Name) and root.id in self.modules):
+                self.by_attr.setdefault(f.attr, []).append(node)
             self._callee.add(id(f))
         self.generic_visit(node)
 
@@ -447,11 +461,11 @@ def _targets(tree: ast.Module, calls: _Calls) -> list[tuple[ast.FunctionDef, lis
     return out
 
 
-def _propagate_arguments(tree: ast.Module) -> bool:
+def _propagate_arguments(tree: ast.Module, modules: frozenset[str]) -> bool:
     """A function, constructor or method whose callers are all known and all pass the same constant
     for a parameter (explicitly or by default) gets that constant in its body. Returns whether
     anything changed."""
-    calls = _Calls()
+    calls = _Calls(modules)
     calls.visit(tree)
     changed = False
     for fn, sites, implicit in _targets(tree, calls):
@@ -459,9 +473,35 @@ def _propagate_arguments(tree: ast.Module) -> bool:
             continue
         values = _call_values(fn, sites, implicit)
         if values:
-            fn.body = [_Substitute(values).visit(s) for s in fn.body]
-            changed = True
+            sub = _Substitute(values)
+            fn.body = [sub.visit(s) for s in fn.body]
+            changed = changed or sub.count > 0
     return changed
+
+
+class _FoldLocalConstants(ast.NodeTransformer):
+    """`x = <constant>` in a function's own body (not inside a branch or loop), when nothing else in
+    the function binds `x`: its reads become the constant and the assignment goes."""
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
+        self.generic_visit(node)
+        binds: dict[str, int] = {}
+        for n in ast.walk(node):
+            names = [n.id] if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load) else \
+                [n.arg] if isinstance(n, ast.arg) else list(n.names) if isinstance(n, (ast.Global, ast.Nonlocal)) else []
+            for name in names:
+                binds[name] = binds.get(name, 0) + 1
+        consts = {s.targets[0].id: s.value for s in node.body
+                  if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name)
+                  and isinstance(s.value, ast.Constant) and binds.get(s.targets[0].id) == 1}
+        if consts:
+            node.body = [s for s in node.body if not (isinstance(s, ast.Assign) and s.targets[0] is not None
+                                                     and isinstance(s.targets[0], ast.Name) and s.targets[0].id in consts
+                                                     and s.value is consts[s.targets[0].id])] or [ast.Pass()]
+            node.body = [_Substitute(consts).visit(s) for s in node.body]
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
 
 def _returned_dict(fn: ast.FunctionDef) -> ast.Dict | None:
@@ -534,10 +574,12 @@ def specialize(tree: ast.Module, cfg: RunConfig) -> None:
     _FoldConfig(types, leaves, collect.stored).visit(tree)
     _Simplify().visit(tree)
     _SpreadKeywords(tree).visit(tree)
+    modules = imported_names(tree)
     for _ in range(8):  # constants reach new call sites as functions are specialized
         _FoldSelfConstants(_stored_attrs(tree)).visit(tree)
+        _FoldLocalConstants().visit(tree)
         _Simplify().visit(tree)
-        if not _propagate_arguments(tree):
+        if not _propagate_arguments(tree, modules):
             break
         _Simplify().visit(tree)
     ast.fix_missing_locations(tree)
