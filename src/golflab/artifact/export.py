@@ -216,9 +216,10 @@ def _hoist_imports(tree: ast.Module) -> None:
     tree.body = [plain[k] for k in sorted(plain)] + froms + rest
 
 
-def render_script(cfg: RunConfig) -> str:
-    """The stand-alone train_gpt.py for `cfg` (data paths come from DATA_PATH / TOKENIZER_PATH at run
-    time), holding only the core code this config can reach."""
+def specialized_tree(cfg: RunConfig) -> ast.Module:
+    """The script's statements for `cfg` (as validated, with its data paths blanked): the core and
+    the footer, specialized to the config and pruned to what its entry point reaches; type hints
+    are still there."""
     validate(cfg)  # the script trusts its embedded config
     cfg = copy.deepcopy(cfg)
     cfg.data.path, cfg.data.tokenizer = "", ""
@@ -234,6 +235,15 @@ def render_script(cfg: RunConfig) -> str:
     prune_registries(tree, {reg: _config_value(cfg, key) for reg, key in REGISTRIES.items()})
     specialize(tree, cfg)
     prune_unreachable(tree)
+    return tree
+
+
+def render_script(cfg: RunConfig) -> str:
+    """The stand-alone train_gpt.py for `cfg` (data paths come from DATA_PATH / TOKENIZER_PATH at run
+    time), holding only the core code this config can reach."""
+    tree = specialized_tree(cfg)
+    cfg = copy.deepcopy(cfg)
+    cfg.data.path, cfg.data.tokenizer = "", ""
     strip_annotations(tree)
     drop_pass(tree)
     _hoist_imports(tree)

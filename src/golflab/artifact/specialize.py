@@ -194,6 +194,7 @@ class _FoldConfig(ast.NodeTransformer):
         self.types, self.leaves = types, leaves
         self.collect = stored is None  # first pass: only find the config keys the code writes
         self.stored: set[tuple[str, ...]] = set() if stored is None else stored
+        self.read: set[tuple[str, ...]] = set()  # leaves the collecting pass saw read
         self.scopes: list[dict[str, tuple[str, ...]]] = [{}]  # variable -> config path, innermost last
         self.class_attrs: list[dict[str, tuple[str, ...]]] = [{}]  # "self.x" -> config path
 
@@ -260,7 +261,11 @@ class _FoldConfig(ast.NodeTransformer):
             p = self._path_of(node)
             if p is not None and self.collect:
                 self.stored.add(p)
-        elif not self.collect:
+        elif self.collect:
+            p = self._path_of(node)
+            if p is not None and p in self.leaves:
+                self.read.add(p)
+        else:
             p = self._path_of(node)
             if p is not None and p in self.leaves and p not in RUNTIME_KEYS and p not in self.stored:
                 lit = _literal(self.leaves[p])
@@ -564,6 +569,14 @@ class _SpreadKeywords(ast.NodeTransformer):
         if len(names) == len(set(names)):
             node.keywords = out
         return node
+
+
+def unfolded_reads(tree: ast.Module, cfg: RunConfig) -> set[str]:
+    """The config keys the code still reads through a config-typed variable (dotted): after
+    `specialize`, only the runtime keys and keys the code itself writes should be left."""
+    collect = _FoldConfig(*_config_tree(cfg))
+    collect.visit(tree)
+    return {".".join(p) for p in collect.read}
 
 
 def specialize(tree: ast.Module, cfg: RunConfig) -> None:
