@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from golflab import __version__
-from golflab.artifact.prune import drop_pass, prune_registries, prune_unreachable, strip_annotations
+from golflab.artifact.prune import drop_pass, prune_unreachable, strip_annotations
 from golflab.artifact.specialize import specialize
 from golflab.config.loader import config_hash, diff_from_default, validate
 from golflab.config.schema import RunConfig
@@ -67,9 +67,6 @@ NOT_INLINED = ("golflab", "golflab.config", "golflab.config.presets", "golflab.a
 # Modules that core modules import only inside a function, for a path the script does not offer:
 # the import becomes a RuntimeError saying why.
 OMITTED = {"golflab.data.tiktoken_tokenizer": "it reads SentencePiece tokenizers only, as parameter-golf's does"}
-# Registries of kinds: the dict's name -> the config key whose value selects the one entry kept.
-REGISTRIES = {"MLP_KINDS": "model.mlp"}
-
 FOOTER = '''
 CONFIG = {config!r}  # the run's config as a diff from RunConfig() (golflab config --diff)
 
@@ -192,13 +189,6 @@ def _inlined_core() -> tuple[str, ...]:
     return tuple(blocks)
 
 
-def _config_value(cfg: RunConfig, dotted: str) -> str:
-    obj = cfg
-    for part in dotted.split("."):
-        obj = getattr(obj, part)
-    return str(obj)
-
-
 def _hoist_imports(tree: ast.Module) -> None:
     """Move every top-level import to the front, each distinct one once."""
     plain: dict[str, ast.stmt] = {}
@@ -232,7 +222,6 @@ def specialized_tree(cfg: RunConfig) -> ast.Module:
                 node.core_module = name  # type: ignore[attr-defined]  # for the section comments
                 tree.body.append(node)
     tree.body += footer.body
-    prune_registries(tree, {reg: _config_value(cfg, key) for reg, key in REGISTRIES.items()})
     specialize(tree, cfg)
     prune_unreachable(tree)
     return tree

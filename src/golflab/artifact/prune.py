@@ -36,6 +36,38 @@ def prune_registries(tree: ast.Module, selected: Mapping[str, str]) -> None:
                 d.values = [d.values[i] for i in keep]
 
 
+def prune_constant_lookups(tree: ast.Module) -> None:
+    """In place: a top-level dict literal that the code only ever indexes with constants (`KINDS['relu2']`,
+    after specialization folded the config key) keeps only those entries. A registry of kinds needs no
+    declaration: whatever the config does not select is gone."""
+    uses: dict[str, set[object] | None] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name) and all(isinstance(k, ast.Constant) for k in node.value.keys):
+            uses[node.targets[0].id] = set()
+    indexed = {}
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id in uses:
+            indexed[id(n.value)] = n
+    for n in ast.walk(tree):
+        if not (isinstance(n, ast.Name) and n.id in uses and isinstance(n.ctx, ast.Load)):
+            continue
+        sub = indexed.get(id(n))
+        keys = uses[n.id]
+        if keys is None:
+            continue
+        if sub is not None and isinstance(sub.slice, ast.Constant) and isinstance(sub.ctx, ast.Load):
+            keys.add(sub.slice.value)
+        else:
+            uses[n.id] = None  # iterated, passed on or indexed by a variable: every entry may be read
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) \
+                and uses.get(node.targets[0].id) is not None and isinstance(node.value, ast.Dict):
+            d, keep = node.value, uses[node.targets[0].id]
+            pairs = [(k, v) for k, v in zip(d.keys, d.values, strict=True) if k.value in keep]  # type: ignore[union-attr]
+            d.keys, d.values = [k for k, _ in pairs], [v for _, v in pairs]
+
+
 def _defined_names(node: ast.stmt) -> set[str]:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {node.name}

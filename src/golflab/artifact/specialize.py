@@ -18,7 +18,7 @@ import dataclasses
 import operator
 from typing import Any
 
-from golflab.artifact.prune import imported_names
+from golflab.artifact.prune import imported_names, prune_constant_lookups
 from golflab.config.schema import RunConfig
 
 # The keys the script's main() takes from its environment (export.FOOTER): never folded.
@@ -449,7 +449,8 @@ def _targets(tree: ast.Module, calls: _Calls) -> list[tuple[ast.FunctionDef, lis
             continue
         init = next((m for m in node.body if isinstance(m, ast.FunctionDef) and m.name == "__init__"), None)
         hidden_ctor = node.name in subclassed or node.name in calls.escaped_names or any(
-            isinstance(m, ast.FunctionDef) and not _plain_method(m) for m in node.body)  # e.g. cls(...)
+            isinstance(m, ast.FunctionDef) and any(isinstance(d, ast.Name) and d.id == "classmethod"
+                                                   for d in m.decorator_list) for m in node.body)  # cls(...)
         if init is not None and not hidden_ctor:
             out.append((init, calls.by_name.get(node.name, []), 1))
         if not all(isinstance(b, ast.Name) and b.id in classes for b in node.bases) or node.keywords:
@@ -589,6 +590,7 @@ def specialize(tree: ast.Module, cfg: RunConfig) -> None:
     _SpreadKeywords(tree).visit(tree)
     modules = imported_names(tree)
     for _ in range(8):  # constants reach new call sites as functions are specialized
+        prune_constant_lookups(tree)  # KINDS['relu2'] only: the other kinds' calls no longer count
         _FoldSelfConstants(_stored_attrs(tree)).visit(tree)
         _FoldLocalConstants().visit(tree)
         _Simplify().visit(tree)
