@@ -8,7 +8,7 @@ import ast
 import pytest
 
 from golflab.artifact.export import specialized_tree
-from golflab.artifact.prune import prune_unreachable
+from golflab.artifact.prune import prune_constant_lookups, prune_unreachable
 from golflab.artifact.specialize import RUNTIME_KEYS, specialize, unfolded_reads
 from golflab.config import load_config
 
@@ -85,3 +85,11 @@ def test_every_config_read_but_the_runtime_keys_is_folded(preset):
     and the branches they guard are dropped, with no list of options to maintain."""
     cfg = load_config(preset=preset)
     assert unfolded_reads(specialized_tree(cfg), cfg) <= {".".join(k) for k in RUNTIME_KEYS}
+
+
+def test_a_dict_indexed_only_by_constants_keeps_those_entries():
+    tree = ast.parse("KINDS = {'a': 1, 'b': 2}\nALL = {'a': 1, 'b': 2}\n"
+                     "def f():\n    return KINDS['b'] + sum(ALL.values())\n")
+    prune_constant_lookups(tree)
+    text = ast.unparse(tree)
+    assert "KINDS = {'b': 2}" in text and "ALL = {'a': 1, 'b': 2}" in text  # ALL is read whole: left alone
