@@ -93,3 +93,17 @@ def test_a_dict_indexed_only_by_constants_keeps_those_entries():
     prune_constant_lookups(tree)
     text = ast.unparse(tree)
     assert "KINDS = {'b': 2}" in text and "ALL = {'a': 1, 'b': 2}" in text  # ALL is read whole: left alone
+
+
+def test_an_abstract_method_every_subclass_overrides_is_dropped():
+    tree = ast.parse(
+        "from abc import ABC, abstractmethod\n"
+        "class Base(ABC):\n"
+        "    @abstractmethod\n    def encode(self, text): ...\n"
+        "    @abstractmethod\n    def save(self, path): ...\n"
+        "class A(Base):\n    def encode(self, text):\n        return 1\n"
+        "class B(Base):\n    def encode(self, text):\n        return 2\n    def save(self, path):\n        return 3\n"
+        "if __name__ == '__main__':\n    A().encode('x'), B().encode('y'), B().save('p')\n")
+    prune_unreachable(tree)
+    base = ast.unparse(tree).split("class A")[0]
+    assert "def encode" not in base and "def save" in base  # A does not override save

@@ -155,6 +155,7 @@ def _refs_of(nodes: Iterable[ast.AST], modules: frozenset[str] = frozenset()) ->
 
 def prune_unreachable(tree: ast.Module, entries: Iterable[str] = ()) -> None:
     """In place: drop top-level definitions and methods that nothing kept refers to."""
+    _drop_overridden_abstract_methods(tree)
     defs: dict[str, list[int]] = {}
     roots: list[int] = []
     for i, node in enumerate(tree.body):
@@ -204,8 +205,29 @@ def prune_unreachable(tree: ast.Module, entries: Iterable[str] = ()) -> None:
         if isinstance(node, ast.ClassDef):
             node.body = [s for s in node.body if not (_is_method(s) and not _method_needed(s.name, used_words))] \
                 or [ast.Pass()]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) and _defined_names(node):  # from abc import ABC, abstractmethod
+            node.names = [a for a in node.names if (a.asname or a.name).split(".")[0] in wanted]
         body.append(node)
     tree.body = body
+
+
+def _drop_overridden_abstract_methods(tree: ast.Module) -> None:
+    """An `@abstractmethod` that every subclass in the script overrides is never run (nothing can
+    call it but `super()`, which only a subclass could write)."""
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    supers = {n.attr for n in ast.walk(tree)  # super().name(...)
+              if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Call)
+              and isinstance(n.value.func, ast.Name) and n.value.func.id == "super"}
+    for base in classes:
+        subs = [c for c in classes if any(isinstance(b, ast.Name) and b.id == base.name for b in c.bases)]
+        if not subs:
+            continue
+        abstract = [m for m in base.body if _is_method(m) and m.name not in supers and any(  # type: ignore[attr-defined]
+            isinstance(d, ast.Name) and d.id == "abstractmethod" for d in m.decorator_list)]  # type: ignore[attr-defined]
+        overrides = [{s.name for s in c.body if _is_method(s)} for c in subs]  # type: ignore[attr-defined]
+        dead = {id(m) for m in abstract if all(m.name in o for o in overrides)}  # type: ignore[attr-defined]
+        if dead:
+            base.body = [m for m in base.body if id(m) not in dead] or [ast.Pass()]
 
 
 class _StripAnnotations(ast.NodeTransformer):

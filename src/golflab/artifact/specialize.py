@@ -487,7 +487,8 @@ def _propagate_arguments(tree: ast.Module, modules: frozenset[str]) -> bool:
 
 class _FoldLocalConstants(ast.NodeTransformer):
     """`x = <constant>` in a function's own body (not inside a branch or loop), when nothing else in
-    the function binds `x`: its reads become the constant and the assignment goes."""
+    the function binds `x`: its reads become the constant and the assignment goes (not for a long
+    string, which would only be repeated)."""
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
         self.generic_visit(node)
@@ -499,7 +500,8 @@ class _FoldLocalConstants(ast.NodeTransformer):
                 binds[name] = binds.get(name, 0) + 1
         consts = {s.targets[0].id: s.value for s in node.body
                   if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name)
-                  and isinstance(s.value, ast.Constant) and binds.get(s.targets[0].id) == 1}
+                  and isinstance(s.value, ast.Constant) and binds.get(s.targets[0].id) == 1
+                  and not (isinstance(s.value.value, str) and len(s.value.value) > 16)}  # a message stays named
         if consts:
             node.body = [s for s in node.body if not (isinstance(s, ast.Assign) and s.targets[0] is not None
                                                      and isinstance(s.targets[0], ast.Name) and s.targets[0].id in consts
