@@ -107,3 +107,8 @@ def test_an_abstract_method_every_subclass_overrides_is_dropped():
     prune_unreachable(tree)
     base = ast.unparse(tree).split("class A")[0]
     assert "def encode" not in base and "def save" in base  # A does not override save
+
+
+def test_a_folded_value_in_an_f_string_becomes_text():
+    text = _specialized("def f(c: RunConfig, x):\n    return f'split {c.eval.split} {x:.2f}', f'{c.eval.stride}'\n")
+    assert "return (f'split val {x:.2f}', '64')" in text

@@ -144,6 +144,23 @@ class _Simplify(ast.NodeTransformer):
             return ast.Constant(isinstance(op, ast.NotIn))
         return node
 
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.expr:
+        """f"final {'val'}: ..." -> "final val: ..." (format(x, '') is str(x) for these scalars)."""
+        self.generic_visit(node)
+        parts: list[ast.expr] = []
+        for v in node.values:
+            if isinstance(v, ast.FormattedValue) and v.conversion == -1 and v.format_spec is None \
+                    and isinstance(v.value, ast.Constant) and isinstance(v.value.value, _SCALARS):
+                v = ast.Constant(str(v.value.value))
+            if isinstance(v, ast.Constant) and parts and isinstance(parts[-1], ast.Constant):
+                parts[-1] = ast.Constant(parts[-1].value + v.value)
+            else:
+                parts.append(v)
+        if all(isinstance(v, ast.Constant) for v in parts):
+            return ast.Constant("".join(v.value for v in parts))  # type: ignore[attr-defined]
+        node.values = parts
+        return node
+
     def visit_IfExp(self, node: ast.IfExp) -> ast.expr:
         self.generic_visit(node)
         node.test = _as_test(node.test)
