@@ -1,15 +1,17 @@
 """Drop from the inlined core what one config never runs, so the exported script carries only that.
 
-Two passes over the module tree of the concatenated core, both independent of what model/ and
-optim/ happen to define (new kinds and options are handled without touching this file):
+Passes over the module tree of the concatenated core, all independent of what model/ and optim/
+happen to define (new kinds and options are handled without touching this file):
 
-1. Registries: a top-level `NAME = {"kind": factory, ...}` dict named in `registries` keeps only the
-   entry the config selects (e.g. `MLP_KINDS` by `model.mlp`).
+1. Constant lookups (`prune_constant_lookups`, run by the specializer): a top-level dict literal only
+   ever indexed by constants keeps those entries (`MLP_KINDS['relu2']` once `model.mlp` is folded).
+   `prune_registries` does the same for dicts named explicitly.
 2. Reachability: starting from every top-level statement that is not a definition (the `__main__`
    guard, module-level calls) and the given entry names, keep the top-level functions, classes and
    assignments that are referenced by name, and the methods whose name is used as an attribute or a
    string anywhere in what is kept (or that Python / torch call implicitly: dunders, `forward`).
-   Repeated until nothing new is reached.
+   Repeated until nothing new is reached. Abstract methods every subclass overrides and unused names
+   of kept imports go too.
 """
 
 from __future__ import annotations
