@@ -112,3 +112,9 @@ def test_an_abstract_method_every_subclass_overrides_is_dropped():
 def test_a_folded_value_in_an_f_string_becomes_text():
     text = _specialized("def f(c: RunConfig, x):\n    return f'split {c.eval.split} {x:.2f}', f'{c.eval.stride}'\n")
     assert "return (f'split val {x:.2f}', '64')" in text
+
+
+def test_a_constant_set_inside_a_loop_folds_for_the_statements_after_it():
+    text = _specialized("def f(xs):\n    for x in xs:\n        every = 0\n        if every > 0:\n            save()\n"
+                        "        y = 2\n        y = 3\n        print(y)\n")
+    assert "every" not in text and "save()" not in text and "print(y)" in text  # y is bound twice: left alone

@@ -503,9 +503,9 @@ def _propagate_arguments(tree: ast.Module, modules: frozenset[str]) -> bool:
 
 
 class _FoldLocalConstants(ast.NodeTransformer):
-    """`x = <constant>` in a function's own body (not inside a branch or loop), when nothing else in
-    the function binds `x`: its reads become the constant and the assignment goes (not for a long
-    string, which would only be repeated)."""
+    """`x = <constant>` in a function, when nothing else in the function binds `x`: its reads in the
+    statements after it in the same block become the constant, and the assignment goes once no read
+    is left (not for a long string, which would only be repeated)."""
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
         self.generic_visit(node)
@@ -515,15 +515,25 @@ class _FoldLocalConstants(ast.NodeTransformer):
                 [n.arg] if isinstance(n, ast.arg) else list(n.names) if isinstance(n, (ast.Global, ast.Nonlocal)) else []
             for name in names:
                 binds[name] = binds.get(name, 0) + 1
-        consts = {s.targets[0].id: s.value for s in node.body
-                  if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name)
-                  and isinstance(s.value, ast.Constant) and binds.get(s.targets[0].id) == 1
-                  and not (isinstance(s.value.value, str) and len(s.value.value) > 16)}  # a message stays named
-        if consts:
-            node.body = [s for s in node.body if not (isinstance(s, ast.Assign) and s.targets[0] is not None
-                                                     and isinstance(s.targets[0], ast.Name) and s.targets[0].id in consts
-                                                     and s.value is consts[s.targets[0].id])] or [ast.Pass()]
-            node.body = [_Substitute(consts).visit(s) for s in node.body]
+        folded: list[tuple[list[ast.stmt], ast.Assign]] = []
+        for holder in list(ast.walk(node)):
+            for field in ("body", "orelse", "finalbody"):
+                block = getattr(holder, field, None)
+                if not (isinstance(block, list) and block and isinstance(block[0], ast.stmt)):
+                    continue
+                for i, st in enumerate(block):
+                    if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name) \
+                            and isinstance(st.value, ast.Constant) and binds.get(st.targets[0].id) == 1 \
+                            and not (isinstance(st.value.value, str) and len(st.value.value) > 16):
+                        sub = _Substitute({st.targets[0].id: st.value})
+                        block[i + 1:] = [sub.visit(x) for x in block[i + 1:]]
+                        folded.append((block, st))
+        for block, st in folded:
+            name = st.targets[0].id  # type: ignore[attr-defined]
+            if not any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load) for n in ast.walk(node)):
+                block.remove(st)
+                if not block:
+                    block.append(ast.Pass())
         return node
 
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
