@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from golflab import __version__
-from golflab.artifact.prune import prune_registries, prune_unreachable, strip_annotations
+from golflab.artifact.prune import drop_pass, prune_unreachable, strip_annotations
 from golflab.artifact.specialize import specialize
 from golflab.config.loader import config_hash, diff_from_default, validate
 from golflab.config.schema import RunConfig
@@ -73,9 +73,6 @@ NOT_INLINED = ("golflab", "golflab.config", "golflab.config.presets", "golflab.a
 # Modules that core modules import only inside a function, for a path the script does not offer:
 # the import becomes a RuntimeError saying why.
 OMITTED = {"golflab.data.tiktoken_tokenizer": "it reads SentencePiece tokenizers only, as parameter-golf's does"}
-# Registries of kinds: the dict's name -> the config key whose value selects the one entry kept.
-REGISTRIES = {"MLP_KINDS": "model.mlp"}
-
 FOOTER = '''
 CONFIG = {config!r}  # the run's config as a diff from RunConfig() (golflab config --diff)
 
@@ -106,7 +103,7 @@ def main():
         cfg.budget.seconds = float(os.environ["MAX_WALLCLOCK_SECONDS"])
     if "ITERATIONS" in os.environ:
         cfg.budget.steps = int(os.environ["ITERATIONS"])
-    train(cfg, Path(os.environ.get("RUN_DIR", "run")))
+    train(cfg, Path(os.environ.get("RUN_DIR", "run")), resumable=False, telemetry=False)  # no --resume here
 
 
 if __name__ == "__main__":
@@ -198,13 +195,6 @@ def _inlined_core() -> tuple[str, ...]:
     return tuple(blocks)
 
 
-def _config_value(cfg: RunConfig, dotted: str) -> str:
-    obj = cfg
-    for part in dotted.split("."):
-        obj = getattr(obj, part)
-    return str(obj)
-
-
 def _hoist_imports(tree: ast.Module) -> None:
     """Move every top-level import to the front, each distinct one once."""
     plain: dict[str, ast.stmt] = {}
@@ -222,9 +212,10 @@ def _hoist_imports(tree: ast.Module) -> None:
     tree.body = [plain[k] for k in sorted(plain)] + froms + rest
 
 
-def render_script(cfg: RunConfig) -> str:
-    """The stand-alone train_gpt.py for `cfg` (data paths come from DATA_PATH / TOKENIZER_PATH at run
-    time), holding only the core code this config can reach."""
+def specialized_tree(cfg: RunConfig) -> ast.Module:
+    """The script's statements for `cfg` (as validated, with its data paths blanked): the core and
+    the footer, specialized to the config and pruned to what its entry point reaches; type hints
+    are still there."""
     validate(cfg)  # the script trusts its embedded config
     cfg = copy.deepcopy(cfg)
     cfg.data.path, cfg.data.tokenizer = "", ""
@@ -237,10 +228,19 @@ def render_script(cfg: RunConfig) -> str:
                 node.core_module = name  # type: ignore[attr-defined]  # for the section comments
                 tree.body.append(node)
     tree.body += footer.body
-    prune_registries(tree, {reg: _config_value(cfg, key) for reg, key in REGISTRIES.items()})
     specialize(tree, cfg)
     prune_unreachable(tree)
+    return tree
+
+
+def render_script(cfg: RunConfig) -> str:
+    """The stand-alone train_gpt.py for `cfg` (data paths come from DATA_PATH / TOKENIZER_PATH at run
+    time), holding only the core code this config can reach."""
+    tree = specialized_tree(cfg)
+    cfg = copy.deepcopy(cfg)
+    cfg.data.path, cfg.data.tokenizer = "", ""
     strip_annotations(tree)
+    drop_pass(tree)
     _hoist_imports(tree)
     parts, section = [], None
     for node in tree.body:

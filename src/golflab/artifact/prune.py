@@ -1,15 +1,17 @@
 """Drop from the inlined core what one config never runs, so the exported script carries only that.
 
-Two passes over the module tree of the concatenated core, both independent of what model/ and
-optim/ happen to define (new kinds and options are handled without touching this file):
+Passes over the module tree of the concatenated core, all independent of what model/ and optim/
+happen to define (new kinds and options are handled without touching this file):
 
-1. Registries: a top-level `NAME = {"kind": factory, ...}` dict named in `registries` keeps only the
-   entry the config selects (e.g. `MLP_KINDS` by `model.mlp`).
+1. Constant lookups (`prune_constant_lookups`, run by the specializer): a top-level dict literal only
+   ever indexed by constants keeps those entries (`MLP_KINDS['relu2']` once `model.mlp` is folded).
+   `prune_registries` does the same for dicts named explicitly.
 2. Reachability: starting from every top-level statement that is not a definition (the `__main__`
    guard, module-level calls) and the given entry names, keep the top-level functions, classes and
    assignments that are referenced by name, and the methods whose name is used as an attribute or a
    string anywhere in what is kept (or that Python / torch call implicitly: dunders, `forward`).
-   Repeated until nothing new is reached.
+   Repeated until nothing new is reached. Abstract methods every subclass overrides and unused names
+   of kept imports go too.
 """
 
 from __future__ import annotations
@@ -34,6 +36,38 @@ def prune_registries(tree: ast.Module, selected: Mapping[str, str]) -> None:
             if keep:
                 d.keys = [d.keys[i] for i in keep]
                 d.values = [d.values[i] for i in keep]
+
+
+def prune_constant_lookups(tree: ast.Module) -> None:
+    """In place: a top-level dict literal that the code only ever indexes with constants (`KINDS['relu2']`,
+    after specialization folded the config key) keeps only those entries. A registry of kinds needs no
+    declaration: whatever the config does not select is gone."""
+    uses: dict[str, set[object] | None] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name) and all(isinstance(k, ast.Constant) for k in node.value.keys):
+            uses[node.targets[0].id] = set()
+    indexed = {}
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id in uses:
+            indexed[id(n.value)] = n
+    for n in ast.walk(tree):
+        if not (isinstance(n, ast.Name) and n.id in uses and isinstance(n.ctx, ast.Load)):
+            continue
+        sub = indexed.get(id(n))
+        keys = uses[n.id]
+        if keys is None:
+            continue
+        if sub is not None and isinstance(sub.slice, ast.Constant) and isinstance(sub.ctx, ast.Load):
+            keys.add(sub.slice.value)
+        else:
+            uses[n.id] = None  # iterated, passed on or indexed by a variable: every entry may be read
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) \
+                and uses.get(node.targets[0].id) is not None and isinstance(node.value, ast.Dict):
+            d, keep = node.value, uses[node.targets[0].id]
+            pairs = [(k, v) for k, v in zip(d.keys, d.values, strict=True) if k.value in keep]  # type: ignore[union-attr]
+            d.keys, d.values = [k for k, _ in pairs], [v for _, v in pairs]
 
 
 def _defined_names(node: ast.stmt) -> set[str]:
@@ -61,15 +95,24 @@ class _Refs(ast.NodeVisitor):
     """Names, attribute names and string constants used by a piece of code. Function annotations
     are skipped: under `from __future__ import annotations` they are never evaluated."""
 
-    def __init__(self) -> None:
+    def __init__(self, modules: frozenset[str] = frozenset()) -> None:
         self.names: set[str] = set()
         self.words: set[str] = set()  # attribute names and string constants: candidate method names
+        self.modules = modules  # imported names: `torch.save` names no method of ours
 
     def visit_Name(self, node: ast.Name) -> None:
-        self.names.add(node.id)
+        if not isinstance(node.ctx, ast.Store):  # a store defines a local (or the statement's own name)
+            self.names.add(node.id)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self.names.update(node.names)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        self.words.add(node.attr)
+        root = node.value
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if not (isinstance(root, ast.Name) and root.id in self.modules):
+            self.words.add(node.attr)
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
@@ -96,8 +139,17 @@ class _Refs(ast.NodeVisitor):
             self.visit(node.value)
 
 
-def _refs_of(nodes: Iterable[ast.AST]) -> _Refs:
-    r = _Refs()
+def imported_names(tree: ast.Module) -> frozenset[str]:
+    """Names bound by top-level imports and never rebound: `name.attr` on them is never one of the
+    script's own methods."""
+    imported = {n for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)) for n in _defined_names(node)}
+    rebound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} \
+        | {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+    return frozenset(imported - rebound)
+
+
+def _refs_of(nodes: Iterable[ast.AST], modules: frozenset[str] = frozenset()) -> _Refs:
+    r = _Refs(modules)
     for n in nodes:
         r.visit(n)
     return r
@@ -105,6 +157,7 @@ def _refs_of(nodes: Iterable[ast.AST]) -> _Refs:
 
 def prune_unreachable(tree: ast.Module, entries: Iterable[str] = ()) -> None:
     """In place: drop top-level definitions and methods that nothing kept refers to."""
+    _drop_overridden_abstract_methods(tree)
     defs: dict[str, list[int]] = {}
     roots: list[int] = []
     for i, node in enumerate(tree.body):
@@ -114,6 +167,7 @@ def prune_unreachable(tree: ast.Module, entries: Iterable[str] = ()) -> None:
                 defs.setdefault(n, []).append(i)
         else:
             roots.append(i)
+    modules = imported_names(tree)
     kept: set[int] = set(roots)
     wanted: set[str] = set(entries)
     used_words: set[str] = set()
@@ -123,7 +177,7 @@ def prune_unreachable(tree: ast.Module, entries: Iterable[str] = ()) -> None:
         if (i, j) in scanned:
             return False
         scanned.add((i, j))
-        r = _refs_of(nodes)
+        r = _refs_of(nodes, modules)
         wanted.update(r.names)
         used_words.update(r.words)
         return True
@@ -153,8 +207,29 @@ def prune_unreachable(tree: ast.Module, entries: Iterable[str] = ()) -> None:
         if isinstance(node, ast.ClassDef):
             node.body = [s for s in node.body if not (_is_method(s) and not _method_needed(s.name, used_words))] \
                 or [ast.Pass()]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) and _defined_names(node):  # from abc import ABC, abstractmethod
+            node.names = [a for a in node.names if (a.asname or a.name).split(".")[0] in wanted]
         body.append(node)
     tree.body = body
+
+
+def _drop_overridden_abstract_methods(tree: ast.Module) -> None:
+    """An `@abstractmethod` that every subclass in the script overrides is never run (nothing can
+    call it but `super()`, which only a subclass could write)."""
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    supers = {n.attr for n in ast.walk(tree)  # super().name(...)
+              if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Call)
+              and isinstance(n.value.func, ast.Name) and n.value.func.id == "super"}
+    for base in classes:
+        subs = [c for c in classes if any(isinstance(b, ast.Name) and b.id == base.name for b in c.bases)]
+        if not subs:
+            continue
+        abstract = [m for m in base.body if _is_method(m) and m.name not in supers and any(  # type: ignore[attr-defined]
+            isinstance(d, ast.Name) and d.id == "abstractmethod" for d in m.decorator_list)]  # type: ignore[attr-defined]
+        overrides = [{s.name for s in c.body if _is_method(s)} for c in subs]  # type: ignore[attr-defined]
+        dead = {id(m) for m in abstract if all(m.name in o for o in overrides)}  # type: ignore[attr-defined]
+        if dead:
+            base.body = [m for m in base.body if id(m) not in dead] or [ast.Pass()]
 
 
 class _StripAnnotations(ast.NodeTransformer):
@@ -186,3 +261,13 @@ def strip_annotations(tree: ast.Module) -> None:
     """In place: drop type hints that have no effect at run time."""
     _StripAnnotations().visit(tree)
     ast.fix_missing_locations(tree)
+
+
+def drop_pass(tree: ast.Module) -> None:
+    """In place: `pass` statements that are not a block's only statement (left where imports of
+    golflab's own modules were)."""
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(node, field, None)
+            if isinstance(block, list) and len(block) > 1:
+                setattr(node, field, [s for s in block if not isinstance(s, ast.Pass)] or block[:1])

@@ -13,13 +13,16 @@ Nothing here knows a particular option: new model and optimizer code is speciali
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
 import operator
 from typing import Any
 
+from golflab.artifact.prune import imported_names, prune_constant_lookups
 from golflab.config.schema import RunConfig
 
-RUNTIME_KEYS = ("data", "seed", "budget")  # overridden by the script's environment variables
+# The keys the script's main() takes from its environment (export.FOOTER): never folded.
+RUNTIME_KEYS = frozenset({("data", "path"), ("data", "tokenizer"), ("seed",), ("budget", "seconds"), ("budget", "steps")})
 _SCALARS = (bool, int, float, str, type(None))
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
             ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,
@@ -141,6 +144,23 @@ class _Simplify(ast.NodeTransformer):
             return ast.Constant(isinstance(op, ast.NotIn))
         return node
 
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.expr:
+        """f"final {'val'}: ..." -> "final val: ..." (format(x, '') is str(x) for these scalars)."""
+        self.generic_visit(node)
+        parts: list[ast.expr] = []
+        for v in node.values:
+            if isinstance(v, ast.FormattedValue) and v.conversion == -1 and v.format_spec is None \
+                    and isinstance(v.value, ast.Constant) and isinstance(v.value.value, _SCALARS):
+                v = ast.Constant(str(v.value.value))
+            if isinstance(v, ast.Constant) and parts and isinstance(parts[-1], ast.Constant):
+                parts[-1] = ast.Constant(parts[-1].value + v.value)
+            else:
+                parts.append(v)
+        if all(isinstance(v, ast.Constant) for v in parts):
+            return ast.Constant("".join(v.value for v in parts))  # type: ignore[attr-defined]
+        node.values = parts
+        return node
+
     def visit_IfExp(self, node: ast.IfExp) -> ast.expr:
         self.generic_visit(node)
         node.test = _as_test(node.test)
@@ -191,6 +211,7 @@ class _FoldConfig(ast.NodeTransformer):
         self.types, self.leaves = types, leaves
         self.collect = stored is None  # first pass: only find the config keys the code writes
         self.stored: set[tuple[str, ...]] = set() if stored is None else stored
+        self.read: set[tuple[str, ...]] = set()  # leaves the collecting pass saw read
         self.scopes: list[dict[str, tuple[str, ...]]] = [{}]  # variable -> config path, innermost last
         self.class_attrs: list[dict[str, tuple[str, ...]]] = [{}]  # "self.x" -> config path
 
@@ -229,13 +250,23 @@ class _FoldConfig(ast.NodeTransformer):
         return node
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
-        scope = {a.arg: p for a in [*node.args.args, *node.args.kwonlyargs] if (p := self._typed(a.annotation)) is not None}
+        a = node.args
+        params = [x for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if x is not None]
+        # a nested function sees its enclosing function's config variables, unless it rebinds them
+        scope = {k: v for k, v in self.scopes[-1].items() if k not in {x.arg for x in params}}
+        scope.update({x.arg: p for x in params if (p := self._typed(x.annotation)) is not None})
         self.scopes.append(scope)
-        for s in ast.walk(node):  # local aliases: m = cfg.model
-            if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
-                p = self._path_of(s.value)
+        for s in ast.walk(node):  # local aliases: m = cfg.model; cfg, log = self.cfg, self.log
+            if not (isinstance(s, ast.Assign) and len(s.targets) == 1):
+                continue
+            pairs = [(s.targets[0], s.value)]
+            if isinstance(s.targets[0], ast.Tuple) and isinstance(s.value, ast.Tuple) \
+                    and len(s.targets[0].elts) == len(s.value.elts):
+                pairs = list(zip(s.targets[0].elts, s.value.elts, strict=True))
+            for target, value in pairs:
+                p = self._path_of(value) if isinstance(target, ast.Name) else None
                 if p is not None and p not in self.leaves and p in {q for ps in self.types.values() for q in ps}:
-                    scope[s.targets[0].id] = p
+                    scope[target.id] = p  # type: ignore[attr-defined]
         self.generic_visit(node)
         self.scopes.pop()
         return node
@@ -247,9 +278,13 @@ class _FoldConfig(ast.NodeTransformer):
             p = self._path_of(node)
             if p is not None and self.collect:
                 self.stored.add(p)
-        elif not self.collect:
+        elif self.collect:
             p = self._path_of(node)
-            if p is not None and p in self.leaves and p[0] not in RUNTIME_KEYS and p not in self.stored:
+            if p is not None and p in self.leaves:
+                self.read.add(p)
+        else:
+            p = self._path_of(node)
+            if p is not None and p in self.leaves and p not in RUNTIME_KEYS and p not in self.stored:
                 lit = _literal(self.leaves[p])
                 if lit is not None:
                     return ast.copy_location(lit, node)
@@ -275,11 +310,16 @@ class _FoldSelfConstants(ast.NodeTransformer):
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
         consts: dict[str, ast.Constant] = {}
         for s in ast.walk(node):
-            if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.value, ast.Constant):
-                t = s.targets[0]
-                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self" \
-                        and self.stored.get(t.attr) == 1:
-                    consts[t.attr] = s.value
+            if not (isinstance(s, ast.Assign) and len(s.targets) == 1):
+                continue
+            pairs = [(s.targets[0], s.value)]
+            if isinstance(s.targets[0], ast.Tuple) and isinstance(s.value, ast.Tuple) \
+                    and len(s.targets[0].elts) == len(s.value.elts):
+                pairs = list(zip(s.targets[0].elts, s.value.elts, strict=True))  # self.a, self.b = 1, x
+            for t, v in pairs:
+                if isinstance(v, ast.Constant) and isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) \
+                        and t.value.id == "self" and self.stored.get(t.attr) == 1:
+                    consts[t.attr] = v
         self.consts.append(consts)
         self.generic_visit(node)
         self.consts.pop()
@@ -293,10 +333,11 @@ class _FoldSelfConstants(ast.NodeTransformer):
         return node
 
 
-def _call_values(fn: ast.FunctionDef, calls: list[ast.Call]) -> dict[str, ast.Constant]:
-    """Parameters of `fn` that every call passes the same constant for (explicitly or by default)."""
+def _call_values(fn: ast.FunctionDef, calls: list[ast.Call], implicit: int = 0) -> dict[str, ast.Constant]:
+    """Parameters of `fn` that every call passes the same constant for (explicitly or by default);
+    `implicit` leading parameters (a method's self) are bound by Python, not by the call."""
     a = fn.args
-    params = [*a.posonlyargs, *a.args]
+    params = [*a.posonlyargs, *a.args][implicit:]
     defaults = dict(zip([p.arg for p in params][len(params) - len(a.defaults):], a.defaults, strict=True))
     defaults.update({p.arg: d for p, d in zip(a.kwonlyargs, a.kw_defaults, strict=True) if d is not None})
     names = [p.arg for p in params] + [p.arg for p in a.kwonlyargs]
@@ -322,33 +363,250 @@ def _call_values(fn: ast.FunctionDef, calls: list[ast.Call]) -> dict[str, ast.Co
 class _Substitute(ast.NodeTransformer):
     def __init__(self, values: dict[str, ast.Constant]) -> None:
         self.values = values
+        self.count = 0  # reads replaced
 
     def visit_Name(self, node: ast.Name) -> ast.expr:
         if isinstance(node.ctx, ast.Load) and node.id in self.values:
+            self.count += 1
             return ast.copy_location(ast.Constant(self.values[node.id].value), node)
         return node
 
 
-def _propagate_arguments(tree: ast.Module) -> bool:
-    """A top-level function that is only ever called, always with the same constant for a parameter,
-    gets that constant in its body. Returns whether anything changed."""
-    funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    calls: dict[str, list[ast.Call]] = {name: [] for name in funcs}
-    called: set[int] = set()
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in funcs:
-            calls[n.func.id].append(n)
-            called.add(id(n.func))
-    escaped = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in funcs and id(n) not in called}
-    changed = False
-    for name, fn in funcs.items():
-        if name in escaped or not calls[name]:
+class _Calls(ast.NodeVisitor):
+    """Every call of a global name and of an attribute name, skipping names a function binds locally
+    (a parameter `evaluate` is not the global `evaluate`), and every other use of those names: a
+    function or method that is passed around, looked up by string or named outside a call has
+    callers this pass cannot see. Annotations are skipped (never evaluated)."""
+
+    def __init__(self, modules: frozenset[str] = frozenset()) -> None:
+        self.modules = modules  # `subprocess.run(...)` calls no method of ours
+        self.by_name: dict[str, list[ast.Call]] = {}
+        self.by_attr: dict[str, list[ast.Call]] = {}
+        self.escaped_names: set[str] = set()
+        self.escaped_attrs: set[str] = set()  # attributes used other than as a call, and string constants
+        self.local: list[set[str]] = []
+        self._callee: set[int] = set()
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        a = node.args
+        bound = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if x is not None}
+        body = node.body if isinstance(node.body, list) else [node.body]
+        for stmt in body:
+            for n in ast.walk(stmt):
+                if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+                    bound.add(n.id)
+        for d in [*a.defaults, *a.kw_defaults, *getattr(node, "decorator_list", [])]:
+            if d is not None:
+                self.visit(d)
+        self.local.append(bound)
+        for stmt in body:
+            self.visit(stmt)
+        self.local.pop()
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self.visit(node.value)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        f = node.func
+        if isinstance(f, ast.Name) and not any(f.id in b for b in self.local):
+            self.by_name.setdefault(f.id, []).append(node)
+            self._callee.add(id(f))
+            if f.id == "isinstance" and len(node.args) == 2:  # a type check calls nothing
+                kinds = node.args[1].elts if isinstance(node.args[1], ast.Tuple) else [node.args[1]]
+                self._callee.update(id(k) for k in kinds if isinstance(k, ast.Name))
+        elif isinstance(f, ast.Attribute):
+            root = f.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if not (isinstance(root, ast.Name) and root.id in self.modules):
+                self.by_attr.setdefault(f.attr, []).append(node)
+            self._callee.add(id(f))
+        self.generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if id(node) not in self._callee and not any(node.id in b for b in self.local):
+            self.escaped_names.add(node.id)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if id(node) not in self._callee:
+            self.escaped_attrs.add(node.attr)
+        self.visit(node.value)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str):
+            self.escaped_attrs.add(node.value)
+
+
+def _plain_method(fn: ast.stmt) -> bool:
+    """A method called only as `obj.name(...)` with self bound: no staticmethod / classmethod /
+    property (a decorator call such as `torch.no_grad()` keeps the signature)."""
+    return isinstance(fn, ast.FunctionDef) and all(isinstance(d, ast.Call) for d in fn.decorator_list)
+
+
+def _targets(tree: ast.Module, calls: _Calls) -> list[tuple[ast.FunctionDef, list[ast.Call], int]]:
+    """(function, all its calls, implicit leading arguments) for every function whose callers are
+    all known: top-level functions, `__init__` of classes only ever called by name, and methods of
+    classes whose bases are golflab's own (no framework calls them behind our back) with a name
+    that no other class defines."""
+    out: list[tuple[ast.FunctionDef, list[ast.Call], int]] = []
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    subclassed = {b.id for c in classes.values() for b in c.bases if isinstance(b, ast.Name)}
+    defined_methods: dict[str, int] = {}
+    for c in classes.values():
+        for m in c.body:
+            if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                defined_methods[m.name] = defined_methods.get(m.name, 0) + 1
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name not in calls.escaped_names:
+            out.append((node, calls.by_name.get(node.name, []), 0))
+        if not isinstance(node, ast.ClassDef):
             continue
-        values = _call_values(fn, calls[name])
+        init = next((m for m in node.body if isinstance(m, ast.FunctionDef) and m.name == "__init__"), None)
+        hidden_ctor = node.name in subclassed or node.name in calls.escaped_names or any(
+            isinstance(m, ast.FunctionDef) and any(isinstance(d, ast.Name) and d.id == "classmethod"
+                                                   for d in m.decorator_list) for m in node.body)  # cls(...)
+        if init is not None and not hidden_ctor:
+            out.append((init, calls.by_name.get(node.name, []), 1))
+        if not all(isinstance(b, ast.Name) and b.id in classes for b in node.bases) or node.keywords:
+            continue
+        for m in node.body:
+            if not _plain_method(m):
+                continue
+            sites = calls.by_attr.get(m.name, [])  # type: ignore[attr-defined]
+            unbound = any(isinstance(c.func.value, ast.Name) and c.func.value.id in classes  # type: ignore[attr-defined]
+                          for c in sites)  # C.method(obj, ...) passes self explicitly
+            if not (m.name.startswith("__") and m.name.endswith("__")) and not unbound \
+                    and defined_methods[m.name] == 1 and m.name not in calls.escaped_attrs:
+                out.append((m, sites, 1))  # type: ignore[arg-type]
+    return out
+
+
+def _propagate_arguments(tree: ast.Module, modules: frozenset[str]) -> bool:
+    """A function, constructor or method whose callers are all known and all pass the same constant
+    for a parameter (explicitly or by default) gets that constant in its body. Returns whether
+    anything changed."""
+    calls = _Calls(modules)
+    calls.visit(tree)
+    changed = False
+    for fn, sites, implicit in _targets(tree, calls):
+        if not sites:
+            continue
+        values = _call_values(fn, sites, implicit)
         if values:
-            fn.body = [_Substitute(values).visit(s) for s in fn.body]
-            changed = True
+            sub = _Substitute(values)
+            fn.body = [sub.visit(s) for s in fn.body]
+            changed = changed or sub.count > 0
     return changed
+
+
+class _FoldLocalConstants(ast.NodeTransformer):
+    """`x = <constant>` in a function, when nothing else in the function binds `x`: its reads in the
+    statements after it in the same block become the constant, and the assignment goes once no read
+    is left (not for a long string, which would only be repeated)."""
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
+        self.generic_visit(node)
+        binds: dict[str, int] = {}
+        for n in ast.walk(node):
+            names = [n.id] if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load) else \
+                [n.arg] if isinstance(n, ast.arg) else list(n.names) if isinstance(n, (ast.Global, ast.Nonlocal)) else []
+            for name in names:
+                binds[name] = binds.get(name, 0) + 1
+        folded: list[tuple[list[ast.stmt], ast.Assign]] = []
+        for holder in list(ast.walk(node)):
+            for field in ("body", "orelse", "finalbody"):
+                block = getattr(holder, field, None)
+                if not (isinstance(block, list) and block and isinstance(block[0], ast.stmt)):
+                    continue
+                for i, st in enumerate(block):
+                    if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name) \
+                            and isinstance(st.value, ast.Constant) and binds.get(st.targets[0].id) == 1 \
+                            and not (isinstance(st.value.value, str) and len(st.value.value) > 16):
+                        sub = _Substitute({st.targets[0].id: st.value})
+                        block[i + 1:] = [sub.visit(x) for x in block[i + 1:]]
+                        folded.append((block, st))
+        for block, st in folded:
+            name = st.targets[0].id  # type: ignore[attr-defined]
+            if not any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load) for n in ast.walk(node)):
+                block.remove(st)
+                if not block:
+                    block.append(ast.Pass())
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+
+def _returned_dict(fn: ast.FunctionDef) -> ast.Dict | None:
+    """The dict literal `fn` returns, when that is all it does, its keys are strings, and it names
+    nothing but its own (plain positional) parameters."""
+    a = fn.args
+    if a.posonlyargs or a.vararg or a.kwarg or a.kwonlyargs or a.defaults or fn.decorator_list \
+            or len(fn.body) != 1 or not isinstance(fn.body[0], ast.Return) or not isinstance(fn.body[0].value, ast.Dict):
+        return None
+    d = fn.body[0].value
+    params = {x.arg for x in a.args}
+    if not all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in d.keys):
+        return None
+    if any(isinstance(n, ast.Name) and n.id not in params for v in d.values for n in ast.walk(v)):
+        return None
+    return d
+
+
+class _SpreadKeywords(ast.NodeTransformer):
+    """`f(**{"a": x})` and `f(**g(y))`, where g only returns such a dict, become `f(a=...)`: the
+    keywords then reach `_propagate_arguments` one by one."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        fns = [n for n in tree.body if isinstance(n, ast.FunctionDef) and _returned_dict(n) is not None]
+        self.dict_fns = {n.name: _returned_dict(n) for n in fns}
+        self.params = {n.name: [x.arg for x in n.args.args] for n in fns}
+        self.local: list[set[str]] = []
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
+        self.local.append({n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+                          | {x.arg for x in ast.walk(node.args) if isinstance(x, ast.arg)})
+        self.generic_visit(node)
+        self.local.pop()
+        return node
+
+    def _spread(self, value: ast.expr) -> list[ast.keyword] | None:
+        if isinstance(value, ast.Dict):
+            if all(isinstance(k, ast.Constant) and isinstance(k.value, str) and k.value.isidentifier() for k in value.keys):
+                return [ast.keyword(k.value, v) for k, v in zip(value.keys, value.values, strict=True)]  # type: ignore[union-attr]
+            return None
+        if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in self.dict_fns
+                and not any(value.func.id in b for b in self.local) and not value.keywords
+                and len(value.args) == len(self.params[value.func.id]) and all(_pure(x) for x in value.args)):
+            return None
+        bind = dict(zip(self.params[value.func.id], value.args, strict=True))
+
+        class Bind(ast.NodeTransformer):
+            def visit_Name(self, n: ast.Name) -> ast.expr:
+                return copy.deepcopy(bind[n.id])
+
+        return self._spread(Bind().visit(copy.deepcopy(self.dict_fns[value.func.id])))
+
+    def visit_Call(self, node: ast.Call) -> ast.Call:
+        self.generic_visit(node)
+        out: list[ast.keyword] = []
+        for k in node.keywords:
+            spread = self._spread(k.value) if k.arg is None else None
+            out.extend(spread if spread is not None else [k])
+        names = [k.arg for k in out if k.arg]
+        if len(names) == len(set(names)):
+            node.keywords = out
+        return node
+
+
+def unfolded_reads(tree: ast.Module, cfg: RunConfig) -> set[str]:
+    """The config keys the code still reads through a config-typed variable (dotted): after
+    `specialize`, only the runtime keys and keys the code itself writes should be left."""
+    collect = _FoldConfig(*_config_tree(cfg))
+    collect.visit(tree)
+    return {".".join(p) for p in collect.read}
 
 
 def specialize(tree: ast.Module, cfg: RunConfig) -> None:
@@ -358,10 +616,14 @@ def specialize(tree: ast.Module, cfg: RunConfig) -> None:
     collect.visit(tree)
     _FoldConfig(types, leaves, collect.stored).visit(tree)
     _Simplify().visit(tree)
-    _FoldSelfConstants(_stored_attrs(tree)).visit(tree)
-    _Simplify().visit(tree)
-    for _ in range(3):  # constants reach new call sites as functions are specialized
-        if not _propagate_arguments(tree):
+    _SpreadKeywords(tree).visit(tree)
+    modules = imported_names(tree)
+    for _ in range(8):  # constants reach new call sites as functions are specialized
+        prune_constant_lookups(tree)  # KINDS['relu2'] only: the other kinds' calls no longer count
+        _FoldSelfConstants(_stored_attrs(tree)).visit(tree)
+        _FoldLocalConstants().visit(tree)
+        _Simplify().visit(tree)
+        if not _propagate_arguments(tree, modules):
             break
         _Simplify().visit(tree)
     ast.fix_missing_locations(tree)

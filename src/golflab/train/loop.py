@@ -65,8 +65,14 @@ def resolve_vocab(cfg: RunConfig, sources: DataSources) -> int:
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, out_dir: Path | None, sources: DataSources, env: DistEnv, log: RunLog):
+    """One run's model, optimizer, data and clock. `resumable=False` (a process with no --resume, such
+    as the exported train_gpt.py) writes no checkpoint.pt; `telemetry=False` leaves out what only
+    describes the run (MFU): flags the exporter folds, so the script carries neither."""
+
+    def __init__(self, cfg: RunConfig, out_dir: Path | None, sources: DataSources, env: DistEnv, log: RunLog,
+                 resumable: bool = True, telemetry: bool = True):
         self.cfg, self.out_dir, self.sources, self.env, self.log = cfg, out_dir, sources, env, log
+        self.resumable, self.telemetry = resumable, telemetry
         t = cfg.train
         if t.micro_batches % env.world_size:
             raise ConfigError(f"train.micro_batches={t.micro_batches} must be divisible by the world size {env.world_size}")
@@ -181,7 +187,7 @@ class Trainer:
 
     def run(self, resume: bool = False) -> dict[str, Any]:
         cfg, log = self.cfg, self.log
-        if not (resume and self.resume()):
+        if not (self.resumable and resume and self.resume()):
             self.compile_warmup()
         clock = self.clock
         max_loss = cfg.train.max_loss or 3.0 * math.log(self.vocab)
@@ -217,13 +223,14 @@ class Trainer:
                 if clock.step % cfg.train.log_every == 0 or clock.step <= 5:
                     log.info(f"step {clock.step} loss {value:.4f} lr_scale {scale:.3f} "
                              f"{1000 * clock.seconds / clock.step:.1f} ms/step")
-            every = cfg.train.checkpoint_every
+            every = cfg.train.checkpoint_every if self.resumable else 0
             if every > 0 and clock.step % every == 0:
                 self.pause_clock()
                 self.save()
                 self.start_clock()
         self.pause_clock()
-        result = self.interrupted() if stop else {**self.finish(), "status": "ok"}
+        # only a StopOnSignal asks to stop, and train() sets one only when resumable
+        result = self.interrupted() if stop and self.resumable else {**self.finish(), "status": "ok"}
         self.keep_compile_cache()
         return result
 
@@ -272,7 +279,7 @@ class Trainer:
     def finish(self) -> dict[str, Any]:
         cfg, clock, log = self.cfg, self.clock, self.log
         peak_mem = torch.cuda.max_memory_allocated() / 2**30 if self.device.type == "cuda" else None
-        if cfg.train.checkpoint_every > 0:
+        if self.resumable and cfg.train.checkpoint_every > 0:
             self.save()
         if self.ema is not None:
             self.ema.copy_to_model()
@@ -280,7 +287,8 @@ class Trainer:
             torch.save(self.model.state_dict(), self.out_dir / "model.pt")
         tps = clock.tokens / max(clock.seconds, 1e-9)
         train_loss = self.last_loss.item() if self.last_loss is not None else None
-        peak = peak_flops(torch.cuda.get_device_name(self.device)) if self.device.type == "cuda" else None
+        peak = peak_flops(torch.cuda.get_device_name(self.device)) if self.telemetry and self.device.type == "cuda" \
+            else None
         out: dict[str, Any] = {
             "steps": clock.step, "tokens": clock.tokens, "train_seconds": clock.seconds,
             "tokens_per_second": tps, "ms_per_step": 1000 * clock.seconds / max(clock.step, 1),
@@ -312,8 +320,8 @@ class Trainer:
     def other_splits(self) -> dict[str, dict[str, float]]:
         """Standard eval of the final model on `eval.also_splits`; a split the dataset lacks is skipped."""
         out: dict[str, dict[str, float]] = {}
-        for split in dict.fromkeys(self.cfg.eval.also_splits):
-            if split == self.cfg.eval.split:
+        for split in self.cfg.eval.also_splits:
+            if split == self.cfg.eval.split or split in out:
                 continue
             try:
                 tokens = self.sources.eval_tokens(split)
@@ -331,12 +339,15 @@ class Trainer:
         return artifact_roundtrip(self, tokens)
 
 
-def base_result(cfg: RunConfig, env: DistEnv) -> dict[str, Any]:
-    sha, dirty = code_version()
+def base_result(cfg: RunConfig, env: DistEnv, telemetry: bool = True) -> dict[str, Any]:
+    """result.json's identity keys; without telemetry the code and driver versions are null."""
+    sha, dirty = code_version() if telemetry else (None, None)
     device = torch.cuda.get_device_name(env.device) if env.device.type == "cuda" else "cpu"
+    versions = software_versions(env.device) if telemetry else {
+        "torch_version": torch.__version__, "cuda_version": None, "cudnn_version": None, "driver_version": None}
     return {"status": "running", "error": None, "seed": cfg.seed, "config_hash": config_hash(cfg),
             "world_size": env.world_size, "device": device, "git_sha": sha, "git_dirty": dirty,
-            "golflab_version": __version__, **software_versions(env.device)}
+            "golflab_version": __version__, **versions}
 
 
 def software_versions(device: torch.device) -> dict[str, Any]:
@@ -382,29 +393,31 @@ class StopOnSignal:
 
 
 def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = None, resume: bool = False,
-          tracker: Any = None) -> dict[str, Any]:
+          tracker: Any = None, resumable: bool = True, telemetry: bool = True) -> dict[str, Any]:
     """Run one training job; writes result.json (also on failure) and re-raises user errors. A stop signal
-    returns status "interrupted" after checkpointing. `tracker` (main rank only) gets every metric record
-    and the result, as RunLog writes them."""
+    returns status "interrupted" after checkpointing (when `resumable`; see Trainer). `tracker` (main
+    rank only) gets every metric record and the result, as RunLog writes them."""
     env = init_distributed()
     setup_backends(env.device)
     if out_dir is not None and env.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.toml").write_text(to_toml(cfg), encoding="utf-8")
     log = RunLog(out_dir if env.is_main else None, listeners=[tracker] if tracker is not None and env.is_main else [])
-    result = base_result(cfg, env)
-    stopper = StopOnSignal(announce=env.is_main)
+    result = base_result(cfg, env, telemetry)
+    stopper = StopOnSignal(announce=env.is_main) if resumable else None
     trainer = None
     try:
-        stopper.install()
+        if stopper is not None:
+            stopper.install()
         if sources is None:
             from golflab.train.sources import sources_from_config
 
             sources = sources_from_config(cfg)
-        trainer = Trainer(cfg, out_dir, sources, env, log)
+        trainer = Trainer(cfg, out_dir, sources, env, log, resumable=resumable, telemetry=telemetry)
         log.info(f"{result['device']} x{env.world_size}, grad_accum {trainer.accum}, "
                  f"{sum(p.numel() for p in trainer.model.parameters()):,} params, config {result['config_hash']}")
-        stopper.attach(trainer)
+        if stopper is not None:
+            stopper.attach(trainer)
         result.update(trainer.run(resume=resume))
         return result
     except torch.cuda.OutOfMemoryError:
@@ -419,9 +432,11 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
         result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        stopper.uninstall()
+        if stopper is not None:
+            stopper.uninstall()
+            stopper.trainer = None
         if env.is_main:
             log.result(result)
         log.close()
-        trainer = stopper.trainer = None  # nothing may hold the process group when shutdown destroys it
+        trainer = None  # nothing may hold the process group when shutdown destroys it
         shutdown(env)

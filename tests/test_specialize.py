@@ -1,0 +1,120 @@
+"""The specializer's and pruner's general rules, each on a few lines of code, and the guarantee they give
+the exported script: every config read but the runtime keys is folded, whatever options the model has."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from golflab.artifact.export import specialized_tree
+from golflab.artifact.prune import prune_constant_lookups, prune_unreachable
+from golflab.artifact.specialize import RUNTIME_KEYS, specialize, unfolded_reads
+from golflab.config import load_config
+
+
+def _specialized(src: str, preset: str = "golf-baseline") -> str:
+    tree = ast.parse(src)
+    specialize(tree, load_config(preset=preset))
+    return ast.unparse(tree)
+
+
+def test_only_the_keys_main_reads_from_the_environment_stay_unfolded():
+    text = _specialized("def f(c: RunConfig):\n    return (c.data.path, c.data.tokenizer, c.data.order, c.seed,\n"
+                        "            c.budget.seconds, c.budget.steps, c.budget.tokens)\n")
+    assert "return (c.data.path, c.data.tokenizer, 'sequential', c.seed, c.budget.seconds, c.budget.steps, 0)" in text
+
+
+def test_constants_reach_constructors_and_methods_whose_callers_are_all_known():
+    text = _specialized(
+        "import subprocess\n"
+        "class Loader:\n"
+        "    def __init__(self, files, order='sequential', strict=False):\n"
+        "        self.files, self.order = files, order\n"
+        "        self.strict = strict\n"
+        "    def batch(self, n, pad=False):\n"
+        "        if self.order == 'shuffled':\n            return 'shuffled'\n"
+        "        if self.strict or pad:\n            return 'strict'\n"
+        "        return n\n"
+        "    def run(self, fast=False):\n        return 'fast' if fast else 'slow'\n"
+        "class Seen:\n"
+        "    def __init__(self, kind='sequential'):\n        self.kind = kind\n"
+        "    def go(self, fast=False):\n        return 'fast' if fast else 'slow'\n"
+        "def make(files, evaluate):\n"
+        "    evaluate(1, 2)\n"  # a parameter, not the global function below
+        "    subprocess.run(['true'])\n"  # a module's function, not Loader.run
+        "    loader = Loader(files)\n"
+        "    s = Seen('shuffled')\n"
+        "    return loader.batch(3), loader.run(), s.go, Seen\n"  # s.go and Seen escape: hidden callers
+        "def evaluate(x, mode='plain'):\n    return x if mode == 'plain' else -x\n"
+        "def use():\n    return evaluate(4)\n")
+    loader = text.split("class Seen")[0]
+    assert "'shuffled'" not in loader and "'strict'" not in loader and "return 3" in loader  # batch(3), its only call
+    assert "return 'slow'" in loader  # Loader.run(): fast is False at its only call
+    assert "self.kind = kind" in text and "return 'fast' if fast else 'slow'" in text  # Seen: left alone
+    assert "return 4" in text and "-x" not in text  # evaluate(1, 2) did not count as a call of it
+
+
+def test_a_spread_options_dict_becomes_keywords_and_local_constants_fold():
+    text = _specialized(
+        "def options(c: RunConfig, bos):\n    return {'packing': c.eval.packing, 'bos_id': bos}\n"
+        "def score(x, packing='best_fit', bos_id=None):\n"
+        "    if packing == 'best_fit':\n        return 'rows'\n    return x\n"
+        "def caller(c: RunConfig, ds):\n"
+        "    n = 3\n    k = 1\n    k += 1\n"
+        "    return score(n + k, **options(c, ds.bos_id))\n")
+    assert "score(3 + k, packing='stream', bos_id=ds.bos_id)" in text
+    assert "'rows'" not in text and "k = 1" in text and "n = 3" not in text
+
+
+def test_a_store_is_no_reference_and_module_attributes_name_no_method():
+    tree = ast.parse(
+        "import torch\n"
+        "class Result:\n    val_bpb: float\n"  # a dataclass field, not a use of the function below
+        "class Box:\n    def save(self):\n        return 1\n"
+        "def val_bpb():\n    return 0\n"
+        "if __name__ == '__main__':\n    torch.save(Box(), 'x')\n    print(Result)\n")
+    prune_unreachable(tree)
+    text = ast.unparse(tree)
+    assert "def val_bpb" not in text and "def save" not in text and "class Box" in text
+
+
+@pytest.mark.parametrize("preset", ["golf-baseline", "golf-swiglu576", "autoresearch"])
+def test_every_config_read_but_the_runtime_keys_is_folded(preset):
+    """So a new option left at its off-default costs the script no bytes: its reads become constants
+    and the branches they guard are dropped, with no list of options to maintain."""
+    cfg = load_config(preset=preset)
+    assert unfolded_reads(specialized_tree(cfg), cfg) <= {".".join(k) for k in RUNTIME_KEYS}
+
+
+def test_a_dict_indexed_only_by_constants_keeps_those_entries():
+    tree = ast.parse("KINDS = {'a': 1, 'b': 2}\nALL = {'a': 1, 'b': 2}\n"
+                     "def f():\n    return KINDS['b'] + sum(ALL.values())\n")
+    prune_constant_lookups(tree)
+    text = ast.unparse(tree)
+    assert "KINDS = {'b': 2}" in text and "ALL = {'a': 1, 'b': 2}" in text  # ALL is read whole: left alone
+
+
+def test_an_abstract_method_every_subclass_overrides_is_dropped():
+    tree = ast.parse(
+        "from abc import ABC, abstractmethod\n"
+        "class Base(ABC):\n"
+        "    @abstractmethod\n    def encode(self, text): ...\n"
+        "    @abstractmethod\n    def save(self, path): ...\n"
+        "class A(Base):\n    def encode(self, text):\n        return 1\n"
+        "class B(Base):\n    def encode(self, text):\n        return 2\n    def save(self, path):\n        return 3\n"
+        "if __name__ == '__main__':\n    A().encode('x'), B().encode('y'), B().save('p')\n")
+    prune_unreachable(tree)
+    base = ast.unparse(tree).split("class A")[0]
+    assert "def encode" not in base and "def save" in base  # A does not override save
+
+
+def test_a_folded_value_in_an_f_string_becomes_text():
+    text = _specialized("def f(c: RunConfig, x):\n    return f'split {c.eval.split} {x:.2f}', f'{c.eval.stride}'\n")
+    assert "return (f'split val {x:.2f}', '64')" in text
+
+
+def test_a_constant_set_inside_a_loop_folds_for_the_statements_after_it():
+    text = _specialized("def f(xs):\n    for x in xs:\n        every = 0\n        if every > 0:\n            save()\n"
+                        "        y = 2\n        y = 3\n        print(y)\n")
+    assert "every" not in text and "save()" not in text and "print(y)" in text  # y is bound twice: left alone
