@@ -10,6 +10,7 @@ import pytest
 from golflab.artifact import export
 from golflab.artifact.prune import prune_registries, prune_unreachable
 from golflab.config import load_config
+from tests.export_support import run_exported_script, train_on_one_thread
 
 # What a core module may import besides earlier core modules (docs/ARCHITECTURE.md, "portable core").
 ALLOWED_THIRD_PARTY = {"numpy", "torch", "sentencepiece", "tiktoken", "brotli", "zstandard", "tomli"}  # tomli: Python < 3.11
@@ -85,23 +86,9 @@ MANY_OPTIONS = ["model.mlp=swiglu", "model.num_registers=2", "model.value_embed_
 
 @pytest.mark.slow
 def test_a_script_specialized_to_many_options_reproduces_golflab(tiny_dataset, tmp_path):
-    import json
-    import os
-    import subprocess
-
-    from golflab.train.loop import train
-    from golflab.train.sources import sources_from_config
-
     cfg = load_config(preset="tiny", budget="4steps", extra={"data": {"path": str(tiny_dataset)}}, overrides=MANY_OPTIONS)
-    script = tmp_path / "train_gpt.py"
-    script.write_text(export.render_script(cfg))
-    env = dict(os.environ, DATA_PATH=str(tiny_dataset), RUN_DIR=str(tmp_path / "exported"), OMP_NUM_THREADS="1")
-    code = "import runpy, sys; sys.modules['golflab'] = None; runpy.run_path(sys.argv[1], run_name='__main__')"
-    run = subprocess.run([sys.executable, "-c", code, str(script)], env=env, capture_output=True, text=True,
-                         timeout=600, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr[-3000:]
-    own = train(cfg, tmp_path / "own", sources_from_config(cfg))
-    exported = json.loads((tmp_path / "exported" / "result.json").read_text())
+    exported = run_exported_script(cfg, tiny_dataset, tmp_path)
+    own = train_on_one_thread(cfg, tmp_path / "own")
     for key in ("val_loss", "sliding_val_loss"):
         assert exported[key] == pytest.approx(own[key], rel=1e-5)
     assert exported["artifact"]["val_loss"] == pytest.approx(own["artifact"]["val_loss"], rel=1e-5)

@@ -310,31 +310,12 @@ def test_orthogonal_init_gives_orthonormal_rows_seeded_by_name():
 def test_an_exported_script_with_every_technique_reproduces_golflab(tiny_dataset, tmp_path):
     """golflab export inlines and specializes the model code; with every technique on, the stand-alone
     script must train to the same losses as golflab itself."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    from golflab.artifact import export
-    from golflab.train.loop import train
-    from golflab.train.sources import sources_from_config
+    from tests.export_support import run_exported_script, train_on_one_thread
 
     overrides = [*ALL, "model.num_layers=4", "model.matrix_init=orthogonal", "artifact.quant=int6",
                  "artifact.compress=lzma", "eval.val_every=0", "eval.val_tokens=4096", "eval.stride=64"]
     cfg = load_config(preset="tiny", budget="3steps", extra={"data": {"path": str(tiny_dataset)}}, overrides=overrides)
-    script = tmp_path / "train_gpt.py"
-    script.write_text(export.render_script(cfg))
-    env = dict(os.environ, DATA_PATH=str(tiny_dataset), RUN_DIR=str(tmp_path / "exported"), OMP_NUM_THREADS="1")
-    code = "import runpy, sys; sys.modules['golflab'] = None; runpy.run_path(sys.argv[1], run_name='__main__')"
-    run = subprocess.run([sys.executable, "-c", code, str(script)], env=env, capture_output=True, text=True,
-                         timeout=600, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr[-3000:]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the script ran: the same reduction order in every matmul
-    try:
-        own = train(cfg, tmp_path / "own", sources_from_config(cfg))
-    finally:
-        torch.set_num_threads(threads)
-    exported = json.loads((tmp_path / "exported" / "result.json").read_text())
+    exported = run_exported_script(cfg, tiny_dataset, tmp_path)
+    own = train_on_one_thread(cfg, tmp_path / "own")
     for key in ("val_loss", "sliding_val_loss"):
         assert exported[key] == pytest.approx(own[key], rel=1e-5)
