@@ -67,3 +67,19 @@ def test_a_fresh_process_takes_its_graphs_from_the_carried_cache(tiny_dataset, t
     assert "compile cache: saved" in logs[0] and ", 0 graphs from the cache" in logs[0]
     assert "compile cache: 1 artifact file(s) loaded" in logs[1]
     assert ", 0 graphs from the cache" not in logs[1] and "graphs from the cache" in logs[1]
+
+
+def test_a_cache_torch_refuses_is_skipped_with_a_line_not_a_failed_run(tmp_path, monkeypatch):
+    from golflab.train.compiling import load_compile_cache, save_compile_cache
+
+    (tmp_path / "bad.bin").write_bytes(b"not a cache artifact")
+    monkeypatch.setenv(COMPILE_CACHE_ENV, str(tmp_path))
+    said: list[str] = []
+    assert load_compile_cache(said.append) == 0
+    assert said and said[0].startswith("compile cache: skipped bad.bin")
+    monkeypatch.setenv(COMPILE_CACHE_ENV, str(tmp_path / "a-file"))
+    (tmp_path / "a-file").write_text("")  # the folder cannot be made: saving must not raise
+    import torch
+
+    monkeypatch.setattr(torch.compiler, "save_cache_artifacts", lambda: (b"x", None))
+    assert save_compile_cache({"k": 1}, said.append) is None and said[-1].startswith("compile cache: not saved")

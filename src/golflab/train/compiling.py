@@ -47,32 +47,49 @@ def compile_cache_dir() -> Path | None:
     return Path(value) if value else None
 
 
-def load_compile_cache() -> int:
-    """Load every artifact file of the cache folder into torch's caches; return how many were read."""
+def load_compile_cache(say: Callable[[str], None]) -> int:
+    """Load every artifact file of the cache folder into torch's caches; return how many were read. A
+    cache is only ever a speed-up: a file torch refuses (another torch version, a truncated copy) is
+    skipped with a line in the log, never a failed run."""
     import torch  # here, not at the top: the engine reads COMPILE_CACHE_ENV without loading torch
 
     folder = compile_cache_dir()
     if folder is None or not folder.is_dir():
         return 0
-    files = sorted(folder.glob("*.bin"))
-    for f in files:
-        torch.compiler.load_cache_artifacts(f.read_bytes())
-    return len(files)
+    loaded = 0
+    for f in sorted(folder.glob("*.bin")):
+        try:
+            ok = torch.compiler.load_cache_artifacts(f.read_bytes()) is not None  # None: refused (it warns)
+        except Exception as exc:  # any failure of an optional cache
+            say(f"compile cache: skipped {f.name} ({type(exc).__name__}: {exc})")
+            continue
+        if ok:
+            loaded += 1
+        else:
+            say(f"compile cache: skipped {f.name} (torch read no artifacts from it)")
+    return loaded
 
 
-def save_compile_cache(key: dict) -> Path | None:
+def save_compile_cache(key: dict, say: Callable[[str], None]) -> Path | None:
     """Write what this process compiled as one artifact file named by `key` (the shapes that select the
-    graphs); rewritten in place, so runs of one shape share one file."""
+    graphs); rewritten in place, so runs of one shape share one file. Runs after training: a failure
+    here is logged and the run's result stands."""
     import torch
 
     folder = compile_cache_dir()
-    saved = torch.compiler.save_cache_artifacts() if folder is not None else None
-    if saved is None:
+    if folder is None:
         return None
-    folder.mkdir(parents=True, exist_ok=True)
-    name = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    path = folder / f"{name}.bin"
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(saved[0])
-    tmp.replace(path)
-    return path
+    try:
+        saved = torch.compiler.save_cache_artifacts()
+        if saved is None:
+            return None
+        folder.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        path = folder / f"{name}.bin"
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(saved[0])
+        tmp.replace(path)
+        return path
+    except Exception as exc:  # a failure to save costs speed next time, not this result
+        say(f"compile cache: not saved ({type(exc).__name__}: {exc})")
+        return None

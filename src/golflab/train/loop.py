@@ -86,7 +86,7 @@ class Trainer:
         self.model.prepare(self.device)
         self.model.compute_dtype = self.amp
         self.use_compile = t.compile == "on" or (t.compile == "auto" and self.device.type == "cuda")
-        if self.use_compile and (n := load_compile_cache()):
+        if self.use_compile and (n := load_compile_cache(log.info)):
             log.info(f"compile cache: {n} artifact file(s) loaded from {compile_cache_dir()}")
         self.compiled = torch.compile(self.model, dynamic=False, fullgraph=True) if self.use_compile else self.model
         self.ddp = DDP(self.compiled, device_ids=[env.local_rank] if self.device.type == "cuda" else None,
@@ -240,7 +240,7 @@ class Trainer:
         if self.use_compile and self.env.is_main:
             key = {"model": vars(self.cfg.model), "local_tokens": self.local_tokens, "accum": self.accum,
                    "world": self.env.world_size, "device": str(self.device), "torch": torch.__version__}
-            if (path := save_compile_cache(key)) is not None:
+            if (path := save_compile_cache(key, self.log.info)) is not None:
                 self.log.info(f"compile cache: saved {path}")
 
     def interrupted(self) -> dict[str, Any]:
