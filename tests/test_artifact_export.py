@@ -75,6 +75,20 @@ def test_exported_script_holds_only_what_the_config_uses(preset):
     assert unused_mlp not in script
 
 
+@pytest.mark.parametrize("preset", ["tiny", "golf-baseline", "golf-swiglu576", "golf-frontier", "autoresearch"])
+def test_every_presets_script_compiles_without_warnings(preset):
+    """Folding must not leave code the compiler flags (e.g. `None[p]` inside a branch it kept)."""
+    import warnings
+
+    script = export.render_script(load_config(preset=preset))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compile(script, "train_gpt.py", "exec")
+    # the frontier's off-by-default lanes leave nothing behind in the presets that do not use them
+    if load_config(preset=preset).model.parallel_start == 0:
+        assert "parallel_resid[" not in script
+
+
 # Options the golf presets leave off, all on at once: the specialized script must keep every path they take.
 MANY_OPTIONS = ["model.mlp=swiglu", "model.num_registers=2", "model.value_embed_layers=[0,1]", "model.v_norm=true",
                 "model.attn_window=32", "model.window_layers=[0]", "model.mos_experts=2", "model.tie_embeddings=false",

@@ -135,7 +135,8 @@ class GPT(nn.Module):
                 ve = self.value_embeds[str(i)](idx).to(x.dtype)
                 if R:
                     ve = F.pad(ve, (0, 0, R, 0))
-            if step >= self.parallel_from and lanes is None:
+            # parallel_post first: off, it is None and the exported script drops both lane branches
+            if self.parallel_post is not None and step >= self.parallel_from and lanes is None:
                 lanes = (x, x)
             if step >= self.num_encoder and skips and self.skip_weights is not None:
                 j = step - self.num_encoder
@@ -148,8 +149,8 @@ class GPT(nn.Module):
                 lanes = (x, lanes[1]) if lanes is not None else None
             if self.resid_lambdas is not None and self.x0_lambdas is not None:  # 0-d fp32 scalars keep x's dtype
                 x = self.resid_lambdas[i] * x + self.x0_lambdas[i] * x0
-            if step >= self.parallel_from:
-                assert lanes is not None and self.parallel_post is not None and self.parallel_resid is not None
+            if self.parallel_post is not None and step >= self.parallel_from:
+                assert lanes is not None and self.parallel_resid is not None
                 p = i - self.cfg.parallel_start
                 lanes = block.parallel(lanes, x0, ve, mask, self.parallel_post[p], self.parallel_resid[p])
                 continue
