@@ -80,12 +80,13 @@ def test_every_presets_script_compiles_without_warnings(preset):
     """Folding must not leave code the compiler flags (e.g. `None[p]` inside a branch it kept)."""
     import warnings
 
-    script = export.render_script(load_config(preset=preset))
+    cfg = load_config(preset=preset)
+    script = export.render_script(cfg)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         compile(script, "train_gpt.py", "exec")
     # the frontier's off-by-default lanes leave nothing behind in the presets that do not use them
-    if load_config(preset=preset).model.parallel_start == 0:
+    if cfg.model.parallel_start == 0:
         assert "parallel_resid[" not in script
 
 

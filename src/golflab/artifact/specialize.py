@@ -107,6 +107,16 @@ def _as_test(node: ast.expr) -> ast.expr:
     return node
 
 
+
+def assign_pairs(node: ast.AST) -> list[tuple[ast.expr, ast.expr]]:
+    """(target, value) of a single-target assignment, element-wise for `self.a, self.b = a, b`; [] otherwise."""
+    if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+        return []
+    target, value = node.targets[0], node.value
+    if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
+        return list(zip(target.elts, value.elts, strict=True))
+    return [(target, value)]
+
 class _Simplify(ast.NodeTransformer):
     """Decide tests whose value is now known; splice the taken branch of an `if`."""
 
@@ -233,13 +243,7 @@ class _FoldConfig(ast.NodeTransformer):
         if init is not None:
             params = {a.arg: self._typed(a.annotation) for a in init.args.args}
             for s in ast.walk(init):
-                if not (isinstance(s, ast.Assign) and len(s.targets) == 1):
-                    continue
-                pairs = [(s.targets[0], s.value)]
-                if isinstance(s.targets[0], ast.Tuple) and isinstance(s.value, ast.Tuple) \
-                        and len(s.targets[0].elts) == len(s.value.elts):
-                    pairs = list(zip(s.targets[0].elts, s.value.elts, strict=True))  # self.cfg, self.x = cfg, x
-                for target, value in pairs:
+                for target, value in assign_pairs(s):
                     ch = _chain(target)
                     if isinstance(value, ast.Name) and params.get(value.id) is not None and ch \
                             and ch[0].startswith("self.") and not ch[1]:
@@ -310,13 +314,7 @@ class _FoldSelfConstants(ast.NodeTransformer):
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
         consts: dict[str, ast.Constant] = {}
         for s in ast.walk(node):
-            if not (isinstance(s, ast.Assign) and len(s.targets) == 1):
-                continue
-            pairs = [(s.targets[0], s.value)]
-            if isinstance(s.targets[0], ast.Tuple) and isinstance(s.value, ast.Tuple) \
-                    and len(s.targets[0].elts) == len(s.value.elts):
-                pairs = list(zip(s.targets[0].elts, s.value.elts, strict=True))  # self.a, self.b = 1, x
-            for t, v in pairs:
+            for t, v in assign_pairs(s):
                 if isinstance(v, ast.Constant) and isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) \
                         and t.value.id == "self" and self.stored.get(t.attr) == 1:
                     consts[t.attr] = v
