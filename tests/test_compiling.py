@@ -83,3 +83,58 @@ def test_a_cache_torch_refuses_is_skipped_with_a_line_not_a_failed_run(tmp_path,
 
     monkeypatch.setattr(torch.compiler, "save_cache_artifacts", lambda: (b"x", None))
     assert save_compile_cache({"k": 1}, said.append) is None and said[-1].startswith("compile cache: not saved")
+
+
+def test_a_process_recompiles_only_when_what_its_graphs_were_traced_for_changes(monkeypatch):
+    """A persistent worker keeps its graphs for a run of the same key, and drops them for another key (the
+    SDPA flags are not among dynamo's guards, so a reused graph would keep the old kernel)."""
+    import torch
+
+    from golflab.train import compiling
+
+    monkeypatch.setattr(compiling, "_compiled_for", None)
+    torch._dynamo.reset()
+    fn = torch.compile(lambda x: x * 2 + 1, dynamic=False)
+    x = torch.ones(3)
+
+    def graphs_built_by_a_call() -> int:
+        before = compiling.graphs_compiled()
+        fn(x)
+        return compiling.graphs_compiled() - before
+
+    key_a = {"model": {"num_layers": 2}, "sdp": compiling.sdp_flags()}
+    assert compiling.fresh_graphs_unless(key_a) is False  # the process's first key
+    assert graphs_built_by_a_call() >= 1
+    assert compiling.fresh_graphs_unless(dict(key_a)) is False  # the same key: graphs kept
+    assert graphs_built_by_a_call() == 0
+    key_b = {**key_a, "sdp": {**key_a["sdp"], "cudnn": not key_a["sdp"]["cudnn"]}}
+    assert compiling.fresh_graphs_unless(key_b) is True
+    assert graphs_built_by_a_call() >= 1  # traced again, under the new flags
+    torch._dynamo.reset()
+
+
+@pytest.mark.parametrize(("attention", "fp32", "enabled"), [
+    ("flash", False, {"flash", "efficient", "math"}),
+    ("auto", False, {"flash", "cudnn"}),  # a masked call flash refuses lands on cuDNN, not math
+    ("auto", True, {"flash", "cudnn", "math"}),  # fp32: neither flash nor cuDNN runs it
+    ("cudnn", False, {"cudnn"}),
+])
+def test_train_attention_sets_the_sdpa_kernels(attention, fp32, enabled):
+    import torch
+
+    from golflab.train.compiling import sdp_flags
+    from golflab.train.loop import setup_backends
+
+    saved = sdp_flags()
+    try:
+        setup_backends(torch.device("cuda"), attention, fp32)  # sets flags only: no GPU needed
+        assert {k for k, on in sdp_flags().items() if on} == enabled
+        before = sdp_flags()
+        setup_backends(torch.device("cpu"), "cudnn")  # a CPU run leaves them alone
+        assert sdp_flags() == before
+    finally:
+        c = torch.backends.cuda
+        c.enable_flash_sdp(saved["flash"])
+        c.enable_cudnn_sdp(saved["cudnn"])
+        c.enable_mem_efficient_sdp(saved["efficient"])
+        c.enable_math_sdp(saved["math"])

@@ -160,6 +160,9 @@ class TrainConfig:
     micro_batches: int = 8  # micro-batches per step over all ranks; grad_accum = micro_batches // world_size
     compile: Literal["auto", "on", "off"] = "auto"  # auto: compile on CUDA, eager on CPU
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    # SDPA kernels on CUDA: auto = flash, and cuDNN for masked attention (document masks), which flash cannot
+    # run and which would otherwise fall to the math kernel; flash = flash, mem-efficient, math; cudnn = cuDNN only
+    attention: Literal["auto", "flash", "cudnn"] = "auto"
     log_every: int = 200
     checkpoint_every: int = 0  # steps; 0 = only a final checkpoint
     max_loss: float = 0.0  # stop with an error once the train loss exceeds this; 0 = 2 x initial loss + 5

@@ -42,6 +42,35 @@ def warm_up_compile(step: Callable[[], None], max_steps: int, compiled: Callable
     return max_steps
 
 
+_compiled_for: str | None = None  # what this process's compiled graphs were traced for (see fresh_graphs_unless)
+
+
+def fresh_graphs_unless(key: dict) -> bool:
+    """Drop this process's compiled graphs unless they were traced for `key` (the model config, batch
+    shape, autocast dtype and SDPA kernel flags); return True when they were dropped. A persistent worker
+    runs many jobs in one process, and dynamo would otherwise reuse a graph across a change its guards do
+    not see (the SDPA flags: a cuDNN run kept the flash graph on the H200, bench/RESULTS.md) and count every
+    other architecture against its recompile limit, past which it silently runs eager."""
+    global _compiled_for
+    import torch
+
+    name = json.dumps(key, sort_keys=True, default=str)
+    stale = _compiled_for is not None and _compiled_for != name
+    if stale:
+        torch._dynamo.reset()
+    _compiled_for = name
+    return stale
+
+
+def sdp_flags() -> dict[str, bool]:
+    """The SDPA kernels enabled now: torch.compile picks one when it traces."""
+    import torch
+
+    c = torch.backends.cuda
+    return {"flash": c.flash_sdp_enabled(), "cudnn": c.cudnn_sdp_enabled(),
+            "efficient": c.mem_efficient_sdp_enabled(), "math": c.math_sdp_enabled()}
+
+
 def compile_cache_dir() -> Path | None:
     value = os.environ.get(COMPILE_CACHE_ENV, "")
     return Path(value) if value else None

@@ -28,9 +28,11 @@ from golflab.model.info import flops_per_token, peak_flops
 from golflab.optim.table import TableOptimizer
 from golflab.train.compiling import (
     compile_cache_dir,
+    fresh_graphs_unless,
     graphs_from_cache,
     load_compile_cache,
     save_compile_cache,
+    sdp_flags,
     warm_up_compile,
 )
 from golflab.train.distributed import DistEnv, agree, barrier, init_distributed, shutdown
@@ -42,11 +44,20 @@ from golflab.train.state import EMA, load_checkpoint, restore, save_checkpoint, 
 NAN_CHECK_EVERY = 25  # steps between host syncs that check the loss for NaN / divergence
 
 
-def setup_backends(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cuda.enable_cudnn_sdp(False)  # flash attention is faster for these shapes
+def setup_backends(device: torch.device, attention: str = "flash", fp32: bool = False) -> None:
+    """TF32 matmuls and the SDPA kernels train.attention names. PyTorch tries flash, mem-efficient, math,
+    then cuDNN, and picks the kernel when torch.compile traces: so "auto" turns mem-efficient and math off,
+    and a masked call that flash refuses lands on cuDNN (unmasked calls keep flash). fp32 keeps math on, as
+    neither flash nor cuDNN runs fp32."""
+    if device.type != "cuda":
+        return
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    cuda = torch.backends.cuda
+    cuda.enable_flash_sdp(attention != "cudnn")
+    cuda.enable_cudnn_sdp(attention != "flash")
+    cuda.enable_mem_efficient_sdp(attention == "flash")
+    cuda.enable_math_sdp(attention == "flash" or fp32)
 
 
 def autocast_dtype(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
@@ -79,6 +90,8 @@ class Trainer:
         self.accum = t.micro_batches // env.world_size
         self.local_tokens = t.batch_tokens // (env.world_size * self.accum)
         self.device = env.device
+        if self.device.type == "cuda":  # a persistent worker runs many jobs: the peak is this run's own
+            torch.cuda.reset_peak_memory_stats(self.device)
         self.amp = autocast_dtype(cfg, self.device)
         torch.manual_seed(cfg.seed)
         self.vocab = resolve_vocab(cfg, sources)
@@ -86,6 +99,8 @@ class Trainer:
         self.model.prepare(self.device)
         self.model.compute_dtype = self.amp
         self.use_compile = t.compile == "on" or (t.compile == "auto" and self.device.type == "cuda")
+        if self.use_compile and fresh_graphs_unless(self.compile_key()):
+            log.info("compile: this process's graphs were for another model or kernels; compiling afresh")
         if self.use_compile and (n := load_compile_cache(log.info)):
             log.info(f"compile cache: {n} artifact file(s) loaded from {compile_cache_dir()}")
         self.compiled = torch.compile(self.model, dynamic=False, fullgraph=True) if self.use_compile else self.model
@@ -234,14 +249,17 @@ class Trainer:
         self.keep_compile_cache()
         return result
 
+    def compile_key(self) -> dict[str, Any]:
+        """What the compiled graphs depend on beyond dynamo's own guards."""
+        return {"model": vars(self.cfg.model), "local_tokens": self.local_tokens, "accum": self.accum,
+                "world": self.env.world_size, "device": str(self.device), "torch": torch.__version__,
+                "amp": str(self.amp), "sdp": sdp_flags()}
+
     def keep_compile_cache(self) -> None:
         """Save what this run compiled (training and eval graphs) where the next run, here or on a fresh
         machine given the folder, loads it."""
-        if self.use_compile and self.env.is_main:
-            key = {"model": vars(self.cfg.model), "local_tokens": self.local_tokens, "accum": self.accum,
-                   "world": self.env.world_size, "device": str(self.device), "torch": torch.__version__}
-            if (path := save_compile_cache(key, self.log.info)) is not None:
-                self.log.info(f"compile cache: saved {path}")
+        if self.use_compile and self.env.is_main and (path := save_compile_cache(self.compile_key(), self.log.info)):
+            self.log.info(f"compile cache: saved {path}")
 
     def interrupted(self) -> dict[str, Any]:
         """A stop request: checkpoint where the run stands (for --resume) instead of finishing it."""
@@ -398,7 +416,7 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
     returns status "interrupted" after checkpointing (when `resumable`; see Trainer). `tracker` (main
     rank only) gets every metric record and the result, as RunLog writes them."""
     env = init_distributed()
-    setup_backends(env.device)
+    setup_backends(env.device, cfg.train.attention, autocast_dtype(cfg, env.device) is None)
     if out_dir is not None and env.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.toml").write_text(to_toml(cfg), encoding="utf-8")
