@@ -54,7 +54,7 @@ def auto(
     out: Path | None = typer.Option(None, "--out", help="Output directory (default: auto.out)."),
     quiet: bool = typer.Option(False, "--quiet", help="No per-run log lines."),
     workers: bool | None = typer.Option(None, "--workers/--no-workers", help="A persistent worker per slot "
-                                        "(torch loaded once; default: on for CPU slots)."),
+                                        "(torch and compiled graphs loaded once; default on)."),
     track: str | None = typer.Option(None, "--track", help="Mirror every run to wandb, mlflow or trackio."),
     backend_kind: BackendOpt = "local",
     ray_address: RayAddressOpt = None,

@@ -47,7 +47,7 @@ def run(
                                                  help="Command replacing `python -m golflab` (wrappers, tests).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress display.")] = False,
     workers: Annotated[bool | None, typer.Option("--workers/--no-workers", help="A persistent worker per slot "
-                                                 "(torch loaded once; default: on for CPU slots)")] = None,
+                                                 "(torch and compiled graphs loaded once; default on)")] = None,
     track: Annotated[str | None, typer.Option("--track", help="Mirror every run to wandb, mlflow or trackio "
                                               "(the extra must be installed).")] = None,
     backend_kind: BackendOpt = "local",
