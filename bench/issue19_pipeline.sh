@@ -1,32 +1,39 @@
 #!/usr/bin/env bash
-# Issue 19 on one GPU, run detached by bench/issue19_device.sh: (1) golf-baseline against parameter-golf's
-# train_gpt.py, SECONDS each, one after the other; (2) a 2-seed 120 s golf-baseline lab (bench/lab_share.toml)
-# timed against its runs' train seconds; (3) an eager (train.compile=off) step-time probe. Touch W/skip_lab or
-# W/skip_probe to leave a stage out. usage: bash bench/issue19_pipeline.sh W SECONDS
+# Issue 19 on one GPU, run detached by bench/issue19_device.sh; the stages run one after the other on the
+# same GPU, in the order given (default: probe frontier lab):
+#   compare   golf-baseline against parameter-golf's train_gpt.py, SECONDS each (bench/compare_reference.py)
+#   probe     step time of golf-baseline by micro-batch count, with a profile (bench/step_probe.py)
+#   frontier  golf-frontier for SECONDS on the sp8192 dataset, standard eval (as the reference scores)
+#   lab       the 6-run bench/lab_share.toml lab with persistent workers, timed against its train seconds
+# usage: bash bench/issue19_pipeline.sh W SECONDS [STAGE ...]
 set -u
-W=$1 S=${2:-300}
+W=$1 S=${2:-300}; shift 2
+stages=("$@"); [ ${#stages[@]} -gt 0 ] || stages=(probe frontier lab)
 stage() { echo "$(date +%T) $*" >> "$W/stages"; }
-stage "compare start (${S}s each)"
-python3 bench/compare_reference.py --data /tmp/deb --ref .ref/train_gpt.py --seconds "$S" --out "$W/compare" \
-  > "$W/compare.log" 2>&1
-stage "compare done rc=$?"
-if [ ! -f "$W/skip_lab" ]; then
-  stage "lab start"
-  mkdir -p "$W/lab"
-  t0=$(date +%s.%N)
-  python3 -m golflab lab run bench/lab_share.toml --data /tmp/deb --store "$W/lab/lab-share.lab.sqlite" --gpus 0 \
-    --quiet > "$W/lab.log" 2>&1
-  rc=$?
-  t1=$(date +%s.%N)
-  python3 bench/lab_share.py "$W/lab/lab-share.lab.sqlite" --wall-start "$t0" --wall-end "$t1" \
-    --json "$W/lab_share.json" > "$W/lab_share.txt" 2>&1
-  stage "lab done rc=$rc"
-fi
-if [ ! -f "$W/skip_probe" ]; then
-  stage "probe start"
-  python3 -m golflab train --preset golf-baseline --data /tmp/deb --budget 30s --set train.compile=off \
-    --set eval.stride=0 --set eval.val_every=0 --set artifact.enabled=false --set schedule.compile_warmup_steps=3 \
-    --out "$W/probe_eager" > "$W/probe.log" 2>&1
-  stage "probe done rc=$?"
-fi
+for s in "${stages[@]}"; do
+  stage "$s start"
+  case $s in
+    compare)
+      python3 bench/compare_reference.py --data /tmp/deb --ref .ref/train_gpt.py --seconds "$S" --out "$W/compare" \
+        > "$W/compare.log" 2>&1 ;;
+    probe)
+      python3 bench/step_probe.py --data /tmp/deb --preset golf-baseline --steps 30 --json "$W/probe.json" \
+        --variant "train.micro_batches=8" --variant "train.micro_batches=1" > "$W/probe.log" 2>&1 ;;
+    frontier)
+      python3 -m golflab train --preset golf-frontier --data /tmp/deb8k --budget "${S}s" --set eval.stride=0 \
+        --out "$W/frontier" > "$W/frontier.log" 2>&1 ;;
+    lab)
+      mkdir -p "$W/lab"
+      t0=$(date +%s.%N)
+      python3 -m golflab lab run bench/lab_share.toml --data /tmp/deb --store "$W/lab/lab-share.lab.sqlite" --gpus 0 \
+        --workers --quiet > "$W/lab.log" 2>&1
+      rc=$?
+      t1=$(date +%s.%N)
+      python3 bench/lab_share.py "$W/lab/lab-share.lab.sqlite" --wall-start "$t0" --wall-end "$t1" \
+        --json "$W/lab_share.json" > "$W/lab_share.txt" 2>&1
+      (exit $rc) ;;
+    *) echo "unknown stage $s" >> "$W/stages"; false ;;
+  esac
+  stage "$s done rc=$?"
+done
 touch "$W/done"

@@ -29,7 +29,7 @@ def main() -> None:
         v, arm = r.values, Path(r.run_dir).parent.name.rsplit("-", 1)[0]  # runs/<experiment>-<key>/seed<k>
         log = Path(r.run_dir) / "train.log"
         text = log.read_text(errors="replace") if log.exists() else ""
-        m = re.search(r"compile warm-up: \d+ steps in ([\d.]+)s", text)
+        m = re.search(r"compile warm-up: \d+ (?:of at most \d+ )?steps in ([\d.]+)s", text)
         wall, seed, status = r.wall_s, r.seed, r.status
         train, ev = v.get("train_seconds"), v.get("eval_seconds")
         warm = float(m.group(1)) if m else None
