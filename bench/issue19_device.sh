@@ -31,7 +31,7 @@ for f in compare/reference/stdout.txt compare/golflab_stdout.txt frontier.log la
 done
 echo; echo "==== tables"
 [ -f "$W/compare/compare.json" ] && python3 bench/compare_reference.py --out "$W/compare" --table
-[ -f "$W/probe.log" ] && { echo; grep -v '^{' "$W/probe.log" | tail -n 8; }
+for f in probe.log kernels.log; do [ -f "$W/$f" ] && { echo; grep -v '^{' "$W/$f" | tail -n 8; }; done
 if [ -f "$W/frontier/result.json" ]; then
   python3 - "$W/frontier/result.json" <<'PY'
 import json, sys

@@ -3,6 +3,7 @@
 # same GPU, in the order given (default: probe frontier lab):
 #   compare   golf-baseline against parameter-golf's train_gpt.py, SECONDS each (bench/compare_reference.py)
 #   probe     step time of golf-baseline by micro-batch count, with a profile (bench/step_probe.py)
+#   kernels   step time of golf-baseline with flash against cuDNN attention (bench/step_probe.py)
 #   frontier  golf-frontier for SECONDS on the sp8192 dataset, standard eval (as the reference scores)
 #   lab       the 6-run bench/lab_share.toml lab with persistent workers, timed against its train seconds
 # usage: bash bench/issue19_pipeline.sh W SECONDS [STAGE ...]
@@ -19,6 +20,9 @@ for s in "${stages[@]}"; do
     probe)
       python3 bench/step_probe.py --data /tmp/deb --preset golf-baseline --steps 30 --json "$W/probe.json" \
         --variant "train.micro_batches=8" --variant "train.micro_batches=1" > "$W/probe.log" 2>&1 ;;
+    kernels)
+      python3 bench/step_probe.py --data /tmp/deb --preset golf-baseline --steps 30 --json "$W/kernels.json" \
+        --variant "train.attention=flash" --variant "train.attention=cudnn" > "$W/kernels.log" 2>&1 ;;
     frontier)
       python3 -m golflab train --preset golf-frontier --data /tmp/deb8k --budget "${S}s" --set eval.stride=0 \
         --out "$W/frontier" > "$W/frontier.log" 2>&1 ;;

@@ -74,7 +74,7 @@ def profile_step(trainer: Trainer) -> dict:
 def probe(data: str, preset: str, sets: list[str], steps: int) -> dict:
     cfg = load_config(preset=preset, overrides=[f"data.path={data}", "eval.val_every=0", *sets])
     env = init_distributed()
-    setup_backends(env.device, cfg.train.attention, autocast_dtype(cfg, env.device) is None)
+    setup_backends(env.device, cfg, autocast_dtype(cfg, env.device) is None)
     log = RunLog(None)
     trainer = Trainer(cfg, None, sources_from_config(cfg), env, log, resumable=False)
     t0 = time.perf_counter()

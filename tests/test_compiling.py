@@ -113,25 +113,31 @@ def test_a_process_recompiles_only_when_what_its_graphs_were_traced_for_changes(
     torch._dynamo.reset()
 
 
-@pytest.mark.parametrize(("attention", "fp32", "enabled"), [
-    ("flash", False, {"flash", "efficient", "math"}),
-    ("auto", False, {"flash", "cudnn"}),  # a masked call flash refuses lands on cuDNN, not math
-    ("auto", True, {"flash", "cudnn", "math"}),  # fp32: neither flash nor cuDNN runs it
-    ("cudnn", False, {"cudnn"}),
+@pytest.mark.parametrize(("attention", "sets", "fp32", "enabled"), [
+    ("flash", [], False, {"flash", "efficient", "math"}),
+    ("auto", [], False, {"flash", "efficient", "math"}),  # nothing masked: the reference's kernels
+    # a document mask: a masked call flash refuses lands on cuDNN, not on math
+    ("auto", ["model.doc_mask=true"], False, {"flash", "cudnn"}),
+    ("auto", ["model.attn_window=8", "model.window_layers=[0]"], False, {"flash", "cudnn"}),
+    ("auto", ["model.doc_mask=true"], True, {"flash", "cudnn", "math"}),  # fp32: neither flash nor cuDNN runs it
+    ("auto", ["model.doc_mask=true", "model.head_dim=12"], False, {"flash", "cudnn", "math"}),  # cuDNN needs 8 | hd
+    ("cudnn", [], False, {"cudnn"}),
 ])
-def test_train_attention_sets_the_sdpa_kernels(attention, fp32, enabled):
+def test_train_attention_sets_the_sdpa_kernels(attention, sets, fp32, enabled):
     import torch
 
+    from golflab.config.loader import load_config
     from golflab.train.compiling import sdp_flags
     from golflab.train.loop import setup_backends
 
+    cfg = load_config(preset="tiny", overrides=[f"train.attention={attention}", *sets])
     saved = sdp_flags()
     try:
-        setup_backends(torch.device("cuda"), attention, fp32)  # sets flags only: no GPU needed
+        setup_backends(torch.device("cuda"), cfg, fp32)  # sets flags only: no GPU needed
         assert {k for k, on in sdp_flags().items() if on} == enabled
         before = sdp_flags()
-        setup_backends(torch.device("cpu"), "cudnn")  # a CPU run leaves them alone
-        assert sdp_flags() == before
+        setup_backends(torch.device("cpu"), load_config(preset="tiny", overrides=["train.attention=cudnn"]))
+        assert sdp_flags() == before  # a CPU run leaves them alone
     finally:
         c = torch.backends.cuda
         c.enable_flash_sdp(saved["flash"])

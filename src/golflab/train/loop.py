@@ -44,20 +44,35 @@ from golflab.train.state import EMA, load_checkpoint, restore, save_checkpoint, 
 NAN_CHECK_EVERY = 25  # steps between host syncs that check the loss for NaN / divergence
 
 
-def setup_backends(device: torch.device, attention: str = "flash", fp32: bool = False) -> None:
-    """TF32 matmuls and the SDPA kernels train.attention names. PyTorch tries flash, mem-efficient, math,
-    then cuDNN, and picks the kernel when torch.compile traces: so "auto" turns mem-efficient and math off,
-    and a masked call that flash refuses lands on cuDNN (unmasked calls keep flash). fp32 keeps math on, as
-    neither flash nor cuDNN runs fp32."""
+def sdpa_kernels(cfg: RunConfig | None, fp32: bool = False) -> dict[str, bool]:
+    """The SDPA kernels train.attention enables on CUDA. PyTorch tries flash, mem-efficient, math, then
+    cuDNN, and torch.compile picks one when it traces. "flash" is the reference's set, without cuDNN.
+    "auto" is the same unless the model masks its attention (document masks, windows): a masked call,
+    which flash refuses, then lands on cuDNN rather than the math kernel that materializes every score;
+    math stays on for fp32 and head dims cuDNN does not run. "cudnn" is cuDNN alone."""
+    mode = cfg.train.attention if cfg is not None else "flash"
+    if mode == "auto" and cfg is not None:
+        m = cfg.model
+        hd = m.head_dim or m.model_dim // m.num_heads
+        if m.doc_mask or (m.attn_window > 0 and bool(m.window_layers)):
+            return {"flash": True, "cudnn": True, "efficient": False, "math": fp32 or hd % 8 != 0 or hd > 128}
+    if mode == "cudnn":
+        return {"flash": False, "cudnn": True, "efficient": False, "math": False}
+    return {"flash": True, "cudnn": False, "efficient": True, "math": True}
+
+
+def setup_backends(device: torch.device, cfg: RunConfig | None = None, fp32: bool = False) -> None:
+    """TF32 matmuls and the SDPA kernels of sdpa_kernels(cfg) on CUDA; nothing on CPU."""
     if device.type != "cuda":
         return
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
+    on = sdpa_kernels(cfg, fp32)
     cuda = torch.backends.cuda
-    cuda.enable_flash_sdp(attention != "cudnn")
-    cuda.enable_cudnn_sdp(attention != "flash")
-    cuda.enable_mem_efficient_sdp(attention == "flash")
-    cuda.enable_math_sdp(attention == "flash" or fp32)
+    cuda.enable_flash_sdp(on["flash"])
+    cuda.enable_cudnn_sdp(on["cudnn"])
+    cuda.enable_mem_efficient_sdp(on["efficient"])
+    cuda.enable_math_sdp(on["math"])
 
 
 def autocast_dtype(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
@@ -416,7 +431,7 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
     returns status "interrupted" after checkpointing (when `resumable`; see Trainer). `tracker` (main
     rank only) gets every metric record and the result, as RunLog writes them."""
     env = init_distributed()
-    setup_backends(env.device, cfg.train.attention, autocast_dtype(cfg, env.device) is None)
+    setup_backends(env.device, cfg, autocast_dtype(cfg, env.device) is None)
     if out_dir is not None and env.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.toml").write_text(to_toml(cfg), encoding="utf-8")

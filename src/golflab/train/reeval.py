@@ -37,8 +37,8 @@ def load_run_model(run_dir: Path, device: torch.device, data: Path | None = None
 def open_run(run_dir: Path, data: Path | None = None):
     """(config, model, sources, device) of a finished run, on CUDA when there is one."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    setup_backends(device)
     cfg, model, sources = load_run_model(run_dir, device, data)
+    setup_backends(device, cfg, autocast_dtype(cfg, device) is None)  # before anything is compiled
     return cfg, model, sources, device
 
 

@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        setup_backends(device)
         cfg = from_toml_file(a.config)
         amp = autocast_dtype(cfg, device)
+        setup_backends(device, cfg, amp is None)
         model = build_model(cfg.model, cfg.seed, a.vocab).to(device)
         model.load_state_dict(torch.load(a.weights, map_location=device, weights_only=True))
         model.prepare(device)
