@@ -59,11 +59,12 @@ def test_a_spread_options_dict_becomes_keywords_and_local_constants_fold():
     text = _specialized(
         "def options(c: RunConfig, bos):\n    return {'packing': c.eval.packing, 'bos_id': bos}\n"
         "def score(x, packing='best_fit', bos_id=None):\n"
-        "    if packing == 'best_fit':\n        return 'rows'\n    return x\n"
+        "    if packing == 'best_fit':\n        return 'rows'\n    return x, bos_id\n"
         "def caller(c: RunConfig, ds):\n"
         "    n = 3\n    k = 1\n    k += 1\n"
         "    return score(n + k, **options(c, ds.bos_id))\n")
-    assert "score(3 + k, packing='stream', bos_id=ds.bos_id)" in text
+    # packing='stream' reached score as a keyword, decided its test, and then went as a parameter read no more
+    assert "score(3 + k, bos_id=ds.bos_id)" in text and "def score(x, bos_id=None):" in text
     assert "'rows'" not in text and "k = 1" in text and "n = 3" not in text
 
 
@@ -118,3 +119,81 @@ def test_a_constant_set_inside_a_loop_folds_for_the_statements_after_it():
     text = _specialized("def f(xs):\n    for x in xs:\n        every = 0\n        if every > 0:\n            save()\n"
                         "        y = 2\n        y = 3\n        print(y)\n")
     assert "every" not in text and "save()" not in text and "print(y)" in text  # y is bound twice: left alone
+
+
+def test_specializing_again_after_pruning_folds_what_dead_code_blocked():
+    from golflab.artifact.export import specialize_and_prune
+
+    tree = ast.parse("class A:\n    def __init__(self):\n        self.window = 0\n"
+                     "    def attend(self):\n        return 'windowed' if self.window > 0 else 'causal'\n"
+                     "def unused(a):\n    a.window = 3\n"  # a second store of `window`, in dead code
+                     "print(A().attend())\n")
+    specialize_and_prune(tree, load_config(preset="golf-baseline"))
+    text = ast.unparse(tree)
+    assert "def unused" not in text and "return 'causal'" in text and "windowed" not in text
+
+
+def test_constant_membership_chains_arithmetic_and_min_are_decided():
+    text = _specialized(
+        "CODECS = ('zlib', 'lzma')\nWIDTHS = (2, 3)\nLATER = ('a',)\n"
+        "def check(codec, bits, n):\n"
+        "    if codec not in CODECS or bits not in WIDTHS:\n        raise ValueError('bad')\n"
+        "    if not 0 <= 0 < 9:\n        raise ValueError('depth')\n"
+        "    if min(0.0, 1.5) < 0:\n        raise ValueError('sigma')\n"
+        "    return (1024 + 1, 1.0 - 0.0, 1.0 / 127.0, 0 < 1 < n, 'a' in LATER)\n"
+        "def rebind():\n    global LATER\n    LATER = ()\n"  # rebound: not a constant tuple
+        "check('zlib', 3, 5)\ncheck('zlib', 3, 6)\n")
+    assert "raise" not in text
+    assert "return (1025, 1.0, 1.0 / 127.0, 1 < n, 'a' in LATER)" in text  # 1/127 would only get longer
+
+
+def test_a_call_of_a_function_left_doing_nothing_goes():
+    text = _specialized("def check(cfg: ModelConfig, n):\n    if cfg.num_layers < 1:\n        raise ValueError(n)\n"
+                        "def side():\n    return 1\n"
+                        "def run(cfg: ModelConfig, x):\n    check(cfg, x)\n    check(cfg, side())\n    return x\n"
+                        "run(None, 2)\nrun(None, 3)\n")
+    assert "raise" not in text and "check(side())" in text  # a call with side effects stays
+    assert "check(x)" not in text and "check(cfg, x)" not in text
+
+
+def test_a_parameter_the_body_never_reads_goes_from_the_signature_and_the_calls():
+    text = _specialized(
+        "def f(x, unused, y=2, *, flag=True, spare=None):\n    return x + y\n"
+        "def g(a, b):\n    return a\n"
+        "class Acc:\n    def add(self, v, extra=0):\n        return v\n    def push(self, v, extra=0):\n        return v\n"
+        "def run(z):\n    s = set()\n    s.add(z)\n    Acc().push(z, extra=1)\n"
+        "    return f(z, z, 3, flag=False), f(1, z, spare=z), g(z, print(z)), Acc().add(z)\n"
+        "run(1)\nrun(2)\n")
+    assert "def f(x, y=2):" in text and "f(z, 3)" in text and "f(1)" in text
+    assert "def g(a, b):" in text and "g(z, print(z))" in text  # print(z) has a side effect: kept
+    assert "def add(self, v):" in text and "s.add(z)" in text  # never passed: only the signature changes
+    assert "def push(self, v, extra=0):" in text  # a method's passed parameter stays (x.push may be another's)
+
+
+def test_the_round_trip_reads_its_own_codec_so_only_that_one_stays():
+    script = "\n".join(ast.unparse(n) for n in specialized_tree(load_config(preset="golf-baseline")).body)
+    assert "import zlib" in script and "import lzma" not in script and "def blob_codec" not in script
+    assert "brotli" not in script.replace("('zlib', 'lzma', 'brotli', 'zstd')", "")  # the tuple names the ids
+    assert "class QuantStats" not in script and "class CategoryStats" not in script  # the round trip needs no stats
+
+
+def test_tab_indentation_leaves_multi_line_strings_alone():
+    from golflab.artifact.export import tab_indent
+
+    src = 'def f():\n    """a\n    b"""\n    if 1:\n        return """x\n        y"""\n'
+    out = tab_indent(src)
+    assert out == 'def f():\n\t"""a\n    b"""\n\tif 1:\n\t\treturn """x\n        y"""\n'
+    compile(out, "t", "exec")
+
+
+def test_an_attribute_set_to_a_constant_and_never_read_goes():
+    from golflab.artifact.prune import drop_unread_attributes
+
+    tree = ast.parse("class A:\n    def __init__(self):\n        self.gone, self.kept = None, None\n"
+                     "        self.named = 0\n        self.computed = print()\n"
+                     "    def f(self):\n        return self.kept, getattr(self, 'named')\n"
+                     "class B:\n    def __init__(self):\n        self.gone = 1\n    def g(self):\n        return vars(self)\n")
+    assert drop_unread_attributes(tree)
+    text = ast.unparse(tree)
+    assert "self.kept = None" in text and "self.named = 0" in text and "self.computed = print()" in text
+    assert text.count("self.gone") == 1  # B reads its own vars(): its attributes stay

@@ -12,13 +12,16 @@ from __future__ import annotations
 import ast
 import copy
 import importlib.util
+import io
+import json
+import tokenize
 from functools import lru_cache
 from pathlib import Path
 
 from golflab import __version__
-from golflab.artifact.prune import drop_pass, prune_unreachable, strip_annotations
+from golflab.artifact.prune import drop_pass, drop_unread_attributes, prune_unreachable, strip_annotations
 from golflab.artifact.specialize import specialize
-from golflab.config.loader import config_hash, diff_from_default, validate
+from golflab.config.loader import config_hash, diff_from_default, to_dict, validate
 from golflab.config.schema import RunConfig
 from golflab.errors import GolflabError
 
@@ -228,14 +231,54 @@ def specialized_tree(cfg: RunConfig) -> ast.Module:
                 node.core_module = name  # type: ignore[attr-defined]  # for the section comments
                 tree.body.append(node)
     tree.body += footer.body
-    specialize(tree, cfg)
-    prune_unreachable(tree)
+    specialize_and_prune(tree, cfg)
     return tree
+
+
+def specialize_and_prune(tree: ast.Module, cfg: RunConfig) -> None:
+    """In place: specialize, prune, and again until nothing changes: code that pruning dropped no
+    longer counts as a caller, a store or a reference (`self.window = 3` in a dead function)."""
+    size = None
+    while size != (size := len(ast.unparse(tree))):
+        specialize(tree, cfg)
+        prune_unreachable(tree)
+        drop_unread_attributes(tree)
+
+
+def tab_indent(source: str) -> str:
+    """One tab per indentation level instead of ast.unparse's four spaces (legal Python, the same
+    structure, a quarter of the bytes); lines inside a multi-line string are left as they are."""
+    inside: set[int] = set()
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
+            inside.update(range(tok.start[0] + 1, tok.end[0] + 1))
+    lines = source.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if i + 1 not in inside:
+            body = line.lstrip(" ")
+            levels, rest = divmod(len(line) - len(body), 4)
+            lines[i] = "\t" * levels + " " * rest + body
+    return "".join(lines)
+
+
+_RENDERED: dict[str, str] = {}  # the config (paths blanked) as JSON -> its script, within one process
 
 
 def render_script(cfg: RunConfig) -> str:
     """The stand-alone train_gpt.py for `cfg` (data paths come from DATA_PATH / TOKENIZER_PATH at run
-    time), holding only the core code this config can reach."""
+    time), holding only the core code this config can reach. Rendered once per config in a process
+    (every run measures its code bytes)."""
+    blank = copy.deepcopy(cfg)
+    blank.data.path, blank.data.tokenizer = "", ""
+    key = json.dumps(to_dict(blank), sort_keys=True)
+    if key not in _RENDERED:
+        if len(_RENDERED) >= 8:
+            _RENDERED.clear()
+        _RENDERED[key] = _render(cfg)
+    return _RENDERED[key]
+
+
+def _render(cfg: RunConfig) -> str:
     tree = specialized_tree(cfg)
     cfg = copy.deepcopy(cfg)
     cfg.data.path, cfg.data.tokenizer = "", ""
@@ -254,4 +297,4 @@ def render_script(cfg: RunConfig) -> str:
               "Run: torchrun --nproc_per_node=8 train_gpt.py  (env: DATA_PATH, TOKENIZER_PATH, SEED, "
               'MAX_WALLCLOCK_SECONDS, ITERATIONS, RUN_DIR)"""\n'
               "from __future__ import annotations\n")
-    return header + f"__version__ = {__version__!r}\n" + "\n".join(parts) + "\n"
+    return tab_indent(header + f"__version__ = {__version__!r}\n" + "\n".join(parts) + "\n")

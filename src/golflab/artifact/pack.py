@@ -22,24 +22,25 @@ from golflab.errors import GolflabError
 
 def pack_artifact_with_stats(
     sd: dict[str, torch.Tensor], cfg: ArtifactConfig, *, shuffle: bool = True,
-    hessians: dict[str, torch.Tensor] | None = None,
-) -> tuple[bytes, QuantStats]:
+    hessians: dict[str, torch.Tensor] | None = None, stats: bool = True,
+) -> tuple[bytes, QuantStats | None]:
     """Quantize, serialize and compress `sd` by `cfg` (`hessians` for artifact.quant = "gptq"); also return
-    the quantization statistics."""
+    the quantization statistics (None unless `stats`)."""
     check_codec(cfg.compress)
-    qm, stats = quantize_state_dict(sd, cfg, hessians=hessians)
-    return wrap_blob(serialize_quantized(qm, shuffle=shuffle), cfg.compress), stats
+    qm, quant_stats = quantize_state_dict(sd, cfg, hessians=hessians, stats=stats)
+    return wrap_blob(serialize_quantized(qm, shuffle=shuffle), cfg.compress), quant_stats
 
 
 def pack_artifact(sd: dict[str, torch.Tensor], cfg: ArtifactConfig,
                   hessians: dict[str, torch.Tensor] | None = None) -> bytes:
     """The artifact's weight bytes for `sd` under `cfg` (self-describing: unpacking needs no config)."""
-    return pack_artifact_with_stats(sd, cfg, hessians=hessians)[0]
+    return pack_artifact_with_stats(sd, cfg, hessians=hessians, stats=False)[0]
 
 
-def unpack_artifact(blob: bytes) -> dict[str, torch.Tensor]:
-    """Rebuild the state_dict (original names, shapes and dtypes) from artifact bytes."""
-    return dequantize_state_dict(deserialize_quantized(unwrap_blob(blob)))
+def unpack_artifact(blob: bytes, codec: str | None = None) -> dict[str, torch.Tensor]:
+    """Rebuild the state_dict (original names, shapes and dtypes) from artifact bytes (`codec`: the
+    compressor that wrote them when the caller knows it, else the one the blob's header names)."""
+    return dequantize_state_dict(deserialize_quantized(unwrap_blob(blob, codec)))
 
 
 def roundtrip_state_dict(sd: dict[str, torch.Tensor], cfg: ArtifactConfig,
@@ -50,7 +51,7 @@ def roundtrip_state_dict(sd: dict[str, torch.Tensor], cfg: ArtifactConfig,
     Tensors come back on the CPU in their original dtypes.
     """
     blob = pack_artifact(sd, cfg, hessians)
-    return unpack_artifact(blob), blob
+    return unpack_artifact(blob, cfg.compress), blob
 
 
 def write_artifact(path: str | os.PathLike[str], blob: bytes) -> int:

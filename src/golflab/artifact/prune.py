@@ -271,3 +271,53 @@ def drop_pass(tree: ast.Module) -> None:
             block = getattr(node, field, None)
             if isinstance(block, list) and len(block) > 1:
                 setattr(node, field, [s for s in block if not isinstance(s, ast.Pass)] or block[:1])
+
+
+def drop_unread_attributes(tree: ast.Module) -> bool:
+    """In place: `self.x = <constant>` inside a class (also a pair of `self.a, self.b = 1, None`) when no
+    code anywhere reads an attribute `x` or names it by a string, and the class never reads its own
+    `__dict__` / `vars(self)`: specialization folded every read. Returns whether anything went."""
+    read = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and not isinstance(n.ctx, ast.Store)}
+    read |= {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+    def unread(t: ast.expr, v: ast.expr) -> bool:
+        return isinstance(v, ast.Constant) and isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) \
+            and t.value.id == "self" and t.attr not in read
+
+    changed = False
+    for cls in [n for n in tree.body if isinstance(n, ast.ClassDef)]:
+        if "__dict__" in read or any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "vars"
+                                     for n in ast.walk(cls)):
+            continue
+        for holder in list(ast.walk(cls)):
+            for field in ("body", "orelse", "finalbody"):
+                block = getattr(holder, field, None)
+                if not (isinstance(block, list) and block and isinstance(block[0], ast.stmt)) or holder is cls:
+                    continue
+                out: list[ast.stmt] = []
+                for st in block:
+                    pairs = assign_pairs(st)
+                    keep = [(t, v) for t, v in pairs if not unread(t, v)]
+                    if not pairs or len(keep) == len(pairs):
+                        out.append(st)
+                        continue
+                    changed = True
+                    if len(keep) == 1:
+                        out.append(ast.copy_location(ast.Assign(targets=[keep[0][0]], value=keep[0][1]), st))
+                    elif keep:
+                        out.append(ast.copy_location(ast.Assign(
+                            targets=[ast.Tuple([t for t, _ in keep], ast.Store())],
+                            value=ast.Tuple([v for _, v in keep], ast.Load())), st))
+                setattr(holder, field, out or [ast.Pass()] if field == "body" else out)
+    ast.fix_missing_locations(tree)
+    return changed
+
+
+def assign_pairs(node: ast.AST) -> list[tuple[ast.expr, ast.expr]]:
+    """(target, value) of a single-target assignment, element-wise for `self.a, self.b = a, b`; [] otherwise."""
+    if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+        return []
+    target, value = node.targets[0], node.value
+    if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
+        return list(zip(target.elts, value.elts, strict=True))
+    return [(target, value)]

@@ -32,7 +32,8 @@ from golflab.artifact.lqer import lqer_correction, lqer_factors, pack_lqer
 from golflab.config.schema import ArtifactConfig
 from golflab.errors import ConfigError, GolflabError
 
-QMAX = {b: 2 ** (b - 1) - 1 for b in range(2, 9)}  # symmetric integer range per bit width
+WIDTHS = (2, 3, 4, 5, 6, 7, 8)  # the integer widths quantization supports
+QMAX = {b: 2 ** (b - 1) - 1 for b in WIDTHS}  # symmetric integer range per bit width
 FP16_MAX = 65504.0
 
 # torch dtype <-> name used in the artifact header; numpy has no bf16, so bf16 travels as uint16 bits
@@ -346,12 +347,11 @@ def check_artifact_config(cfg: ArtifactConfig) -> None:
     if cfg.quant not in ("int8", "int8_pg", "int6", "gptq", "gptq_lite", "none"):
         raise ConfigError(f"artifact.quant: {cfg.quant!r} is not allowed; expected one of 'int8', 'int8_pg', 'int6', "
                           "'gptq', 'gptq_lite', 'none'")
-    for key in ("bits", "embed_bits"):
-        if getattr(cfg, key) not in QMAX:
-            raise ConfigError(f"artifact.{key}: {getattr(cfg, key)} must be an integer width from 2 to 8")
+    if cfg.bits not in WIDTHS or cfg.embed_bits not in WIDTHS:
+        raise ConfigError(f"artifact.bits, embed_bits: {cfg.bits}, {cfg.embed_bits} must be integer widths from 2 to 8")
     if min(cfg.clip_sigmas, cfg.attn_clip_sigmas, cfg.mlp_clip_sigmas, cfg.embed_clip_sigmas) < 0:
         raise ConfigError("artifact.*clip_sigmas must be >= 0 (0 = the clip_percentile rule)")
-    if cfg.lqer_rank < 0 or cfg.lqer_top_k < 0 or cfg.lqer_group < 1 or cfg.lqer_bits not in QMAX:
+    if cfg.lqer_rank < 0 or cfg.lqer_top_k < 0 or cfg.lqer_group < 1 or cfg.lqer_bits not in WIDTHS:
         raise ConfigError("artifact.lqer_rank and lqer_top_k must be >= 0, lqer_group >= 1, lqer_bits in 2..8")
     if not 0.0 < cfg.clip_percentile <= 100.0:
         raise ConfigError(f"artifact.clip_percentile: {cfg.clip_percentile} must be in (0, 100]")
@@ -367,10 +367,11 @@ def _qz_storage_key(t: torch.Tensor) -> tuple[Any, ...] | None:
 
 def quantize_state_dict(
     sd: dict[str, torch.Tensor], cfg: ArtifactConfig, *, measure_error: bool = False,
-    hessians: dict[str, torch.Tensor] | None = None,
-) -> tuple[QuantizedModel, QuantStats]:
-    """Quantize every tensor of `sd` by the rules of `cfg`; returns the model and size statistics.
-    `hessians` (golflab.artifact.gptq.collect_hessians) are what artifact.quant = "gptq" needs."""
+    hessians: dict[str, torch.Tensor] | None = None, stats: bool = True,
+) -> tuple[QuantizedModel, QuantStats | None]:
+    """Quantize every tensor of `sd` by the rules of `cfg`; returns the model and size statistics
+    (None unless `stats`). `hessians` (golflab.artifact.gptq.collect_hessians) are what artifact.quant
+    = "gptq" needs."""
     check_artifact_config(cfg)
     if cfg.quant == "gptq" and hessians is None:
         raise ConfigError("artifact.quant='gptq' needs Hessians from calibration batches (the trainer collects "
@@ -411,6 +412,8 @@ def quantize_state_dict(
         tensors[name] = qt
     if cfg.lqer_rank > 0:
         add_lqer(tensors, sd, cfg)
+    if not stats:
+        return QuantizedModel(tensors), None
     for name, qt in tensors.items():
         t = sd[name]
         c = cats.setdefault(qt.scheme, CategoryStats())

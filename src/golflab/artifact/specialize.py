@@ -15,10 +15,11 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
+import math
 import operator
 from typing import Any
 
-from golflab.artifact.prune import imported_names, prune_constant_lookups
+from golflab.artifact.prune import assign_pairs, imported_names, prune_constant_lookups
 from golflab.config.schema import RunConfig
 
 # The keys the script's main() takes from its environment (export.FOOTER): never folded.
@@ -27,6 +28,8 @@ _SCALARS = (bool, int, float, str, type(None))
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
             ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,
             ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
+_ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+          ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
 
 
 def _config_tree(cfg: RunConfig) -> tuple[dict[str, list[tuple[str, ...]]], dict[tuple[str, ...], Any]]:
@@ -107,16 +110,6 @@ def _as_test(node: ast.expr) -> ast.expr:
     return node
 
 
-
-def assign_pairs(node: ast.AST) -> list[tuple[ast.expr, ast.expr]]:
-    """(target, value) of a single-target assignment, element-wise for `self.a, self.b = a, b`; [] otherwise."""
-    if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
-        return []
-    target, value = node.targets[0], node.value
-    if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
-        return list(zip(target.elts, value.elts, strict=True))
-    return [(target, value)]
-
 class _Simplify(ast.NodeTransformer):
     """Decide tests whose value is now known; splice the taken branch of an `if`."""
 
@@ -139,10 +132,34 @@ class _Simplify(ast.NodeTransformer):
         node.values = values
         return node
 
+    def __init__(self, tuples: dict[str, list[Any]] | None = None) -> None:
+        self.tuples = tuples or {}  # top-level names bound once to a tuple of constants
+        self.shadowed: set[str] = set()  # builtins the code binds itself (set by visit_Module)
+
+    def visit_Module(self, node: ast.Module) -> ast.Module:
+        self.shadowed = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)} \
+            | {a.arg for a in ast.walk(node) if isinstance(a, ast.arg)} \
+            | {n.name for n in ast.walk(node) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        return self.generic_visit(node)  # type: ignore[return-value]
+
     def visit_Compare(self, node: ast.Compare) -> ast.expr:
         self.generic_visit(node)
+        if len(node.ops) > 1 and type(node.ops[0]) in _COMPARE and _is_const(node.left) \
+                and _is_const(node.comparators[0]):  # 0 <= 0 < n: decide the first link, keep the rest
+            try:
+                first = bool(_COMPARE[type(node.ops[0])](_value(node.left), _value(node.comparators[0])))
+            except TypeError:
+                return node
+            if not first:
+                return ast.Constant(False)
+            rest = ast.Compare(left=node.comparators[0], ops=node.ops[1:], comparators=node.comparators[1:])
+            return self.visit_Compare(ast.copy_location(rest, node))
         if len(node.ops) != 1 or type(node.ops[0]) not in _COMPARE:
             return node
+        if isinstance(node.ops[0], (ast.In, ast.NotIn)) and isinstance(node.comparators[0], ast.Name) \
+                and node.comparators[0].id in self.tuples and _is_const(node.left):  # 'zlib' in CODECS
+            found = _value(node.left) in self.tuples[node.comparators[0].id]
+            return ast.Constant(found == isinstance(node.ops[0], ast.In))
         left, right, op = node.left, node.comparators[0], node.ops[0]
         if _is_const(left) and _is_const(right):
             try:
@@ -152,6 +169,29 @@ class _Simplify(ast.NodeTransformer):
         if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.List, ast.Tuple)) and not right.elts \
                 and _pure(left):
             return ast.Constant(isinstance(op, ast.NotIn))
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        """`min(0.0, 0.0)` / `max(...)` of numeric constants (the builtins: no local binds the name)."""
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id in ("min", "max") and len(node.args) > 1 \
+                and not node.keywords and node.func.id not in self.shadowed \
+                and all(isinstance(x, ast.Constant) and type(x.value) in (int, float) for x in node.args):
+            return ast.copy_location(ast.Constant((min if node.func.id == "min" else max)(
+                x.value for x in node.args)), node)  # type: ignore[attr-defined]
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
+        """`1024 + 1` -> `1025`, `1.0 - 0.0` -> `1.0`, when the result is no longer than the expression."""
+        self.generic_visit(node)
+        if type(node.op) in _ARITH and all(isinstance(x, ast.Constant) and type(x.value) in (int, float)
+                                           for x in (node.left, node.right)):
+            try:
+                value = _ARITH[type(node.op)](node.left.value, node.right.value)  # type: ignore[attr-defined]
+            except (ArithmeticError, ValueError):
+                return node
+            if isinstance(value, (int, float)) and math.isfinite(value) and len(repr(value)) <= len(ast.unparse(node)):
+                return ast.copy_location(ast.Constant(value), node)
         return node
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.expr:
@@ -500,6 +540,49 @@ def _propagate_arguments(tree: ast.Module, modules: frozenset[str]) -> bool:
     return changed
 
 
+def _drop_unused_parameters(tree: ast.Module, modules: frozenset[str]) -> bool:
+    """A parameter that the body of a function never reads, when every caller is known, goes from the
+    signature and from every call (its argument must have no side effects: a name, a constant).
+    Returns whether anything changed."""
+    calls = _Calls(modules)
+    calls.visit(tree)
+    changed = False
+    for fn, sites, implicit in _targets(tree, calls):
+        a = fn.args
+        if any(isinstance(x, ast.Starred) for c in sites for x in c.args) or any(k.arg is None for c in sites for k in c.keywords):
+            continue
+        names = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
+        if {"locals", "vars"} & names or a.posonlyargs:
+            continue
+        positional = a.args[implicit:]
+        for p in [*positional, *a.kwonlyargs]:
+            if p.arg in names:
+                continue
+            i = positional.index(p) if p in positional else None
+            given = [c.args[i] if i is not None and i < len(c.args) else
+                     next((k.value for k in c.keywords if k.arg == p.arg), None) for c in sites]
+            if not all(g is None or _pure(g) for g in given):
+                continue
+            if fn.name != "__init__" and implicit and any(g is not None for g in given):
+                continue  # `x.add(...)` may be a set's: only a method's never-passed parameters go
+            for c in sites:
+                if i is not None and i < len(c.args):
+                    del c.args[i]
+                else:
+                    c.keywords = [k for k in c.keywords if k.arg != p.arg]
+            if i is not None:
+                j = implicit + i - (len(a.args) - len(a.defaults))  # its default's index, if it has one
+                if j >= 0:
+                    del a.defaults[j]
+                a.args.remove(p)
+                positional.remove(p)
+            else:
+                k = a.kwonlyargs.index(p)
+                del a.kwonlyargs[k], a.kw_defaults[k]
+            changed = True
+    return changed
+
+
 class _FoldLocalConstants(ast.NodeTransformer):
     """`x = <constant>` in a function, when nothing else in the function binds `x`: its reads in the
     statements after it in the same block become the constant, and the assignment goes once no read
@@ -599,6 +682,62 @@ class _SpreadKeywords(ast.NodeTransformer):
         return node
 
 
+def constant_tuples(tree: ast.Module) -> dict[str, list[Any]]:
+    """Top-level names bound once, to a tuple of constants, and never bound again anywhere (a tuple
+    cannot change, so `'zlib' in CODECS` is decided)."""
+    binds: dict[str, int] = {}
+    for n in ast.walk(tree):
+        names = [n.id] if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load) else \
+            [n.arg] if isinstance(n, ast.arg) else list(n.names) if isinstance(n, (ast.Global, ast.Nonlocal)) else []
+        for name in names:
+            binds[name] = binds.get(name, 0) + 1
+    out: dict[str, list[Any]] = {}
+    for node in tree.body:
+        for t, v in assign_pairs(node):
+            if isinstance(t, ast.Name) and isinstance(v, ast.Tuple) and _is_const(v) and binds.get(t.id) == 1:
+                out[t.id] = _value(v)
+    return out
+
+
+def _does_nothing(fn: ast.stmt) -> bool:
+    return isinstance(fn, ast.FunctionDef) and not fn.decorator_list and all(isinstance(s, ast.Pass) for s in fn.body)
+
+
+class _DropNoOpCalls(ast.NodeTransformer):
+    """`check(cfg, x)` as a statement, where the top-level function `check` is left with nothing but
+    `pass` (its tests all decided) and the arguments have no side effects: the call goes."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.noop = {n.name for n in tree.body if _does_nothing(n)}
+        self.local: list[set[str]] = []
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
+        self.local.append({n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+                          | {x.arg for x in ast.walk(node.args) if isinstance(x, ast.arg)})
+        self.generic_visit(node)
+        node.body = node.body or [ast.Pass()]
+        self.local.pop()
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = _function
+
+    def visit_Expr(self, node: ast.Expr) -> ast.stmt | None:
+        c = node.value
+        if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id in self.noop \
+                and not any(c.func.id in b for b in self.local) \
+                and all(_pure(x) for x in [*c.args, *(k.value for k in c.keywords)]):
+            return None
+        return node
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        super().generic_visit(node)
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(node, field, None)
+            if field == "body" and isinstance(block, list) and not block and not isinstance(node, ast.Module):
+                node.body = [ast.Pass()]  # type: ignore[attr-defined]
+        return node
+
+
 def unfolded_reads(tree: ast.Module, cfg: RunConfig) -> set[str]:
     """The config keys the code still reads through a config-typed variable (dotted): after
     `specialize`, only the runtime keys and keys the code itself writes should be left."""
@@ -613,15 +752,17 @@ def specialize(tree: ast.Module, cfg: RunConfig) -> None:
     collect = _FoldConfig(types, leaves)
     collect.visit(tree)
     _FoldConfig(types, leaves, collect.stored).visit(tree)
-    _Simplify().visit(tree)
+    tuples = constant_tuples(tree)
+    _Simplify(tuples).visit(tree)
     _SpreadKeywords(tree).visit(tree)
     modules = imported_names(tree)
     for _ in range(8):  # constants reach new call sites as functions are specialized
         prune_constant_lookups(tree)  # KINDS['relu2'] only: the other kinds' calls no longer count
         _FoldSelfConstants(_stored_attrs(tree)).visit(tree)
         _FoldLocalConstants().visit(tree)
-        _Simplify().visit(tree)
-        if not _propagate_arguments(tree, modules):
+        _Simplify(tuples).visit(tree)
+        _DropNoOpCalls(tree).visit(tree)
+        if not (_propagate_arguments(tree, modules) | _drop_unused_parameters(tree, modules)):
             break
-        _Simplify().visit(tree)
+        _Simplify(tuples).visit(tree)
     ast.fix_missing_locations(tree)
