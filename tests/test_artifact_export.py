@@ -90,6 +90,17 @@ def test_every_presets_script_compiles_without_warnings(preset):
         assert "parallel_resid[" not in script
 
 
+def test_a_script_rendered_once_per_config_is_stamped_with_each_runs_seed_budget_and_paths():
+    """render_script reuses one render for every seed and budget of a config; the result must equal a
+    render of that run's own config, byte for byte."""
+    first = load_config(preset="tiny", overrides=["seed=3", "budget.seconds=30"])
+    export.render_script(first)  # fills the cache
+    other = load_config(preset="tiny", overrides=["seed=11", "budget.steps=40", "budget.seconds=0",
+                                                  "data.path=/somewhere/data"])
+    assert export.render_script(other) == export._render(other)
+    assert "'seed': 11" in export.render_script(other)
+
+
 # Options the golf presets leave off, all on at once: the specialized script must keep every path they take.
 MANY_OPTIONS = ["model.mlp=swiglu", "model.num_registers=2", "model.value_embed_layers=[0,1]", "model.v_norm=true",
                 "model.attn_window=32", "model.window_layers=[0]", "model.mos_experts=2", "model.tie_embeddings=false",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from golflab import __version__
 from golflab.artifact.prune import drop_pass, drop_unread_attributes, prune_unreachable, strip_annotations
-from golflab.artifact.specialize import specialize
+from golflab.artifact.specialize import RUNTIME_KEYS, specialize
 from golflab.config.loader import config_hash, diff_from_default, to_dict, validate
 from golflab.config.schema import RunConfig
 from golflab.errors import GolflabError
@@ -261,21 +261,46 @@ def tab_indent(source: str) -> str:
     return "".join(lines)
 
 
-_RENDERED: dict[str, str] = {}  # the config (paths blanked) as JSON -> its script, within one process
+_RENDERED: dict[str, str] = {}  # the config (runtime keys reset) as JSON -> its script, within one process
+
+
+def _runtime_free(cfg: RunConfig) -> RunConfig:
+    """`cfg` with the keys the script takes from its environment (specialize.RUNTIME_KEYS) at their
+    defaults: they are never folded, so they change only the embedded CONFIG and the header's hash."""
+    out, default = copy.deepcopy(cfg), RunConfig()
+    for path in RUNTIME_KEYS:
+        *parents, leaf = path
+        dst, src = out, default
+        for name in parents:
+            dst, src = getattr(dst, name), getattr(src, name)
+        setattr(dst, leaf, getattr(src, leaf))
+    return out
+
+
+def _stamped_lines(cfg: RunConfig) -> tuple[str, str]:
+    """The script's two lines that depend on the runtime keys: the header's first line and CONFIG."""
+    blank = copy.deepcopy(cfg)
+    blank.data.path, blank.data.tokenizer = "", ""
+    head = f"for config {config_hash(blank, include_seed=False)}."
+    return head, ast.unparse(ast.parse(f"CONFIG = {diff_from_default(blank)!r}"))
 
 
 def render_script(cfg: RunConfig) -> str:
     """The stand-alone train_gpt.py for `cfg` (data paths come from DATA_PATH / TOKENIZER_PATH at run
-    time), holding only the core code this config can reach. Rendered once per config in a process
-    (every run measures its code bytes)."""
-    blank = copy.deepcopy(cfg)
-    blank.data.path, blank.data.tokenizer = "", ""
-    key = json.dumps(to_dict(blank), sort_keys=True)
+    time), holding only the core code this config can reach. Rendered once per config in a process,
+    whatever its seed and budget (every run of a lab measures its code bytes; a render takes seconds)."""
+    base = _runtime_free(cfg)
+    key = json.dumps(to_dict(base), sort_keys=True)
     if key not in _RENDERED:
         if len(_RENDERED) >= 8:
             _RENDERED.clear()
-        _RENDERED[key] = _render(cfg)
-    return _RENDERED[key]
+        _RENDERED[key] = _render(base)
+    script = _RENDERED[key]
+    for old, new in zip(_stamped_lines(base), _stamped_lines(cfg), strict=True):
+        if old not in script:
+            raise GolflabError(f"export: the rendered script lacks its line {old[:60]!r}")
+        script = script.replace(old, new, 1)
+    return script
 
 
 def _render(cfg: RunConfig) -> str:

@@ -44,14 +44,14 @@ from golflab.train.state import EMA, load_checkpoint, restore, save_checkpoint, 
 NAN_CHECK_EVERY = 25  # steps between host syncs that check the loss for NaN / divergence
 
 
-def sdpa_kernels(cfg: RunConfig | None, fp32: bool = False) -> dict[str, bool]:
+def sdpa_kernels(cfg: RunConfig, fp32: bool = False) -> dict[str, bool]:
     """The SDPA kernels train.attention enables on CUDA. PyTorch tries flash, mem-efficient, math, then
     cuDNN, and torch.compile picks one when it traces. "flash" is the reference's set, without cuDNN.
     "auto" is the same unless the model masks its attention (document masks, windows): a masked call,
     which flash refuses, then lands on cuDNN rather than the math kernel that materializes every score;
     math stays on for fp32 and head dims cuDNN does not run. "cudnn" is cuDNN alone."""
-    mode = cfg.train.attention if cfg is not None else "flash"
-    if mode == "auto" and cfg is not None:
+    mode = cfg.train.attention
+    if mode == "auto":
         m = cfg.model
         hd = m.head_dim or m.model_dim // m.num_heads
         if m.doc_mask or (m.attn_window > 0 and bool(m.window_layers)):
@@ -61,7 +61,7 @@ def sdpa_kernels(cfg: RunConfig | None, fp32: bool = False) -> dict[str, bool]:
     return {"flash": True, "cudnn": False, "efficient": True, "math": True}
 
 
-def setup_backends(device: torch.device, cfg: RunConfig | None = None, fp32: bool = False) -> None:
+def setup_backends(device: torch.device, cfg: RunConfig, fp32: bool = False) -> None:
     """TF32 matmuls and the SDPA kernels of sdpa_kernels(cfg) on CUDA; nothing on CPU."""
     if device.type != "cuda":
         return
