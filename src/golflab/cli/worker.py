@@ -46,6 +46,18 @@ def _run_job(argv: list[str], log: str) -> int:
     return rc
 
 
+def _release_memory() -> None:
+    """Hand the finished job's GPU memory back to the driver: the next job may be a bigger model, and
+    memory the caching allocator kept in blocks of the old one's sizes must not make it run out."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
 def main() -> int:
     reply = os.fdopen(os.dup(1), "w", buffering=1)  # the protocol's channel; fd 1 goes to each job's log
     import golflab.cli  # noqa: F401  (loaded once: torch, golflab and the config schema)
@@ -58,6 +70,7 @@ def main() -> int:
             rc = _run_job(job["argv"], job["log"])
         finally:
             os.chdir(home)
+            _release_memory()
         reply.write(json.dumps({"rc": rc}) + "\n")
     return 0
 
