@@ -106,7 +106,7 @@ def main():
         cfg.budget.seconds = float(os.environ["MAX_WALLCLOCK_SECONDS"])
     if "ITERATIONS" in os.environ:
         cfg.budget.steps = int(os.environ["ITERATIONS"])
-    train(cfg, Path(os.environ.get("RUN_DIR", "run")), resumable=False, telemetry=False)  # no --resume here
+    train(cfg, Path(os.environ.get("RUN_DIR", "run")), resumable=False, telemetry=False, lab=False)  # no --resume here
 
 
 if __name__ == "__main__":
