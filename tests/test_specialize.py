@@ -197,3 +197,24 @@ def test_an_attribute_set_to_a_constant_and_never_read_goes():
     text = ast.unparse(tree)
     assert "self.kept = None" in text and "self.named = 0" in text and "self.computed = print()" in text
     assert text.count("self.gone") == 1  # B reads its own vars(): its attributes stay
+
+
+def test_an_alias_that_folding_left_unread_goes_and_so_does_the_parameter_it_read():
+    text = _specialized(
+        "def kernels(cfg: RunConfig, n):\n"
+        "    m = cfg.model\n"
+        "    stats: dict = {}\n"
+        "    total = 0\n"
+        "    for i in range(n):\n        total += i\n"
+        "    seen = []\n"
+        "    def inner():\n        return seen\n"
+        "    return m.model_dim, total, inner\n"
+        "def user(cfg: RunConfig):\n"
+        "    return kernels(cfg, 3)\n"
+        "def glob():\n    global G\n    G = 1\n"
+        "def dyn(cfg: RunConfig):\n    t = cfg.train\n    return locals()\n")
+    assert "m = cfg.model" not in text and "stats" not in text  # the read of m.model_dim folded to 512
+    assert "total = 0" in text and "seen = []" in text  # read by `+=` and by a nested function
+    assert "G = 1" in text and "t = cfg.train" in text  # a global; a function that reads its locals()
+    assert "def kernels():" in text and "return kernels()" in text and "range(3)" in text  # n = 3 as well
+

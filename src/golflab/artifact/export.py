@@ -224,7 +224,9 @@ def specialized_tree(cfg: RunConfig) -> ast.Module:
     validate(cfg)  # the script trusts its embedded config
     cfg = copy.deepcopy(cfg)
     cfg.data.path, cfg.data.tokenizer = "", ""
-    footer = ast.parse(FOOTER.format(config=to_dict(cfg)))
+    # CONFIG is written in after pruning: its keys are data, and as strings in the tree they would
+    # count as naming attributes (`self.beta2 = 0.95` would stay for the key 'beta2')
+    footer = ast.parse(FOOTER.format(config={}))
     shadowed = _top_level_names(footer.body)
     tree = ast.Module(body=[], type_ignores=[])
     for name, block in zip(CORE_MODULES, _inlined_core(), strict=True):
@@ -234,6 +236,8 @@ def specialized_tree(cfg: RunConfig) -> ast.Module:
                 tree.body.append(node)
     tree.body += footer.body
     specialize_and_prune(tree, cfg)
+    config = next(n for n in tree.body if isinstance(n, ast.Assign) and _top_level_names([n]) == {"CONFIG"})
+    config.value = ast.parse(repr(to_dict(cfg)), mode="eval").body
     return tree
 
 

@@ -620,6 +620,55 @@ class _FoldLocalConstants(ast.NodeTransformer):
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
 
+class _DropDeadLocals(ast.NodeTransformer):
+    """`x = <value without side effects>` (or `x: T = ...`) in a function (a name, an attribute of one, a constant, or a
+    dict / list / tuple / set of those) when nothing in the function reads `x` (an augmented assignment
+    and `del x` count as reads): folding left the alias unread (`m = cfg.model`). Not in a function
+    that declares `x` global or nonlocal or calls locals(), vars(), eval() or exec()."""
+
+    @staticmethod
+    def _free(node: ast.AST) -> bool:
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            return all(_pure(e) for e in node.elts)
+        if isinstance(node, ast.Dict):
+            return all(k is not None and _pure(k) and _pure(v) for k, v in zip(node.keys, node.values, strict=True))
+        return _pure(node)
+
+    @classmethod
+    def _dead(cls, st: ast.stmt, read: set[str]) -> bool:
+        if isinstance(st, ast.Assign) and len(st.targets) == 1:
+            target, value = st.targets[0], st.value
+        elif isinstance(st, ast.AnnAssign) and st.value is not None:
+            target, value = st.target, st.value
+        else:
+            return False
+        return isinstance(target, ast.Name) and target.id not in read and cls._free(value)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
+        self.generic_visit(node)
+        read: set[str] = set()
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Store):
+                read.add(n.id)
+            elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
+                read.add(n.target.id)
+            elif isinstance(n, (ast.Global, ast.Nonlocal)):
+                read.update(n.names)
+        if read & {"locals", "vars", "eval", "exec"}:
+            return node
+        for holder in list(ast.walk(node)):
+            for field in ("body", "orelse", "finalbody"):
+                block = getattr(holder, field, None)
+                if not (isinstance(block, list) and block and isinstance(block[0], ast.stmt)):
+                    continue
+                kept = [st for st in block if not self._dead(st, read)]
+                if len(kept) != len(block):
+                    block[:] = kept or ([ast.Pass()] if field == "body" else [])
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+
 def _returned_dict(fn: ast.FunctionDef) -> ast.Dict | None:
     """The dict literal `fn` returns, when that is all it does, its keys are strings, and it names
     nothing but its own (plain positional) parameters."""
@@ -760,6 +809,7 @@ def specialize(tree: ast.Module, cfg: RunConfig) -> None:
         prune_constant_lookups(tree)  # KINDS['relu2'] only: the other kinds' calls no longer count
         _FoldSelfConstants(_stored_attrs(tree)).visit(tree)
         _FoldLocalConstants().visit(tree)
+        _DropDeadLocals().visit(tree)
         _Simplify(tuples).visit(tree)
         _DropNoOpCalls(tree).visit(tree)
         if not (_propagate_arguments(tree, modules) | _drop_unused_parameters(tree, modules)):
