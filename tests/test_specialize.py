@@ -218,3 +218,20 @@ def test_an_alias_that_folding_left_unread_goes_and_so_does_the_parameter_it_rea
     assert "G = 1" in text and "t = cfg.train" in text  # a global; a function that reads its locals()
     assert "def kernels():" in text and "return kernels()" in text and "range(3)" in text  # n = 3 as well
 
+
+def test_an_attribute_left_none_stays_none_when_only_code_guarded_by_it_would_set_it():
+    text = _specialized(
+        "class T:\n"
+        "    def __init__(self, cfg: RunConfig):\n"
+        "        self.ema = Shadow() if cfg.schedule.ema_decay > 0 else None\n"
+        "        self.other = None\n"
+        "    def warm(self):\n"
+        "        if self.ema is not None:\n            self.ema = Shadow()\n"
+        "        if self.other is not None:\n            self.other = 1\n"
+        "        self.other = 2\n"  # an unguarded store: other may be set
+        "    def step(self):\n"
+        "        if self.ema is not None:\n            self.ema.update()\n"
+        "        return self.other\n")
+    assert "Shadow" not in text and "update" not in text  # golf-baseline's ema_decay is 0
+    assert "if self.other is not None" in text and "return self.other" in text
+

@@ -344,11 +344,30 @@ def _stored_attrs(tree: ast.AST) -> dict[str, int]:
     return counts
 
 
-class _FoldSelfConstants(ast.NodeTransformer):
-    """Within a class, `self.x` reads where `self.x = <constant>` is the only store of `x` anywhere."""
+def _guarded_stores(tree: ast.AST) -> dict[str, int]:
+    """Stores of `self.x` inside the body of an `if self.x is not None:` (they run only once `x` is set)."""
+    counts: dict[str, int] = {}
+    for n in ast.walk(tree):
+        test = n.test if isinstance(n, ast.If) else None
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.IsNot) \
+                and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value is None \
+                and isinstance(test.left, ast.Attribute) and isinstance(test.left.value, ast.Name) \
+                and test.left.value.id == "self":
+            attr = test.left.attr
+            for m in ast.walk(ast.Module(body=n.body, type_ignores=[])):
+                if isinstance(m, ast.Attribute) and m.attr == attr and isinstance(m.ctx, ast.Store) \
+                        and isinstance(m.value, ast.Name) and m.value.id == "self":
+                    counts[attr] = counts.get(attr, 0) + 1
+    return counts
 
-    def __init__(self, stored: dict[str, int]) -> None:
+
+class _FoldSelfConstants(ast.NodeTransformer):
+    """Within a class, `self.x` reads where `self.x = <constant>` is the only store of `x` anywhere, or
+    `self.x = None` is, apart from stores under `if self.x is not None:` (which then never run)."""
+
+    def __init__(self, stored: dict[str, int], guarded: dict[str, int] | None = None) -> None:
         self.stored = stored
+        self.guarded = guarded or {}
         self.consts: list[dict[str, ast.Constant]] = [{}]
 
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
@@ -356,7 +375,8 @@ class _FoldSelfConstants(ast.NodeTransformer):
         for s in ast.walk(node):
             for t, v in assign_pairs(s):
                 if isinstance(v, ast.Constant) and isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) \
-                        and t.value.id == "self" and self.stored.get(t.attr) == 1:
+                        and t.value.id == "self" and (self.stored.get(t.attr) == 1 or (
+                            v.value is None and self.stored.get(t.attr, 0) - self.guarded.get(t.attr, 0) == 1)):
                     consts[t.attr] = v
         self.consts.append(consts)
         self.generic_visit(node)
@@ -807,7 +827,7 @@ def specialize(tree: ast.Module, cfg: RunConfig) -> None:
     modules = imported_names(tree)
     for _ in range(8):  # constants reach new call sites as functions are specialized
         prune_constant_lookups(tree)  # KINDS['relu2'] only: the other kinds' calls no longer count
-        _FoldSelfConstants(_stored_attrs(tree)).visit(tree)
+        _FoldSelfConstants(_stored_attrs(tree), _guarded_stores(tree)).visit(tree)
         _FoldLocalConstants().visit(tree)
         _DropDeadLocals().visit(tree)
         _Simplify(tuples).visit(tree)
