@@ -149,7 +149,7 @@ def test_constant_membership_chains_arithmetic_and_min_are_decided():
 
 def test_a_call_of_a_function_left_doing_nothing_goes():
     text = _specialized("def check(cfg: ModelConfig, n):\n    if cfg.num_layers < 1:\n        raise ValueError(n)\n"
-                        "def side():\n    return 1\n"
+                        "def side():\n    print('side effect')\n    return 1\n"
                         "def run(cfg: ModelConfig, x):\n    check(cfg, x)\n    check(cfg, side())\n    return x\n"
                         "run(None, 2)\nrun(None, 3)\n")
     assert "raise" not in text and "check(side())" in text  # a call with side effects stays
@@ -235,3 +235,15 @@ def test_an_attribute_left_none_stays_none_when_only_code_guarded_by_it_would_se
     assert "Shadow" not in text and "update" not in text  # golf-baseline's ema_decay is 0
     assert "if self.other is not None" in text and "return self.other" in text
 
+
+def test_a_call_of_a_function_that_only_returns_a_constant_becomes_the_constant():
+    text = _specialized(
+        "def head_dim_of(m: ModelConfig):\n    return m.head_dim or m.model_dim // m.num_heads\n"
+        "def evaluator(cfg: RunConfig):\n    return None if not cfg.eval.ttt.enabled else make()\n"
+        "def name():\n    return 'a long string that would only be repeated'\n"
+        "def shadowed():\n    return 1\n"
+        "def user(cfg: RunConfig, shadowed):\n"
+        "    tt = evaluator(cfg)\n"
+        "    if tt is not None:\n        return tt()\n"
+        "    return 4 * head_dim_of(cfg.model), name(), shadowed()\n")
+    assert "return (256, name(), shadowed())" in text and "tt" not in text  # golf-baseline: 512 // 8; no TTT

@@ -641,10 +641,10 @@ class _FoldLocalConstants(ast.NodeTransformer):
 
 
 class _DropDeadLocals(ast.NodeTransformer):
-    """`x = <value without side effects>` (or `x: T = ...`) in a function (a name, an attribute of one, a constant, or a
-    dict / list / tuple / set of those) when nothing in the function reads `x` (an augmented assignment
-    and `del x` count as reads): folding left the alias unread (`m = cfg.model`). Not in a function
-    that declares `x` global or nonlocal or calls locals(), vars(), eval() or exec()."""
+    """`x = <value without side effects>` (or `x: T = ...`) in a function (a name, an attribute of one,
+    a constant, or a dict / list / tuple / set of those) when nothing in the function reads `x` (an
+    augmented assignment and `del x` count as reads): folding left the alias unread (`m = cfg.model`).
+    Not in a function that declares `x` global or nonlocal or calls locals(), vars(), eval() or exec()."""
 
     @staticmethod
     def _free(node: ast.AST) -> bool:
@@ -772,6 +772,41 @@ def _does_nothing(fn: ast.stmt) -> bool:
     return isinstance(fn, ast.FunctionDef) and not fn.decorator_list and all(isinstance(s, ast.Pass) for s in fn.body)
 
 
+def _returned_constant(fn: ast.stmt) -> ast.Constant | None:
+    """The constant a top-level function of no parameters returns, when that is all it does (not a long
+    string, which would only be repeated)."""
+    if not (isinstance(fn, ast.FunctionDef) and not fn.decorator_list and len(fn.body) == 1
+            and isinstance(fn.body[0], ast.Return) and isinstance(fn.body[0].value, ast.Constant)):
+        return None
+    a = fn.args
+    if a.posonlyargs or a.args or a.kwonlyargs or a.vararg or a.kwarg:
+        return None
+    value = fn.body[0].value
+    return None if isinstance(value.value, (str, bytes)) and len(value.value) > 16 else value
+
+
+class _InlineConstantCalls(ast.NodeTransformer):
+    """`f()` becomes `c` where the top-level `def f(): return c` (its options all folded: `head_dim_of()`
+    -> 64, `ttt_evaluator()` -> None), unless something else binds the name `f`."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        bound = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)]
+        bound += [x.arg for x in ast.walk(tree) if isinstance(x, ast.arg)]
+        self.values = {n.name: c for n in tree.body if (c := _returned_constant(n)) is not None}
+        for name in bound:
+            self.values.pop(name, None)
+        defs = [n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        for name in set(defs):
+            if defs.count(name) > 1:  # a method of the same name, or a second definition
+                self.values.pop(name, None)
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id in self.values and not node.args and not node.keywords:
+            return ast.copy_location(ast.Constant(self.values[node.func.id].value), node)
+        return node
+
+
 class _DropNoOpCalls(ast.NodeTransformer):
     """`check(cfg, x)` as a statement, where the top-level function `check` is left with nothing but
     `pass` (its tests all decided) and the arguments have no side effects: the call goes."""
@@ -827,6 +862,7 @@ def specialize(tree: ast.Module, cfg: RunConfig) -> None:
     modules = imported_names(tree)
     for _ in range(8):  # constants reach new call sites as functions are specialized
         prune_constant_lookups(tree)  # KINDS['relu2'] only: the other kinds' calls no longer count
+        _InlineConstantCalls(tree).visit(tree)
         _FoldSelfConstants(_stored_attrs(tree), _guarded_stores(tree)).visit(tree)
         _FoldLocalConstants().visit(tree)
         _DropDeadLocals().visit(tree)
