@@ -101,6 +101,26 @@ def test_a_script_rendered_once_per_config_is_stamped_with_each_runs_seed_budget
     assert "'seed': 11" in export.render_script(other)
 
 
+@pytest.mark.parametrize("preset", ["golf-baseline", "golf-frontier"])
+def test_the_scripts_config_dict_gives_golflabs_config_toml_and_config_hash(preset):
+    """The script embeds the config as a dict read through namespaces; config.toml and result.json's
+    config_hash must still be golflab's (same keys, order, types and values)."""
+    from golflab.config.loader import config_hash, to_toml
+
+    cfg = load_config(preset=preset, overrides=["seed=5", "data.path=/some/data", "budget.seconds=30"])
+    tree = ast.parse(export.render_script(cfg))
+    wanted = {"config_from_dict", "to_dict", "_toml_value", "dumps_toml", "to_toml", "config_hash", "CONFIG"}
+    tree.body = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+                 or getattr(n, "name", None) in wanted
+                 or (isinstance(n, ast.Assign) and getattr(n.targets[0], "id", None) in wanted)]
+    ns: dict = {}
+    exec(compile(tree, "train_gpt.py", "exec"), ns)
+    script_cfg = ns["config_from_dict"](ns["CONFIG"])
+    script_cfg.data.path = "/some/data"  # as main() sets it from DATA_PATH
+    assert ns["to_toml"](script_cfg) == to_toml(cfg)
+    assert ns["config_hash"](script_cfg) == config_hash(cfg)
+
+
 # Options the golf presets leave off, all on at once: the specialized script must keep every path they take.
 MANY_OPTIONS = ["model.mlp=swiglu", "model.num_registers=2", "model.value_embed_layers=[0,1]", "model.v_norm=true",
                 "model.attn_window=32", "model.window_layers=[0]", "model.mos_experts=2", "model.tie_embeddings=false",
@@ -118,6 +138,8 @@ def test_a_script_specialized_to_many_options_reproduces_golflab(tiny_dataset, t
     for key in ("val_loss", "sliding_val_loss"):
         assert exported[key] == pytest.approx(own[key], rel=1e-5)
     assert exported["artifact"]["val_loss"] == pytest.approx(own["artifact"]["val_loss"], rel=1e-5)
+    assert exported["config_hash"] == own["config_hash"]  # its embedded dict is golflab's config, key for key
+    assert (tmp_path / "exported" / "config.toml").read_text() == (tmp_path / "own" / "config.toml").read_text()
 
 
 def test_specialize_folds_config_reads_by_type_hint_and_drops_dead_branches():

@@ -149,7 +149,7 @@ def test_constant_membership_chains_arithmetic_and_min_are_decided():
 
 def test_a_call_of_a_function_left_doing_nothing_goes():
     text = _specialized("def check(cfg: ModelConfig, n):\n    if cfg.num_layers < 1:\n        raise ValueError(n)\n"
-                        "def side():\n    return 1\n"
+                        "def side():\n    print('side effect')\n    return 1\n"
                         "def run(cfg: ModelConfig, x):\n    check(cfg, x)\n    check(cfg, side())\n    return x\n"
                         "run(None, 2)\nrun(None, 3)\n")
     assert "raise" not in text and "check(side())" in text  # a call with side effects stays
@@ -197,3 +197,53 @@ def test_an_attribute_set_to_a_constant_and_never_read_goes():
     text = ast.unparse(tree)
     assert "self.kept = None" in text and "self.named = 0" in text and "self.computed = print()" in text
     assert text.count("self.gone") == 1  # B reads its own vars(): its attributes stay
+
+
+def test_an_alias_that_folding_left_unread_goes_and_so_does_the_parameter_it_read():
+    text = _specialized(
+        "def kernels(cfg: RunConfig, n):\n"
+        "    m = cfg.model\n"
+        "    stats: dict = {}\n"
+        "    total = 0\n"
+        "    for i in range(n):\n        total += i\n"
+        "    seen = []\n"
+        "    def inner():\n        return seen\n"
+        "    return m.model_dim, total, inner\n"
+        "def user(cfg: RunConfig):\n"
+        "    return kernels(cfg, 3)\n"
+        "def glob():\n    global G\n    G = 1\n"
+        "def dyn(cfg: RunConfig):\n    t = cfg.train\n    return locals()\n")
+    assert "m = cfg.model" not in text and "stats" not in text  # the read of m.model_dim folded to 512
+    assert "total = 0" in text and "seen = []" in text  # read by `+=` and by a nested function
+    assert "G = 1" in text and "t = cfg.train" in text  # a global; a function that reads its locals()
+    assert "def kernels():" in text and "return kernels()" in text and "range(3)" in text  # n = 3 as well
+
+
+def test_an_attribute_left_none_stays_none_when_only_code_guarded_by_it_would_set_it():
+    text = _specialized(
+        "class T:\n"
+        "    def __init__(self, cfg: RunConfig):\n"
+        "        self.ema = Shadow() if cfg.schedule.ema_decay > 0 else None\n"
+        "        self.other = None\n"
+        "    def warm(self):\n"
+        "        if self.ema is not None:\n            self.ema = Shadow()\n"
+        "        if self.other is not None:\n            self.other = 1\n"
+        "        self.other = 2\n"  # an unguarded store: other may be set
+        "    def step(self):\n"
+        "        if self.ema is not None:\n            self.ema.update()\n"
+        "        return self.other\n")
+    assert "Shadow" not in text and "update" not in text  # golf-baseline's ema_decay is 0
+    assert "if self.other is not None" in text and "return self.other" in text
+
+
+def test_a_call_of_a_function_that_only_returns_a_constant_becomes_the_constant():
+    text = _specialized(
+        "def head_dim_of(m: ModelConfig):\n    return m.head_dim or m.model_dim // m.num_heads\n"
+        "def evaluator(cfg: RunConfig):\n    return None if not cfg.eval.ttt.enabled else make()\n"
+        "def name():\n    return 'a long string that would only be repeated'\n"
+        "def shadowed():\n    return 1\n"
+        "def user(cfg: RunConfig, shadowed):\n"
+        "    tt = evaluator(cfg)\n"
+        "    if tt is not None:\n        return tt()\n"
+        "    return 4 * head_dim_of(cfg.model), name(), shadowed()\n")
+    assert "return (256, name(), shadowed())" in text and "tt" not in text  # golf-baseline: 512 // 8; no TTT

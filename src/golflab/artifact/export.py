@@ -21,7 +21,7 @@ from pathlib import Path
 from golflab import __version__
 from golflab.artifact.prune import drop_pass, drop_unread_attributes, prune_unreachable, strip_annotations
 from golflab.artifact.specialize import RUNTIME_KEYS, specialize
-from golflab.config.loader import config_hash, diff_from_default, to_dict, validate
+from golflab.config.loader import config_hash, to_dict, validate
 from golflab.config.schema import RunConfig
 from golflab.errors import GolflabError
 
@@ -77,7 +77,9 @@ NOT_INLINED = ("golflab", "golflab.config", "golflab.config.presets", "golflab.a
 # the import becomes a RuntimeError saying why.
 OMITTED = {"golflab.data.tiktoken_tokenizer": "it reads SentencePiece tokenizers only, as parameter-golf's does"}
 FOOTER = '''
-CONFIG = {config!r}  # the run's config as a diff from RunConfig() (golflab config --diff)
+from types import SimpleNamespace
+
+CONFIG = {config!r}  # the run's whole config (golflab.config.loader.to_dict), data paths blank
 
 
 def code_bytes(cfg):
@@ -85,19 +87,19 @@ def code_bytes(cfg):
     return Path(__file__).read_bytes()
 
 
-def config_from_dict(obj, values):
-    """Apply a nested dict of changes to a config dataclass tree (validated at export)."""
-    for key, value in values.items():
-        if dataclasses.is_dataclass(getattr(obj, key)):
-            config_from_dict(getattr(obj, key), value)
-        else:
-            setattr(obj, key, value)
-    return obj
+def config_from_dict(values):
+    """The config (validated at export) as nested namespaces read like golflab's config dataclasses."""
+    return SimpleNamespace(**{{k: config_from_dict(v) if isinstance(v, dict) else v for k, v in values.items()}})
+
+
+def to_dict(cfg):
+    """config_from_dict undone, in field order: config.toml and config_hash are golflab's."""
+    return {{k: to_dict(v) if isinstance(v, SimpleNamespace) else v for k, v in vars(cfg).items()}}
 
 
 def main():
     import os
-    cfg = config_from_dict(RunConfig(), CONFIG)
+    cfg = config_from_dict(CONFIG)
     cfg.data.path = os.environ.get("DATA_PATH", "./data/datasets/fineweb10B_sp1024")
     cfg.data.tokenizer = os.environ.get("TOKENIZER_PATH", "")
     if "SEED" in os.environ:
@@ -106,7 +108,7 @@ def main():
         cfg.budget.seconds = float(os.environ["MAX_WALLCLOCK_SECONDS"])
     if "ITERATIONS" in os.environ:
         cfg.budget.steps = int(os.environ["ITERATIONS"])
-    train(cfg, Path(os.environ.get("RUN_DIR", "run")), resumable=False, telemetry=False)  # no --resume here
+    train(cfg, Path(os.environ.get("RUN_DIR", "run")), resumable=False, telemetry=False, lab=False)  # no --resume here
 
 
 if __name__ == "__main__":
@@ -222,7 +224,9 @@ def specialized_tree(cfg: RunConfig) -> ast.Module:
     validate(cfg)  # the script trusts its embedded config
     cfg = copy.deepcopy(cfg)
     cfg.data.path, cfg.data.tokenizer = "", ""
-    footer = ast.parse(FOOTER.format(config=diff_from_default(cfg)))
+    # CONFIG is written in after pruning: its keys are data, and as strings in the tree they would
+    # count as naming attributes (`self.beta2 = 0.95` would stay for the key 'beta2')
+    footer = ast.parse(FOOTER.format(config={}))
     shadowed = _top_level_names(footer.body)
     tree = ast.Module(body=[], type_ignores=[])
     for name, block in zip(CORE_MODULES, _inlined_core(), strict=True):
@@ -232,6 +236,8 @@ def specialized_tree(cfg: RunConfig) -> ast.Module:
                 tree.body.append(node)
     tree.body += footer.body
     specialize_and_prune(tree, cfg)
+    config = next(n for n in tree.body if isinstance(n, ast.Assign) and _top_level_names([n]) == {"CONFIG"})
+    config.value = ast.parse(repr(to_dict(cfg)), mode="eval").body
     return tree
 
 
@@ -282,7 +288,7 @@ def _stamped_lines(cfg: RunConfig) -> tuple[str, str]:
     blank = copy.deepcopy(cfg)
     blank.data.path, blank.data.tokenizer = "", ""
     head = f"for config {config_hash(blank, include_seed=False)}."
-    return head, ast.unparse(ast.parse(f"CONFIG = {diff_from_default(blank)!r}"))
+    return head, ast.unparse(ast.parse(f"CONFIG = {to_dict(blank)!r}"))
 
 
 def render_script(cfg: RunConfig) -> str:

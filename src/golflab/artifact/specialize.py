@@ -344,11 +344,30 @@ def _stored_attrs(tree: ast.AST) -> dict[str, int]:
     return counts
 
 
-class _FoldSelfConstants(ast.NodeTransformer):
-    """Within a class, `self.x` reads where `self.x = <constant>` is the only store of `x` anywhere."""
+def _guarded_stores(tree: ast.AST) -> dict[str, int]:
+    """Stores of `self.x` inside the body of an `if self.x is not None:` (they run only once `x` is set)."""
+    counts: dict[str, int] = {}
+    for n in ast.walk(tree):
+        test = n.test if isinstance(n, ast.If) else None
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.IsNot) \
+                and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value is None \
+                and isinstance(test.left, ast.Attribute) and isinstance(test.left.value, ast.Name) \
+                and test.left.value.id == "self":
+            attr = test.left.attr
+            for m in ast.walk(ast.Module(body=n.body, type_ignores=[])):
+                if isinstance(m, ast.Attribute) and m.attr == attr and isinstance(m.ctx, ast.Store) \
+                        and isinstance(m.value, ast.Name) and m.value.id == "self":
+                    counts[attr] = counts.get(attr, 0) + 1
+    return counts
 
-    def __init__(self, stored: dict[str, int]) -> None:
+
+class _FoldSelfConstants(ast.NodeTransformer):
+    """Within a class, `self.x` reads where `self.x = <constant>` is the only store of `x` anywhere, or
+    `self.x = None` is, apart from stores under `if self.x is not None:` (which then never run)."""
+
+    def __init__(self, stored: dict[str, int], guarded: dict[str, int] | None = None) -> None:
         self.stored = stored
+        self.guarded = guarded or {}
         self.consts: list[dict[str, ast.Constant]] = [{}]
 
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
@@ -356,7 +375,8 @@ class _FoldSelfConstants(ast.NodeTransformer):
         for s in ast.walk(node):
             for t, v in assign_pairs(s):
                 if isinstance(v, ast.Constant) and isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) \
-                        and t.value.id == "self" and self.stored.get(t.attr) == 1:
+                        and t.value.id == "self" and (self.stored.get(t.attr) == 1 or (
+                            v.value is None and self.stored.get(t.attr, 0) - self.guarded.get(t.attr, 0) == 1)):
                     consts[t.attr] = v
         self.consts.append(consts)
         self.generic_visit(node)
@@ -620,6 +640,55 @@ class _FoldLocalConstants(ast.NodeTransformer):
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
 
+class _DropDeadLocals(ast.NodeTransformer):
+    """`x = <value without side effects>` (or `x: T = ...`) in a function (a name, an attribute of one,
+    a constant, or a dict / list / tuple / set of those) when nothing in the function reads `x` (an
+    augmented assignment and `del x` count as reads): folding left the alias unread (`m = cfg.model`).
+    Not in a function that declares `x` global or nonlocal or calls locals(), vars(), eval() or exec()."""
+
+    @staticmethod
+    def _free(node: ast.AST) -> bool:
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            return all(_pure(e) for e in node.elts)
+        if isinstance(node, ast.Dict):
+            return all(k is not None and _pure(k) and _pure(v) for k, v in zip(node.keys, node.values, strict=True))
+        return _pure(node)
+
+    @classmethod
+    def _dead(cls, st: ast.stmt, read: set[str]) -> bool:
+        if isinstance(st, ast.Assign) and len(st.targets) == 1:
+            target, value = st.targets[0], st.value
+        elif isinstance(st, ast.AnnAssign) and st.value is not None:
+            target, value = st.target, st.value
+        else:
+            return False
+        return isinstance(target, ast.Name) and target.id not in read and cls._free(value)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
+        self.generic_visit(node)
+        read: set[str] = set()
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Store):
+                read.add(n.id)
+            elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
+                read.add(n.target.id)
+            elif isinstance(n, (ast.Global, ast.Nonlocal)):
+                read.update(n.names)
+        if read & {"locals", "vars", "eval", "exec"}:
+            return node
+        for holder in list(ast.walk(node)):
+            for field in ("body", "orelse", "finalbody"):
+                block = getattr(holder, field, None)
+                if not (isinstance(block, list) and block and isinstance(block[0], ast.stmt)):
+                    continue
+                kept = [st for st in block if not self._dead(st, read)]
+                if len(kept) != len(block):
+                    block[:] = kept or ([ast.Pass()] if field == "body" else [])
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+
 def _returned_dict(fn: ast.FunctionDef) -> ast.Dict | None:
     """The dict literal `fn` returns, when that is all it does, its keys are strings, and it names
     nothing but its own (plain positional) parameters."""
@@ -703,6 +772,41 @@ def _does_nothing(fn: ast.stmt) -> bool:
     return isinstance(fn, ast.FunctionDef) and not fn.decorator_list and all(isinstance(s, ast.Pass) for s in fn.body)
 
 
+def _returned_constant(fn: ast.stmt) -> ast.Constant | None:
+    """The constant a top-level function of no parameters returns, when that is all it does (not a long
+    string, which would only be repeated)."""
+    if not (isinstance(fn, ast.FunctionDef) and not fn.decorator_list and len(fn.body) == 1
+            and isinstance(fn.body[0], ast.Return) and isinstance(fn.body[0].value, ast.Constant)):
+        return None
+    a = fn.args
+    if a.posonlyargs or a.args or a.kwonlyargs or a.vararg or a.kwarg:
+        return None
+    value = fn.body[0].value
+    return None if isinstance(value.value, (str, bytes)) and len(value.value) > 16 else value
+
+
+class _InlineConstantCalls(ast.NodeTransformer):
+    """`f()` becomes `c` where the top-level `def f(): return c` (its options all folded: `head_dim_of()`
+    -> 64, `ttt_evaluator()` -> None), unless something else binds the name `f`."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        bound = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)]
+        bound += [x.arg for x in ast.walk(tree) if isinstance(x, ast.arg)]
+        self.values = {n.name: c for n in tree.body if (c := _returned_constant(n)) is not None}
+        for name in bound:
+            self.values.pop(name, None)
+        defs = [n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        for name in set(defs):
+            if defs.count(name) > 1:  # a method of the same name, or a second definition
+                self.values.pop(name, None)
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id in self.values and not node.args and not node.keywords:
+            return ast.copy_location(ast.Constant(self.values[node.func.id].value), node)
+        return node
+
+
 class _DropNoOpCalls(ast.NodeTransformer):
     """`check(cfg, x)` as a statement, where the top-level function `check` is left with nothing but
     `pass` (its tests all decided) and the arguments have no side effects: the call goes."""
@@ -758,8 +862,10 @@ def specialize(tree: ast.Module, cfg: RunConfig) -> None:
     modules = imported_names(tree)
     for _ in range(8):  # constants reach new call sites as functions are specialized
         prune_constant_lookups(tree)  # KINDS['relu2'] only: the other kinds' calls no longer count
-        _FoldSelfConstants(_stored_attrs(tree)).visit(tree)
+        _InlineConstantCalls(tree).visit(tree)
+        _FoldSelfConstants(_stored_attrs(tree), _guarded_stores(tree)).visit(tree)
         _FoldLocalConstants().visit(tree)
+        _DropDeadLocals().visit(tree)
         _Simplify(tuples).visit(tree)
         _DropNoOpCalls(tree).visit(tree)
         if not (_propagate_arguments(tree, modules) | _drop_unused_parameters(tree, modules)):

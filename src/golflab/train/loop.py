@@ -93,12 +93,16 @@ def resolve_vocab(cfg: RunConfig, sources: DataSources) -> int:
 class Trainer:
     """One run's model, optimizer, data and clock. `resumable=False` (a process with no --resume, such
     as the exported train_gpt.py) writes no checkpoint.pt; `telemetry=False` leaves out what only
-    describes the run (MFU): flags the exporter folds, so the script carries neither."""
+    describes the run (MFU); `lab=False` (a process that runs only this job, such as train_gpt.py) reads
+    and writes no compile cache (GOLFLAB_COMPILE_CACHE) and keeps no watch on graphs an earlier job of
+    the process compiled: flags the exporter folds, so the script carries none of it."""
 
     def __init__(self, cfg: RunConfig, out_dir: Path | None, sources: DataSources, env: DistEnv, log: RunLog,
-                 resumable: bool = True, telemetry: bool = True):
+                 resumable: bool = True, telemetry: bool = True, lab: bool = True):
         self.cfg, self.out_dir, self.sources, self.env, self.log = cfg, out_dir, sources, env, log
-        self.resumable, self.telemetry = resumable, telemetry
+        self.resumable = resumable
+        self.telemetry = telemetry
+        self.lab = lab
         t = cfg.train
         if t.micro_batches % env.world_size:
             raise ConfigError(f"train.micro_batches={t.micro_batches} must be divisible by the world size {env.world_size}")
@@ -114,9 +118,9 @@ class Trainer:
         self.model.prepare(self.device)
         self.model.compute_dtype = self.amp
         self.use_compile = t.compile == "on" or (t.compile == "auto" and self.device.type == "cuda")
-        if self.use_compile and fresh_graphs_unless(self.compile_key()):
+        if self.use_compile and lab and fresh_graphs_unless(self.compile_key()):
             log.info("compile: this process's graphs were for another model or kernels; compiling afresh")
-        if self.use_compile and (n := load_compile_cache(log.info)):
+        if self.use_compile and lab and (n := load_compile_cache(log.info)):
             log.info(f"compile cache: {n} artifact file(s) loaded from {compile_cache_dir()}")
         self.compiled = torch.compile(self.model, dynamic=False, fullgraph=True) if self.use_compile else self.model
         self.ddp = DDP(self.compiled, device_ids=[env.local_rank] if self.device.type == "cuda" else None,
@@ -187,7 +191,7 @@ class Trainer:
         restore(snap, self.model, self.optimizer, self.loader)
         if self.ema is not None:
             self.ema = EMA(self.model, self.cfg.schedule.ema_decay)
-        hits = f", {graphs_from_cache()} graphs from the cache" if self.use_compile else ""
+        hits = f", {graphs_from_cache()} graphs from the cache" if self.use_compile and self.lab else ""
         self.log.info(f"compile warm-up: {ran} of at most {steps} steps in {time.perf_counter() - t0:.1f}s "
                       f"(not counted; state restored{hits})")
 
@@ -261,7 +265,8 @@ class Trainer:
         self.pause_clock()
         # only a StopOnSignal asks to stop, and train() sets one only when resumable
         result = self.interrupted() if stop and self.resumable else {**self.finish(), "status": "ok"}
-        self.keep_compile_cache()
+        if self.lab:
+            self.keep_compile_cache()
         return result
 
     def compile_key(self) -> dict[str, Any]:
@@ -426,10 +431,10 @@ class StopOnSignal:
 
 
 def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = None, resume: bool = False,
-          tracker: Any = None, resumable: bool = True, telemetry: bool = True) -> dict[str, Any]:
+          tracker: Any = None, resumable: bool = True, telemetry: bool = True, lab: bool = True) -> dict[str, Any]:
     """Run one training job; writes result.json (also on failure) and re-raises user errors. A stop signal
-    returns status "interrupted" after checkpointing (when `resumable`; see Trainer). `tracker` (main
-    rank only) gets every metric record and the result, as RunLog writes them."""
+    returns status "interrupted" after checkpointing (when `resumable`; see Trainer for the three flags).
+    `tracker` (main rank only) gets every metric record and the result, as RunLog writes them."""
     env = init_distributed()
     setup_backends(env.device, cfg, autocast_dtype(cfg, env.device) is None)
     if out_dir is not None and env.is_main:
@@ -446,7 +451,7 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
             from golflab.train.sources import sources_from_config
 
             sources = sources_from_config(cfg)
-        trainer = Trainer(cfg, out_dir, sources, env, log, resumable=resumable, telemetry=telemetry)
+        trainer = Trainer(cfg, out_dir, sources, env, log, resumable=resumable, telemetry=telemetry, lab=lab)
         log.info(f"{result['device']} x{env.world_size}, grad_accum {trainer.accum}, "
                  f"{sum(p.numel() for p in trainer.model.parameters()):,} params, config {result['config_hash']}")
         if stopper is not None:
