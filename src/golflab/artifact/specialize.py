@@ -603,6 +603,17 @@ def _drop_unused_parameters(tree: ast.Module, modules: frozenset[str]) -> bool:
     return changed
 
 
+def bind_counts(root: ast.AST) -> dict[str, int]:
+    """How many times each name is bound under `root`: stores, parameters, global / nonlocal."""
+    binds: dict[str, int] = {}
+    for n in ast.walk(root):
+        names = [n.id] if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load) else \
+            [n.arg] if isinstance(n, ast.arg) else list(n.names) if isinstance(n, (ast.Global, ast.Nonlocal)) else []
+        for name in names:
+            binds[name] = binds.get(name, 0) + 1
+    return binds
+
+
 class _FoldLocalConstants(ast.NodeTransformer):
     """`x = <constant>` in a function, when nothing else in the function binds `x`: its reads in the
     statements after it in the same block become the constant, and the assignment goes once no read
@@ -610,12 +621,7 @@ class _FoldLocalConstants(ast.NodeTransformer):
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
         self.generic_visit(node)
-        binds: dict[str, int] = {}
-        for n in ast.walk(node):
-            names = [n.id] if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load) else \
-                [n.arg] if isinstance(n, ast.arg) else list(n.names) if isinstance(n, (ast.Global, ast.Nonlocal)) else []
-            for name in names:
-                binds[name] = binds.get(name, 0) + 1
+        binds = bind_counts(node)
         folded: list[tuple[list[ast.stmt], ast.Assign]] = []
         for holder in list(ast.walk(node)):
             for field in ("body", "orelse", "finalbody"):
@@ -754,12 +760,7 @@ class _SpreadKeywords(ast.NodeTransformer):
 def constant_tuples(tree: ast.Module) -> dict[str, list[Any]]:
     """Top-level names bound once, to a tuple of constants, and never bound again anywhere (a tuple
     cannot change, so `'zlib' in CODECS` is decided)."""
-    binds: dict[str, int] = {}
-    for n in ast.walk(tree):
-        names = [n.id] if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load) else \
-            [n.arg] if isinstance(n, ast.arg) else list(n.names) if isinstance(n, (ast.Global, ast.Nonlocal)) else []
-        for name in names:
-            binds[name] = binds.get(name, 0) + 1
+    binds = bind_counts(tree)
     out: dict[str, list[Any]] = {}
     for node in tree.body:
         for t, v in assign_pairs(node):
