@@ -127,7 +127,7 @@ def test_train_attention_sets_the_sdpa_kernels(attention, sets, fp32, enabled):
     import torch
 
     from golflab.config.loader import load_config
-    from golflab.train.compiling import sdp_flags
+    from golflab.train.compiling import sdp_flags, set_sdp_flags
     from golflab.train.loop import setup_backends
 
     cfg = load_config(preset="tiny", overrides=[f"train.attention={attention}", *sets])
@@ -139,8 +139,4 @@ def test_train_attention_sets_the_sdpa_kernels(attention, sets, fp32, enabled):
         setup_backends(torch.device("cpu"), load_config(preset="tiny", overrides=["train.attention=cudnn"]))
         assert sdp_flags() == before  # a CPU run leaves them alone
     finally:
-        c = torch.backends.cuda
-        c.enable_flash_sdp(saved["flash"])
-        c.enable_cudnn_sdp(saved["cudnn"])
-        c.enable_mem_efficient_sdp(saved["efficient"])
-        c.enable_math_sdp(saved["math"])
+        set_sdp_flags(saved)

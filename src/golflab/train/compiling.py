@@ -71,6 +71,17 @@ def sdp_flags() -> dict[str, bool]:
             "efficient": c.mem_efficient_sdp_enabled(), "math": c.math_sdp_enabled()}
 
 
+def set_sdp_flags(on: dict[str, bool]) -> None:
+    """Enable exactly the SDPA kernels `on` names (the keys of sdp_flags)."""
+    import torch
+
+    c = torch.backends.cuda
+    c.enable_flash_sdp(on["flash"])
+    c.enable_cudnn_sdp(on["cudnn"])
+    c.enable_mem_efficient_sdp(on["efficient"])
+    c.enable_math_sdp(on["math"])
+
+
 def compile_cache_dir() -> Path | None:
     value = os.environ.get(COMPILE_CACHE_ENV, "")
     return Path(value) if value else None

@@ -33,6 +33,7 @@ from golflab.train.compiling import (
     load_compile_cache,
     save_compile_cache,
     sdp_flags,
+    set_sdp_flags,
     warm_up_compile,
 )
 from golflab.train.distributed import DistEnv, agree, barrier, init_distributed, shutdown
@@ -67,12 +68,7 @@ def setup_backends(device: torch.device, cfg: RunConfig, fp32: bool = False) -> 
         return
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-    on = sdpa_kernels(cfg, fp32)
-    cuda = torch.backends.cuda
-    cuda.enable_flash_sdp(on["flash"])
-    cuda.enable_cudnn_sdp(on["cudnn"])
-    cuda.enable_mem_efficient_sdp(on["efficient"])
-    cuda.enable_math_sdp(on["math"])
+    set_sdp_flags(sdpa_kernels(cfg, fp32))
 
 
 def autocast_dtype(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
