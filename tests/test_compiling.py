@@ -140,3 +140,34 @@ def test_train_attention_sets_the_sdpa_kernels(attention, sets, fp32, enabled):
         assert sdp_flags() == before  # a CPU run leaves them alone
     finally:
         set_sdp_flags(saved)
+
+
+def test_graphs_cached_under_other_sdpa_kernels_are_not_reused(tmp_path, monkeypatch):
+    """The inductor cache must miss when only the SDPA kernel flags changed: its key does not see them, so
+    set_sdp_flags names them in torch.compiler.config.cache_key_tag. Without that, the third call hits."""
+    import torch
+    from torch._dynamo.utils import counters
+
+    from golflab.train.compiling import sdp_flags, set_sdp_flags
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    monkeypatch.delenv("TORCH_COMPILE_CACHE_KEY_TAG", raising=False)
+    saved, saved_tag = sdp_flags(), torch.compiler.config.cache_key_tag
+    x = torch.arange(6.0)
+
+    def cache_hits_of_a_fresh_trace() -> int:
+        torch._dynamo.reset()
+        before = counters["inductor"]["fxgraph_cache_hit"]
+        torch.compile(lambda t: t.sin() * 3 + t, dynamic=False)(x)
+        return counters["inductor"]["fxgraph_cache_hit"] - before
+
+    try:
+        set_sdp_flags({"flash": True, "cudnn": False, "efficient": True, "math": True})
+        assert cache_hits_of_a_fresh_trace() == 0  # an empty cache
+        assert cache_hits_of_a_fresh_trace() == 1  # the same flags: the cached graph is the right one
+        set_sdp_flags({"flash": False, "cudnn": True, "efficient": False, "math": False})
+        assert cache_hits_of_a_fresh_trace() == 0  # other kernels: traced and compiled again
+    finally:
+        set_sdp_flags(saved)
+        torch.compiler.config.cache_key_tag = saved_tag
+        torch._dynamo.reset()

@@ -72,7 +72,9 @@ def sdp_flags() -> dict[str, bool]:
 
 
 def set_sdp_flags(on: dict[str, bool]) -> None:
-    """Enable exactly the SDPA kernels `on` names (the keys of sdp_flags)."""
+    """Enable exactly the SDPA kernels `on` names (the keys of sdp_flags), and name them in the compile
+    caches' key: the kernel is chosen when a graph is traced, and the AOTAutograd and FX-graph cache keys do
+    not see these flags (a cuDNN run on the H200 took its flash graph from the cache, bench/RESULTS.md)."""
     import torch
 
     c = torch.backends.cuda
@@ -80,6 +82,8 @@ def set_sdp_flags(on: dict[str, bool]) -> None:
     c.enable_cudnn_sdp(on["cudnn"])
     c.enable_mem_efficient_sdp(on["efficient"])
     c.enable_math_sdp(on["math"])
+    user_tag = os.environ.get("TORCH_COMPILE_CACHE_KEY_TAG", "")
+    torch.compiler.config.cache_key_tag = user_tag + "|sdpa:" + ",".join(k for k in sorted(on) if on[k])
 
 
 def compile_cache_dir() -> Path | None:
