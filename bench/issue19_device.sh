@@ -31,7 +31,7 @@ for f in compare/reference/stdout.txt compare/golflab_stdout.txt frontier.log la
 done
 echo; echo "==== tables"
 [ -f "$W/compare/compare.json" ] && python3 bench/compare_reference.py --out "$W/compare" --table
-for f in probe.log kernels.log; do [ -f "$W/$f" ] && { echo; grep -v '^{' "$W/$f" | tail -n 8; }; done
+for f in probe.log kernels.log flexdocs.log; do [ -f "$W/$f" ] && { echo; grep -v '^{' "$W/$f" | tail -n 8; }; done
 if [ -f "$W/frontier/result.json" ]; then
   python3 - "$W/frontier/result.json" <<'PY'
 import json, sys

@@ -80,8 +80,9 @@ def probe(data: str, preset: str, sets: list[str], steps: int) -> dict:
     t0 = time.perf_counter()
     trainer.compile_warmup()
     warm = time.perf_counter() - t0
-    for _ in range(2):
-        trainer.train_step(1.0)
+    # the loss of the first step from the restored init: variants of one function (attention kernels) agree
+    first_loss = float(trainer.train_step(1.0))
+    trainer.train_step(1.0)
     trainer.sync()
     if env.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -90,7 +91,7 @@ def probe(data: str, preset: str, sets: list[str], steps: int) -> dict:
         trainer.train_step(1.0)
     trainer.sync()
     ms = (time.perf_counter() - t0) / steps * 1e3
-    row = {"variant": " ".join(sets) or "(preset)", "ms_per_step": ms, "warmup_s": warm,
+    row = {"variant": " ".join(sets) or "(preset)", "ms_per_step": ms, "warmup_s": warm, "first_loss": first_loss,
            "grad_accum": trainer.accum, "tokens_per_s": cfg.train.batch_tokens / ms * 1e3,
            "peak_gb": torch.cuda.max_memory_allocated() / 1e9 if env.device.type == "cuda" else 0.0}
     row.update(profile_step(trainer))
@@ -122,14 +123,15 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
-    print(f"\n{'variant':44} {'accum':>5} {'ms/step':>8} {'ratio':>6} {'GPU busy':>8} {'peak GB':>7} {'warm-up s':>9}")
+    print(f"\n{'variant':44} {'accum':>5} {'ms/step':>8} {'ratio':>6} {'GPU busy':>8} {'peak GB':>7} {'warm-up s':>9}"
+          f" {'loss 1':>7}")
     base = next((r["ms_per_step"] for r in rows if "ms_per_step" in r), None)
     for r in rows:
         if "error" in r:
             print(f"{r['variant'][:44]:44} failed: {r['error'][:120]}")
             continue
         print(f"{r['variant'][:44]:44} {r['grad_accum']:5d} {r['ms_per_step']:8.1f} {r['ms_per_step'] / base:6.3f} "
-              f"{r['gpu_busy_ms']:8.1f} {r['peak_gb']:7.1f} {r['warmup_s']:9.1f}")
+              f"{r['gpu_busy_ms']:8.1f} {r['peak_gb']:7.1f} {r['warmup_s']:9.1f} {r['first_loss']:7.4f}")
     for r in rows:
         if "families_ms" in r:
             fams = ", ".join(f"{k} {v:.1f}" for k, v in r["families_ms"].items())

@@ -160,8 +160,9 @@ class TrainConfig:
     micro_batches: int = 8  # micro-batches per step over all ranks; grad_accum = micro_batches // world_size
     compile: Literal["auto", "on", "off"] = "auto"  # auto: compile on CUDA, eager on CPU
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
-    # SDPA kernels on CUDA: auto = flash, and cuDNN for masked attention (document masks), which flash cannot
-    # run and which would otherwise fall to the math kernel; flash = flash, mem-efficient, math; cudnn = cuDNN only
+    # attention kernels on CUDA: auto = SDPA's flash, FlexAttention block masks for compiled document masks
+    # (windows take FlexAttention in every mode), and cuDNN for other masked calls, which flash cannot run and
+    # which would otherwise fall to the math kernel; flash = SDPA's flash, mem-efficient, math; cudnn = SDPA's cuDNN only (dense masks)
     attention: Literal["auto", "flash", "cudnn"] = "auto"
     log_every: int = 200
     checkpoint_every: int = 0  # steps; 0 = only a final checkpoint

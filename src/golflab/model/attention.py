@@ -2,13 +2,14 @@
 register tokens as attention sinks, gated value normalisation, value embeddings, document masks, XSA and
 the per-head output gate.
 
-Full-context layers use scaled_dot_product_attention (flash on CUDA). Windowed layers use
-FlexAttention with a block mask when compiled on CUDA, and SDPA with a boolean mask otherwise.
+Full-context layers use scaled_dot_product_attention (flash on CUDA). Windowed layers, and document masks,
+use FlexAttention with a block mask when compiled on CUDA, and SDPA with a boolean mask otherwise.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,11 @@ from golflab.model.gates import AttnOutputGate
 from golflab.model.layers import Linear, Rotary, apply_rotary, rms_norm
 from golflab.model.params import new_param
 
+if TYPE_CHECKING:
+    from torch.nn.attention.flex_attention import BlockMask
+
 VE_GATE_CHANNELS = 32  # value-embedding gate reads this many leading channels of x
+FLEX_BLOCK = 128  # FlexAttention's block: a document block mask needs the length to be a multiple of it
 
 
 def head_dim_of(cfg: ModelConfig) -> int:
@@ -45,6 +50,36 @@ def doc_mask(idx: Tensor, bos_id: int, num_sinks: int) -> Tensor:
     causal = pos[None, :] <= pos[:, None]
     same = doc[:, :, None] == doc[:, None, :]
     return (causal & (same | (pos < num_sinks)[None, None, :])).unsqueeze(1)
+
+
+def doc_block_mask(idx: Tensor, bos_id: int) -> BlockMask:
+    """FlexAttention's form of doc_mask (no sinks; T a multiple of FLEX_BLOCK), built from tensor ops so
+    that it is traced into the compiled graph: per row, the (query block, key block) pairs that hold some
+    causal same-document pair, split into those where every pair counts (no mask applied) and the partial
+    ones. The kernel skips the rest, where SDPA with a dense boolean mask computes every block."""
+    from torch.nn.attention.flex_attention import BlockMask
+
+    B, T = idx.shape
+    doc = torch.cumsum((idx == bos_id).to(torch.int32), dim=1)  # nondecreasing along each row
+    nb = T // FLEX_BLOCK
+    ends = doc.view(B, nb, FLEX_BLOCK)
+    lo_q, hi_q = ends[:, :, None, 0], ends[:, :, None, -1]  # (B, nb, 1): a query block's first and last document
+    lo_k, hi_k = ends[:, None, :, 0], ends[:, None, :, -1]  # (B, 1, nb): the same of a key block
+    blk = torch.arange(nb, device=idx.device)
+    # a key block at or before the query block shares a document with it iff its last document is the
+    # query block's first; every pair shares one iff both blocks lie in one document (and k is strictly before)
+    some = (blk[None, :, None] >= blk[None, None, :]) & (hi_k >= lo_q)
+    every = (blk[None, :, None] > blk[None, None, :]) & (lo_k == hi_q)
+
+    def listed(dense: Tensor) -> tuple[Tensor, Tensor]:  # counts (B, 1, nb) and the blocks first (B, 1, nb, nb)
+        order = torch.argsort(dense.to(torch.int32), dim=-1, descending=True, stable=True)
+        return dense.sum(-1, dtype=torch.int32)[:, None].contiguous(), order.to(torch.int32)[:, None].contiguous()
+
+    def same_document(b: Tensor, h: Tensor, q: Tensor, k: Tensor) -> Tensor:
+        return (k <= q) & (doc[b, q] == doc[b, k])
+
+    partial, full = listed(some & ~every), listed(every)
+    return BlockMask.from_kv_blocks(*partial, *full, BLOCK_SIZE=FLEX_BLOCK, mask_mod=same_document)
 
 
 def xsa(y: Tensor, v: Tensor) -> Tensor:
@@ -107,8 +142,9 @@ class Attention(nn.Module):
         if self.window > 0 and device.type == "cuda":
             self.block_mask = flex_block_mask(seq_len, self.window, self.num_sinks, device)
 
-    def forward(self, x: Tensor, ve: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
-        """x: (B, T, D) normed input; ve: value embedding; mask: a (B, 1, T, T) document mask or None."""
+    def forward(self, x: Tensor, ve: Tensor | None = None, mask: Tensor | BlockMask | None = None) -> Tensor:
+        """x: (B, T, D) normed input; ve: value embedding; mask: a document mask, (B, 1, T, T) or as
+        doc_block_mask's BlockMask, or None."""
         B, T, _ = x.shape
         q = self.c_q(x).view(B, T, self.num_heads, self.head_dim)
         k = self.c_k(x).view(B, T, self.num_kv_heads, self.head_dim)
@@ -138,8 +174,10 @@ class Attention(nn.Module):
             return apply_rotary(x, cos, sin)
         return torch.cat((apply_rotary(x[..., : self.rope_dims], cos, sin), x[..., self.rope_dims :]), dim=-1)
 
-    def _attend(self, q: Tensor, k: Tensor, v: Tensor, T: int, mask: Tensor | None = None) -> Tensor:
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, T: int, mask: Tensor | BlockMask | None = None) -> Tensor:
         gqa = self.num_kv_heads != self.num_heads
+        if mask is not None and not isinstance(mask, Tensor):  # doc_block_mask's (the model has no windows)
+            return _flex_attention()(q, k, v, block_mask=mask, enable_gqa=gqa)
         if mask is not None:  # documents (and the window, if any) as one boolean mask
             if 0 < self.window < T:
                 mask = mask & window_mask(T, self.window, self.num_sinks, q.device)

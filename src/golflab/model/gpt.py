@@ -6,19 +6,25 @@ and the output head."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from golflab.config.schema import ModelConfig
-from golflab.model.attention import Attention, doc_mask, head_dim_of
+from golflab.model.attention import FLEX_BLOCK, Attention, doc_block_mask, doc_mask, head_dim_of
 from golflab.model.depth import check_depth, first_parallel_step, layer_order, num_encoder_steps, num_skips
 from golflab.model.gates import SmearGate, check_gates
 from golflab.model.head import OutputHead
 from golflab.model.layers import rms_norm
 from golflab.model.mlp import build_mlp
 from golflab.model.params import init_parameters, new_param
+
+if TYPE_CHECKING:
+    from torch.nn.attention.flex_attention import BlockMask
+
+    Mask = Tensor | BlockMask | None
 
 
 class Block(nn.Module):
@@ -41,7 +47,7 @@ class Block(nn.Module):
         mix = self.resid_mix.to(x.dtype)
         return mix[0] * x + mix[1] * x0
 
-    def _attn_out(self, x: Tensor, ve: Tensor | None, mask: Tensor | None) -> Tensor:
+    def _attn_out(self, x: Tensor, ve: Tensor | None, mask: Mask) -> Tensor:
         a = self.attn(self._norm(x), ve, mask)
         return a * self.attn_scale.to(x.dtype) if self.attn_scale is not None else a
 
@@ -49,12 +55,12 @@ class Block(nn.Module):
         m = self.mlp(self._norm(x))
         return m * self.mlp_scale.to(x.dtype) if self.mlp_scale is not None else m
 
-    def forward(self, x: Tensor, x0: Tensor, ve: Tensor | None, mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, x0: Tensor, ve: Tensor | None, mask: Mask = None) -> Tensor:
         x = self._mix(x, x0)
         x = x + self._attn_out(x, ve, mask)
         return x + self._mlp_out(x)
 
-    def parallel(self, lanes: tuple[Tensor, Tensor], x0: Tensor, ve: Tensor | None, mask: Tensor | None,
+    def parallel(self, lanes: tuple[Tensor, Tensor], x0: Tensor, ve: Tensor | None, mask: Mask,
                  post: Tensor, resid: Tensor) -> tuple[Tensor, Tensor]:
         """Parallel residuals: attention reads lane 0, the MLP lane 1, and each output is written to both
         lanes with learned weights: lane_j <- resid[j] lane_j + post[0, j] attn + post[1, j] mlp."""
@@ -102,15 +108,21 @@ class GPT(nn.Module):
         self.parallel_resid = new_param((n_par, 2), "scalar", ("const", 1.1)) if n_par else None
         self.head = OutputHead(cfg, self.vocab_size)
         self.compute_dtype: torch.dtype | None = None  # residual-stream dtype under autocast (set by the trainer)
+        self.flex_docs = False  # set by prepare()
 
     def init_weights(self, seed: int) -> GPT:
         init_parameters(self, seed)
         return self
 
-    def prepare(self, device: torch.device) -> None:
-        """Precompute per-length attention masks for the sequence length this model trains at."""
+    def prepare(self, device: torch.device, flex_docs: bool = True) -> None:
+        """Precompute per-length attention masks for the sequence length this model trains at, and say
+        whether compiled CUDA graphs take document masks as FlexAttention block masks (no windows or
+        sinks: doc_block_mask covers neither)."""
         for block in self.blocks:
             block.attn.prepare(self.cfg.seq_len + self.cfg.num_registers, device)
+        c = self.cfg
+        self.flex_docs = (flex_docs and c.doc_mask and device.type == "cuda" and not c.num_registers
+                          and not (c.attn_window > 0 and c.window_layers))
 
     def hidden(self, idx: Tensor) -> Tensor:
         """Final-normed hidden states (B, T, D) for token ids (B, T)."""
@@ -124,7 +136,10 @@ class GPT(nn.Module):
         if self.registers is not None:
             regs = rms_norm(self.registers.to(x.dtype)).unsqueeze(0).expand(x.size(0), -1, -1)
             x = torch.cat([regs, x], dim=1)
-        mask = doc_mask(idx, self.cfg.bos_id, R) if self.cfg.doc_mask else None
+        mask: Mask = None
+        if self.cfg.doc_mask:  # FlexAttention skips the blocks a dense mask only zeroes (compiled: eager flex is slow)
+            flex = self.flex_docs and torch.compiler.is_compiling() and idx.size(1) % FLEX_BLOCK == 0
+            mask = doc_block_mask(idx, self.cfg.bos_id) if flex else doc_mask(idx, self.cfg.bos_id, R)
         x0 = x
         skips: list[Tensor] = []
         lanes: tuple[Tensor, Tensor] | None = None

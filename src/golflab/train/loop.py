@@ -50,7 +50,8 @@ def sdpa_kernels(cfg: RunConfig, fp32: bool = False) -> dict[str, bool]:
     cuDNN, and torch.compile picks one when it traces. "flash" is the reference's set, without cuDNN.
     "auto" is the same unless the model masks its attention (document masks, windows): a masked call,
     which flash refuses, then lands on cuDNN rather than the math kernel that materializes every score;
-    math stays on for fp32 and head dims cuDNN does not run. "cudnn" is cuDNN alone."""
+    math stays on for fp32 and head dims cuDNN does not run. "cudnn" is cuDNN alone. (Under "auto",
+    compiled document masks go to FlexAttention instead where the model allows it: see ready_model.)"""
     mode = cfg.train.attention
     if mode == "auto":
         m = cfg.model
@@ -76,6 +77,14 @@ def autocast_dtype(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
     if p == "fp32" or (p == "auto" and device.type != "cuda"):
         return None
     return torch.bfloat16
+
+
+def ready_model(model: GPT, cfg: RunConfig, device: torch.device) -> GPT:
+    """Attention masks and compute dtype for running `model` as `cfg` says on `device`; train.attention=auto
+    also lets compiled CUDA graphs take document masks as FlexAttention block masks."""
+    model.prepare(device, flex_docs=cfg.train.attention == "auto")
+    model.compute_dtype = autocast_dtype(cfg, device)
+    return model
 
 
 def resolve_vocab(cfg: RunConfig, sources: DataSources) -> int:
@@ -110,9 +119,7 @@ class Trainer:
         self.amp = autocast_dtype(cfg, self.device)
         torch.manual_seed(cfg.seed)
         self.vocab = resolve_vocab(cfg, sources)
-        self.model: GPT = build_model(cfg.model, cfg.seed, self.vocab).to(self.device)
-        self.model.prepare(self.device)
-        self.model.compute_dtype = self.amp
+        self.model: GPT = ready_model(build_model(cfg.model, cfg.seed, self.vocab).to(self.device), cfg, self.device)
         self.use_compile = t.compile == "on" or (t.compile == "auto" and self.device.type == "cuda")
         if self.use_compile and lab and fresh_graphs_unless(self.compile_key()):
             log.info("compile: this process's graphs were for another model or kernels; compiling afresh")

@@ -12,7 +12,7 @@ from golflab.config.loader import from_toml_file
 from golflab.errors import DataError
 from golflab.eval.evaluate import EvalResult, evaluate
 from golflab.model.gpt import GPT
-from golflab.train.loop import autocast_dtype, resolve_vocab, setup_backends
+from golflab.train.loop import autocast_dtype, ready_model, resolve_vocab, setup_backends
 from golflab.train.sources import sources_from_config
 
 
@@ -28,9 +28,7 @@ def load_run_model(run_dir: Path, device: torch.device, data: Path | None = None
     sources = sources_from_config(cfg)
     model = GPT(cfg.model, resolve_vocab(cfg, sources)).to(device)
     model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
-    model.prepare(device)
-    model.compute_dtype = autocast_dtype(cfg, device)
-    model.eval()
+    ready_model(model, cfg, device).eval()
     return cfg, model, sources
 
 

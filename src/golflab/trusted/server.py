@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from golflab.config.loader import from_toml_file
     from golflab.model.gpt import build_model
-    from golflab.train.loop import autocast_dtype, setup_backends
+    from golflab.train.loop import autocast_dtype, ready_model, setup_backends
     from golflab.trusted.protocol import Buffer, send
 
     try:
@@ -38,9 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         setup_backends(device, cfg, amp is None)
         model = build_model(cfg.model, cfg.seed, a.vocab).to(device)
         model.load_state_dict(torch.load(a.weights, map_location=device, weights_only=True))
-        model.prepare(device)
-        model.compute_dtype = amp
-        model.eval()
+        ready_model(model, cfg, device).eval()
         compile_ = cfg.train.compile == "on" or (cfg.train.compile == "auto" and device.type == "cuda")
         fn = torch.compile(model.logits, dynamic=False) if compile_ else model.logits
         buf = Buffer(a.buffer, a.rows, a.seq, a.vocab)
