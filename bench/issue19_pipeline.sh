@@ -4,7 +4,7 @@
 #   compare   golf-baseline against parameter-golf's train_gpt.py, SECONDS each (bench/compare_reference.py)
 #   probe     step time of golf-baseline by micro-batch count, with a profile (bench/step_probe.py)
 #   kernels   step time of golf-baseline with flash against cuDNN attention (bench/step_probe.py)
-#   flexdocs  step time of golf-frontier with FlexAttention document masks (auto) against cuDNN's dense mask
+#   flexdocs  step time of golf-frontier with FlexAttention document masks (flex) against cuDNN's dense mask
 #   frontier  golf-frontier for SECONDS on the sp8192 dataset, standard eval (as the reference scores)
 #   lab       the 6-run bench/lab_share.toml lab with persistent workers, timed against its train seconds
 # usage: bash bench/issue19_pipeline.sh W SECONDS [STAGE ...]
@@ -26,7 +26,7 @@ for s in "${stages[@]}"; do
         --variant "train.attention=flash" --variant "train.attention=cudnn" > "$W/kernels.log" 2>&1 ;;
     flexdocs)
       python3 bench/step_probe.py --data /tmp/deb8k --preset golf-frontier --steps 8 --json "$W/flexdocs.json" \
-        --variant "train.attention=auto" --variant "train.attention=cudnn" > "$W/flexdocs.log" 2>&1 ;;
+        --variant "train.attention=flex" --variant "train.attention=cudnn" > "$W/flexdocs.log" 2>&1 ;;
     frontier)
       python3 -m golflab train --preset golf-frontier --data /tmp/deb8k --budget "${S}s" --set eval.stride=0 \
         --out "$W/frontier" > "$W/frontier.log" 2>&1 ;;

@@ -71,7 +71,7 @@ def profile_step(trainer: Trainer) -> dict:
             "top_kernels_ms": [(k, v / 1e3) for k, v in top]}
 
 
-def probe(data: str, preset: str, sets: list[str], steps: int) -> dict:
+def probe(data: str, preset: str, sets: list[str], steps: int, check_steps: int = 2) -> dict:
     cfg = load_config(preset=preset, overrides=[f"data.path={data}", "eval.val_every=0", *sets])
     env = init_distributed()
     setup_backends(env.device, cfg, autocast_dtype(cfg, env.device) is None)
@@ -80,10 +80,9 @@ def probe(data: str, preset: str, sets: list[str], steps: int) -> dict:
     t0 = time.perf_counter()
     trainer.compile_warmup()
     warm = time.perf_counter() - t0
-    # the loss of the first step from the restored init: variants of one function (attention kernels) agree
-    first_loss = float(trainer.train_step(1.0))
-    trainer.train_step(1.0)
-    trainer.sync()
+    # untimed steps from the restored init, their losses kept: variants of one function (attention kernels)
+    # agree on the first, and a variant that diverges early shows it
+    losses = [float(trainer.train_step(1.0)) for _ in range(max(2, check_steps))]
     if env.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
@@ -91,7 +90,8 @@ def probe(data: str, preset: str, sets: list[str], steps: int) -> dict:
         trainer.train_step(1.0)
     trainer.sync()
     ms = (time.perf_counter() - t0) / steps * 1e3
-    row = {"variant": " ".join(sets) or "(preset)", "ms_per_step": ms, "warmup_s": warm, "first_loss": first_loss,
+    row = {"variant": " ".join(sets) or "(preset)", "ms_per_step": ms, "warmup_s": warm, "first_loss": losses[0],
+           "losses": losses,
            "grad_accum": trainer.accum, "tokens_per_s": cfg.train.batch_tokens / ms * 1e3,
            "peak_gb": torch.cuda.max_memory_allocated() / 1e9 if env.device.type == "cuda" else 0.0}
     row.update(profile_step(trainer))
@@ -108,6 +108,7 @@ def main() -> None:
     ap.add_argument("--preset", default="golf-baseline")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--variant", action="append", default=[], help="space-separated --set overrides; repeatable")
+    ap.add_argument("--check-steps", type=int, default=2, help="untimed steps first, each loss kept (at least 2)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--cpu", action="store_true", help="allow a CPU run (a check of this script)")
     args = ap.parse_args()
@@ -117,7 +118,7 @@ def main() -> None:
     for v in args.variant or [""]:
         sets = v.split()
         try:
-            rows.append(probe(args.data, args.preset, sets, args.steps))
+            rows.append(probe(args.data, args.preset, sets, args.steps, args.check_steps))
         except Exception as exc:  # one failed variant must not lose the others' rows
             rows.append({"variant": v, "error": f"{type(exc).__name__}: {exc}"})
         print(json.dumps(rows[-1]), flush=True)
@@ -132,6 +133,9 @@ def main() -> None:
             continue
         print(f"{r['variant'][:44]:44} {r['grad_accum']:5d} {r['ms_per_step']:8.1f} {r['ms_per_step'] / base:6.3f} "
               f"{r['gpu_busy_ms']:8.1f} {r['peak_gb']:7.1f} {r['warmup_s']:9.1f} {r['first_loss']:7.4f}")
+    for r in rows:
+        if "losses" in r:
+            print(f"  {r['variant'][:40]}: losses of the untimed steps: " + " ".join(f"{x:.4f}" for x in r["losses"]))
     for r in rows:
         if "families_ms" in r:
             fams = ", ".join(f"{k} {v:.1f}" for k, v in r["families_ms"].items())

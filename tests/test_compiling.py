@@ -113,33 +113,50 @@ def test_a_process_recompiles_only_when_what_its_graphs_were_traced_for_changes(
     torch._dynamo.reset()
 
 
-@pytest.mark.parametrize(("attention", "sets", "fp32", "enabled"), [
-    ("flash", [], False, {"flash", "efficient", "math"}),
-    ("auto", [], False, {"flash", "efficient", "math"}),  # nothing masked: the reference's kernels
-    # a document mask: a masked call flash refuses lands on cuDNN, not on math
-    ("auto", ["model.doc_mask=true"], False, {"flash", "cudnn"}),
-    ("auto", ["model.attn_window=8", "model.window_layers=[0]"], False, {"flash", "cudnn"}),
-    ("auto", ["model.doc_mask=true"], True, {"flash", "cudnn", "math"}),  # fp32: neither flash nor cuDNN runs it
-    ("auto", ["model.doc_mask=true", "model.head_dim=12"], False, {"flash", "cudnn", "math"}),  # cuDNN needs 8 | hd
-    ("cudnn", [], False, {"cudnn"}),
+AMPERE, HOPPER = (8, 0), (9, 0)
+
+
+@pytest.mark.parametrize(("attention", "sets", "fp32", "capability", "enabled"), [
+    ("flash", [], False, HOPPER, {"flash", "efficient", "math"}),  # the reference's set, on every GPU
+    ("auto", [], False, AMPERE, {"flash", "efficient", "math"}),  # nothing masked: the reference's kernels
+    ("auto", [], False, HOPPER, {"cudnn"}),  # Hopper: cuDNN, 1.15x faster than flash on golf-baseline
+    ("flex", [], False, HOPPER, {"cudnn"}),
+    ("auto", [], True, HOPPER, {"flash", "efficient", "math"}),  # fp32: cuDNN does not run it
+    ("auto", ["model.head_dim=12"], False, HOPPER, {"flash", "efficient", "math"}),  # cuDNN needs 8 | hd
+    # a document mask before Hopper: a masked call flash refuses lands on cuDNN, not on math
+    ("auto", ["model.doc_mask=true"], False, AMPERE, {"flash", "cudnn"}),
+    ("auto", ["model.attn_window=8", "model.window_layers=[0]"], False, AMPERE, {"flash", "cudnn"}),
+    ("auto", ["model.doc_mask=true"], True, AMPERE, {"flash", "cudnn", "math"}),  # fp32: neither runs it
+    ("auto", ["model.doc_mask=true", "model.head_dim=12"], False, HOPPER, {"flash", "cudnn", "math"}),
+    ("auto", ["model.doc_mask=true"], False, HOPPER, {"cudnn"}),
+    ("cudnn", [], False, AMPERE, {"cudnn"}),
 ])
-def test_train_attention_sets_the_sdpa_kernels(attention, sets, fp32, enabled):
+def test_train_attention_picks_the_sdpa_kernels(attention, sets, fp32, capability, enabled):
+    from golflab.config.loader import load_config
+    from golflab.train.loop import sdpa_kernels
+
+    cfg = load_config(preset="tiny", overrides=[f"train.attention={attention}", *sets])
+    assert {k for k, on in sdpa_kernels(cfg, fp32, capability).items() if on} == enabled
+
+
+def test_setup_backends_sets_the_flags_of_the_devices_capability_and_leaves_a_cpu_run_alone(monkeypatch):
     import torch
 
     from golflab.config.loader import load_config
     from golflab.train.compiling import sdp_flags, set_sdp_flags
     from golflab.train.loop import setup_backends
 
-    cfg = load_config(preset="tiny", overrides=[f"train.attention={attention}", *sets])
-    saved = sdp_flags()
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: HOPPER)
+    saved, saved_tag = sdp_flags(), torch.compiler.config.cache_key_tag
     try:
-        setup_backends(torch.device("cuda"), cfg, fp32)  # sets flags only: no GPU needed
-        assert {k for k, on in sdp_flags().items() if on} == enabled
+        setup_backends(torch.device("cuda"), load_config(preset="tiny"))  # sets flags only: no GPU needed
+        assert {k for k, on in sdp_flags().items() if on} == {"cudnn"}
         before = sdp_flags()
-        setup_backends(torch.device("cpu"), load_config(preset="tiny", overrides=["train.attention=cudnn"]))
-        assert sdp_flags() == before  # a CPU run leaves them alone
+        setup_backends(torch.device("cpu"), load_config(preset="tiny", overrides=["train.attention=flash"]))
+        assert sdp_flags() == before
     finally:
         set_sdp_flags(saved)
+        torch.compiler.config.cache_key_tag = saved_tag
 
 
 def test_graphs_cached_under_other_sdpa_kernels_are_not_reused(tmp_path, monkeypatch):

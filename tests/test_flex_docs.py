@@ -79,3 +79,22 @@ def test_a_compiled_model_with_flex_document_masks_computes_the_dense_masks_func
         want = dense(idx, targets, reduction="none")
         got = torch.compile(flex, fullgraph=True)(idx, targets, reduction="none")
     assert torch.allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize(("attention", "device", "sets", "flex"), [
+    ("flex", "cuda", [], True),
+    ("auto", "cuda", [], False),  # opt-in: FlexAttention's loss went to NaN on the H200 (docs/frontier.md)
+    ("flex", "cpu", [], False),  # eager CPU FlexAttention materializes every score: the dense mask it is
+    ("flex", "cuda", ["model.num_registers=2"], False),  # doc_block_mask has no sinks
+    ("flex", "cuda", ["model.attn_window=64", "model.window_layers=[0]"], False),  # nor windows
+])
+def test_train_attention_flex_turns_flex_document_masks_on(attention, device, sets, flex, monkeypatch):
+    from golflab.model.attention import Attention
+    from golflab.train.loop import ready_model
+
+    monkeypatch.setattr(Attention, "prepare", lambda self, seq_len, device: None)  # windows' masks need a GPU
+
+    cfg = load_config(preset="tiny", overrides=["model.doc_mask=true", "model.vocab_size=64", f"train.attention={attention}",
+                                                 *sets])
+    model = build_model(cfg.model, 0)
+    assert ready_model(model, cfg, torch.device(device)).flex_docs is flex

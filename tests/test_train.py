@@ -187,7 +187,12 @@ def test_exported_script_reproduces_the_run_without_golflab(tiny_dataset, tmp_pa
     code = "import runpy, sys; sys.modules['golflab'] = None; runpy.run_path(sys.argv[1], run_name='__main__')"
     subprocess.run([sys.executable, "-c", code, str(script)], check=True, env=env, capture_output=True, timeout=600,
                    cwd=tmp_path)
-    own = train(cfg, tmp_path / "own", sources_from_config(cfg))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the script ran (OMP_NUM_THREADS=1): CPU reductions split by thread count
+    try:
+        own = train(cfg, tmp_path / "own", sources_from_config(cfg))
+    finally:
+        torch.set_num_threads(threads)
     exported = json.loads((tmp_path / "exported" / "result.json").read_text())
     a = {m["step"]: m["loss"] for m in read_metrics(tmp_path / "own") if m["kind"] == "train"}
     b = {m["step"]: m["loss"] for m in read_metrics(tmp_path / "exported") if m["kind"] == "train"}

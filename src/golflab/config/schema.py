@@ -160,10 +160,12 @@ class TrainConfig:
     micro_batches: int = 8  # micro-batches per step over all ranks; grad_accum = micro_batches // world_size
     compile: Literal["auto", "on", "off"] = "auto"  # auto: compile on CUDA, eager on CPU
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
-    # attention kernels on CUDA: auto = SDPA's flash, FlexAttention block masks for compiled document masks
-    # (windows take FlexAttention in every mode), and cuDNN for other masked calls, which flash cannot run and
-    # which would otherwise fall to the math kernel; flash = SDPA's flash, mem-efficient, math; cudnn = SDPA's cuDNN only (dense masks)
-    attention: Literal["auto", "flash", "cudnn"] = "auto"
+    # attention kernels on CUDA (train/loop.py sdpa_kernels): auto = SDPA's cuDNN kernel on Hopper or newer
+    # where it runs (bf16, head dim 8k <= 128), elsewhere flash, with masked calls (document masks), which
+    # flash cannot run, on cuDNN rather than the math kernel; flash = SDPA's flash, mem-efficient, math (the
+    # reference's); cudnn = SDPA's cuDNN only; flex = auto, with compiled document masks as FlexAttention block
+    # masks (1.38x faster on golf-frontier, but its loss goes to NaN at step 3 on the H200: docs/frontier.md)
+    attention: Literal["auto", "flash", "cudnn", "flex"] = "auto"
     log_every: int = 200
     checkpoint_every: int = 0  # steps; 0 = only a final checkpoint
     max_loss: float = 0.0  # stop with an error once the train loss exceeds this; 0 = 2 x initial loss + 5
