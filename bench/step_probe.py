@@ -24,8 +24,9 @@ from pathlib import Path
 import torch
 
 from golflab.config.loader import load_config
+from golflab.train.backends import autocast_dtype, setup_backends
 from golflab.train.distributed import init_distributed
-from golflab.train.loop import Trainer, autocast_dtype, setup_backends
+from golflab.train.loop import Trainer
 from golflab.train.runlog import RunLog
 from golflab.train.sources import sources_from_config
 

@@ -133,7 +133,7 @@ AMPERE, HOPPER = (8, 0), (9, 0)
 ])
 def test_train_attention_picks_the_sdpa_kernels(attention, sets, fp32, capability, enabled):
     from golflab.config.loader import load_config
-    from golflab.train.loop import sdpa_kernels
+    from golflab.train.backends import sdpa_kernels
 
     cfg = load_config(preset="tiny", overrides=[f"train.attention={attention}", *sets])
     assert {k for k, on in sdpa_kernels(cfg, fp32, capability).items() if on} == enabled
@@ -143,8 +143,8 @@ def test_setup_backends_sets_the_flags_of_the_devices_capability_and_leaves_a_cp
     import torch
 
     from golflab.config.loader import load_config
+    from golflab.train.backends import setup_backends
     from golflab.train.compiling import sdp_flags, set_sdp_flags
-    from golflab.train.loop import setup_backends
 
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: HOPPER)
     saved, saved_tag = sdp_flags(), torch.compiler.config.cache_key_tag

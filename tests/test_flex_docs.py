@@ -90,7 +90,7 @@ def test_a_compiled_model_with_flex_document_masks_computes_the_dense_masks_func
 ])
 def test_train_attention_flex_turns_flex_document_masks_on(attention, device, sets, flex, monkeypatch):
     from golflab.model.attention import Attention
-    from golflab.train.loop import ready_model
+    from golflab.train.backends import ready_model
 
     monkeypatch.setattr(Attention, "prepare", lambda self, seq_len, device: None)  # windows' masks need a GPU
 

@@ -160,7 +160,7 @@ class TrainConfig:
     micro_batches: int = 8  # micro-batches per step over all ranks; grad_accum = micro_batches // world_size
     compile: Literal["auto", "on", "off"] = "auto"  # auto: compile on CUDA, eager on CPU
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
-    # attention kernels on CUDA (train/loop.py sdpa_kernels): auto = SDPA's cuDNN kernel on Hopper or newer
+    # attention kernels on CUDA (train/backends.py sdpa_kernels): auto = SDPA's cuDNN kernel on Hopper or newer
     # where it runs (bf16, head dim 8k <= 128), elsewhere flash, with masked calls (document masks), which
     # flash cannot run, on cuDNN rather than the math kernel; flash = SDPA's flash, mem-efficient, math (the
     # reference's); cudnn = SDPA's cuDNN only; flex = auto, with compiled document masks as FlexAttention block

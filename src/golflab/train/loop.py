@@ -8,9 +8,7 @@ gradient accumulation keeping the global batch (grad_accum = micro_batches // wo
 from __future__ import annotations
 
 import math
-import os
 import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from golflab.eval.evaluate import EvalResult, eval_options, evaluate
 from golflab.model.gpt import GPT, build_model
 from golflab.model.info import flops_per_token, peak_flops
 from golflab.optim.table import TableOptimizer
+from golflab.train.backends import autocast_dtype, ready_model, setup_backends
 from golflab.train.compiling import (
     compile_cache_dir,
     fresh_graphs_unless,
@@ -33,63 +32,16 @@ from golflab.train.compiling import (
     load_compile_cache,
     save_compile_cache,
     sdp_flags,
-    set_sdp_flags,
     warm_up_compile,
 )
 from golflab.train.distributed import DistEnv, agree, barrier, init_distributed, shutdown
 from golflab.train.runlog import RunLog, code_version, driver_version
 from golflab.train.schedule import Clock, budget_fractions, budget_reached, lr_scale
+from golflab.train.signals import StopOnSignal
 from golflab.train.sources import DataSources
 from golflab.train.state import EMA, load_checkpoint, restore, save_checkpoint, snapshot
 
 NAN_CHECK_EVERY = 25  # steps between host syncs that check the loss for NaN / divergence
-
-
-CUDNN_FIRST_CAPABILITY = (9, 0)  # Hopper: cuDNN's attention beat FA2 by 1.15x on golf-baseline (H200, RESULTS.md)
-
-
-def sdpa_kernels(cfg: RunConfig, fp32: bool = False, capability: tuple[int, int] = (0, 0)) -> dict[str, bool]:
-    """The SDPA kernels train.attention enables on a CUDA device of this compute capability. PyTorch tries
-    flash, mem-efficient, math, then cuDNN, and torch.compile picks one when it traces, so a kernel is
-    chosen by turning the ones before it off. "flash" is the reference's set, without cuDNN. "cudnn" is
-    cuDNN alone. "auto" (and "flex", for the calls FlexAttention does not take) is cuDNN alone where it
-    runs every call (bf16, head dim a multiple of 8 up to 128) on Hopper or newer; elsewhere the
-    reference's set, except that a model that masks its attention (document masks, windows) has
-    mem-efficient and math off where cuDNN runs, so that a masked call, which flash refuses, lands on
-    cuDNN rather than on the math kernel that materializes every score."""
-    mode = cfg.train.attention
-    m = cfg.model
-    hd = m.head_dim or m.model_dim // m.num_heads
-    cudnn_runs = not fp32 and hd % 8 == 0 and hd <= 128
-    if mode == "cudnn" or (mode in ("auto", "flex") and cudnn_runs and capability >= CUDNN_FIRST_CAPABILITY):
-        return {"flash": False, "cudnn": True, "efficient": False, "math": False}
-    if mode in ("auto", "flex") and (m.doc_mask or (m.attn_window > 0 and bool(m.window_layers))):
-        return {"flash": True, "cudnn": True, "efficient": False, "math": not cudnn_runs}
-    return {"flash": True, "cudnn": False, "efficient": True, "math": True}
-
-
-def setup_backends(device: torch.device, cfg: RunConfig, fp32: bool = False) -> None:
-    """TF32 matmuls and the SDPA kernels of sdpa_kernels(cfg) on CUDA; nothing on CPU."""
-    if device.type != "cuda":
-        return
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-    set_sdp_flags(sdpa_kernels(cfg, fp32, torch.cuda.get_device_capability(device)))
-
-
-def autocast_dtype(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
-    p = cfg.train.precision
-    if p == "fp32" or (p == "auto" and device.type != "cuda"):
-        return None
-    return torch.bfloat16
-
-
-def ready_model(model: GPT, cfg: RunConfig, device: torch.device) -> GPT:
-    """Attention masks and compute dtype for running `model` as `cfg` says on `device`; train.attention=flex
-    also lets compiled CUDA graphs take document masks as FlexAttention block masks."""
-    model.prepare(device, flex_docs=cfg.train.attention == "flex")
-    model.compute_dtype = autocast_dtype(cfg, device)
-    return model
 
 
 def resolve_vocab(cfg: RunConfig, sources: DataSources) -> int:
@@ -404,40 +356,6 @@ def software_versions(device: torch.device) -> dict[str, Any]:
             "cudnn_version": cudnn, "driver_version": driver_version() if cuda else None}
 
 
-class StopOnSignal:
-    """SIGINT / SIGTERM ask the trainer to stop after the current step (it checkpoints and reports
-    "interrupted"); one that comes while the trainer is being built stops it before its first step. A
-    second signal more than 2 s later aborts at once; closer ones (Ctrl-C reaching torchrun and its
-    workers, which torchrun then signals again) count as one."""
-
-    def __init__(self, announce: bool):
-        self.announce, self.trainer, self.signum, self.first, self.old = announce, None, 0, 0.0, {}
-
-    def attach(self, trainer: Trainer) -> None:
-        self.trainer = trainer
-        if self.signum:
-            trainer.request_stop(self.signum)
-
-    def handle(self, signum: int, frame: Any) -> None:
-        if self.first and time.monotonic() - self.first > 2.0:
-            raise KeyboardInterrupt
-        if not self.first and self.announce:  # os.write: print() is not safe inside a signal handler
-            os.write(2, b"stopping after this step to save a checkpoint (press Ctrl-C again to abort)\n")
-        self.first = self.first or time.monotonic()
-        self.signum = self.signum or signum
-        if self.trainer is not None:
-            self.trainer.request_stop(self.signum)
-
-    def install(self) -> None:
-        if threading.current_thread() is threading.main_thread():  # handlers can only be set there
-            self.old = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def uninstall(self) -> None:
-        for s, h in self.old.items():
-            signal.signal(s, h)
-        self.old = {}
-
-
 def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = None, resume: bool = False,
           tracker: Any = None, resumable: bool = True, telemetry: bool = True, lab: bool = True) -> dict[str, Any]:
     """Run one training job; writes result.json (also on failure) and re-raises user errors. A stop signal
@@ -463,7 +381,7 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
         log.info(f"{result['device']} x{env.world_size}, grad_accum {trainer.accum}, "
                  f"{sum(p.numel() for p in trainer.model.parameters()):,} params, config {result['config_hash']}")
         if stopper is not None:
-            stopper.attach(trainer)
+            stopper.attach(trainer.request_stop)
         result.update(trainer.run(resume=resume))
         return result
     except torch.cuda.OutOfMemoryError:
@@ -480,7 +398,7 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
     finally:
         if stopper is not None:
             stopper.uninstall()
-            stopper.trainer = None
+            stopper.request_stop = None
         if env.is_main:
             log.result(result)
         log.close()

@@ -12,7 +12,8 @@ from golflab.config.loader import from_toml_file
 from golflab.errors import DataError
 from golflab.eval.evaluate import EvalResult, evaluate
 from golflab.model.gpt import GPT
-from golflab.train.loop import autocast_dtype, ready_model, resolve_vocab, setup_backends
+from golflab.train.backends import autocast_dtype, ready_model, setup_backends
+from golflab.train.loop import resolve_vocab
 from golflab.train.sources import sources_from_config
 
 

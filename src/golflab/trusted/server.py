@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from golflab.config.loader import from_toml_file
     from golflab.model.gpt import build_model
-    from golflab.train.loop import autocast_dtype, ready_model, setup_backends
+    from golflab.train.backends import autocast_dtype, ready_model, setup_backends
     from golflab.trusted.protocol import Buffer, send
 
     try:
