@@ -85,14 +85,16 @@ def test_a_cache_torch_refuses_is_skipped_with_a_line_not_a_failed_run(tmp_path,
     assert save_compile_cache({"k": 1}, said.append) is None and said[-1].startswith("compile cache: not saved")
 
 
-def test_a_process_recompiles_only_when_what_its_graphs_were_traced_for_changes(monkeypatch):
-    """A persistent worker keeps its graphs for a run of the same key, and drops them for another key (the
-    SDPA flags are not among dynamo's guards, so a reused graph would keep the old kernel)."""
+def test_a_process_keeps_the_graphs_of_several_configs_and_drops_them_when_the_kernels_change(monkeypatch):
+    """A persistent worker keeps its graphs for a run of a key it has seen, also after runs of other keys
+    (a lab alternating arms), and drops them for other SDPA flags (not among dynamo's guards, so a reused
+    graph would keep the old kernel) and for a key beyond KEYS_PER_RESET."""
     import torch
 
     from golflab.train import compiling
 
-    monkeypatch.setattr(compiling, "_compiled_for", None)
+    monkeypatch.setattr(compiling, "_compiled_for", set())
+    monkeypatch.setattr(compiling, "_sdp_of_graphs", None)
     torch._dynamo.reset()
     fn = torch.compile(lambda x: x * 2 + 1, dynamic=False)
     x = torch.ones(3)
@@ -102,14 +104,23 @@ def test_a_process_recompiles_only_when_what_its_graphs_were_traced_for_changes(
         fn(x)
         return compiling.graphs_compiled() - before
 
-    key_a = {"model": {"num_layers": 2}, "sdp": compiling.sdp_flags()}
-    assert compiling.fresh_graphs_unless(key_a) is False  # the process's first key
+    def key(layers: int, **sdp: bool) -> dict:
+        return {"model": {"num_layers": layers}, "sdp": {**compiling.sdp_flags(), **sdp}}
+
+    assert compiling.fresh_graphs_unless(key(2)) is False  # the process's first key
     assert graphs_built_by_a_call() >= 1
-    assert compiling.fresh_graphs_unless(dict(key_a)) is False  # the same key: graphs kept
+    assert compiling.fresh_graphs_unless(key(2)) is False  # the same key: graphs kept
     assert graphs_built_by_a_call() == 0
-    key_b = {**key_a, "sdp": {**key_a["sdp"], "cudnn": not key_a["sdp"]["cudnn"]}}
-    assert compiling.fresh_graphs_unless(key_b) is True
+    assert compiling.fresh_graphs_unless(key(3)) is False  # another model: dynamo's guards tell them apart
+    assert compiling.fresh_graphs_unless(key(2)) is False  # and the first one's graphs are still there
+    assert graphs_built_by_a_call() == 0
+    assert torch._dynamo.config.recompile_limit >= compiling.RECOMPILE_LIMIT
+    flipped = not compiling.sdp_flags()["cudnn"]
+    assert compiling.fresh_graphs_unless(key(2, cudnn=flipped)) is True
     assert graphs_built_by_a_call() >= 1  # traced again, under the new flags
+    for layers in range(3, 2 + compiling.KEYS_PER_RESET):
+        assert compiling.fresh_graphs_unless(key(layers, cudnn=flipped)) is False
+    assert compiling.fresh_graphs_unless(key(99, cudnn=flipped)) is True  # one key too many
     torch._dynamo.reset()
 
 

@@ -42,23 +42,33 @@ def warm_up_compile(step: Callable[[], None], max_steps: int, compiled: Callable
     return max_steps
 
 
-_compiled_for: str | None = None  # what this process's compiled graphs were traced for (see fresh_graphs_unless)
+KEYS_PER_RESET = 4  # configs whose graphs a process keeps at once (each holds a train and an eval graph or two)
+RECOMPILE_LIMIT = 32  # dynamo's per-function limit (8 by default), past which it silently runs eager
+_compiled_for: set[str] = set()  # the keys this process's compiled graphs were traced for (see fresh_graphs_unless)
+_sdp_of_graphs: str | None = None  # the SDPA flags they were traced under
 
 
 def fresh_graphs_unless(key: dict) -> bool:
-    """Drop this process's compiled graphs unless they were traced for `key` (the model config, batch
-    shape, autocast dtype and SDPA kernel flags); return True when they were dropped. A persistent worker
-    runs many jobs in one process, and dynamo would otherwise reuse a graph across a change its guards do
-    not see (the SDPA flags: a cuDNN run kept the flash graph on the H200, bench/RESULTS.md) and count every
-    other architecture against its recompile limit, past which it silently runs eager."""
-    global _compiled_for
+    """Drop this process's compiled graphs unless dynamo can tell them from `key`'s (the model config,
+    batch shape, autocast dtype and SDPA kernel flags); return True when they were dropped. A persistent
+    worker runs many jobs in one process. Dynamo guards what it traced (the model's attributes, shapes,
+    autocast), so the graphs of other configs are kept, and reused when their config comes back, as it
+    does in a lab that alternates arms. Its guards do not see the SDPA flags (a cuDNN run kept the flash
+    graph on the H200, bench/RESULTS.md), so a change of flags drops them all; so does a key beyond
+    KEYS_PER_RESET, before the recompile limit (raised to RECOMPILE_LIMIT) is reached."""
+    global _sdp_of_graphs
     import torch
 
     name = json.dumps(key, sort_keys=True, default=str)
-    stale = _compiled_for is not None and _compiled_for != name
+    sdp = json.dumps(key.get("sdp"), sort_keys=True)
+    stale = bool(_compiled_for) and (sdp != _sdp_of_graphs or (name not in _compiled_for
+                                                                and len(_compiled_for) >= KEYS_PER_RESET))
     if stale:
         torch._dynamo.reset()
-    _compiled_for = name
+        _compiled_for.clear()
+    _compiled_for.add(name)
+    _sdp_of_graphs = sdp
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
     return stale
 
 
