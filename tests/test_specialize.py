@@ -250,3 +250,19 @@ def test_a_call_of_a_function_that_only_returns_a_constant_becomes_the_constant(
         "    if tt is not None:\n        return tt()\n"
         "    return 4 * head_dim_of(cfg.model), name(), shadowed()\n")
     assert "return (256, name(), shadowed())" in text and "tt" not in text  # golf-baseline: 512 // 8; no TTT
+
+
+def test_a_tuple_assignment_with_constants_splits_so_each_name_folds():
+    text = _specialized(
+        "def f(x):\n    s, orth = 1.0, False\n    return g(x, s, orth)\n"
+        "def h(x):\n    a, b = b, a\n    c, d = x(), x()\n    return a, b, c, d\n"
+        "class K:\n    def __init__(self, n):\n        self.n, self.kind = n, 'plain'\n")
+    assert "return g(x, 1.0, False)" in text and "s, orth" not in text
+    assert "a, b = (b, a)" in text and "c, d = (x(), x())" in text  # a swap; two calls keep their order in one line
+    assert "self.n = n" in text and "self.kind = 'plain'" in text
+
+
+def test_the_script_runs_without_golflabs_internal_asserts():
+    script = "\n".join(ast.unparse(n) for n in specialized_tree(load_config(preset="golf-baseline")).body)
+    assert "assert " not in script and "unknown parameter role" not in script
+    assert "does not exist" in script  # a user's error (a missing data folder) keeps its message

@@ -614,6 +614,34 @@ def bind_counts(root: ast.AST) -> dict[str, int]:
     return binds
 
 
+class _SplitConstantTuples(ast.NodeTransformer):
+    """`a, b = x, <constant>` -> `a = x` and `b = <constant>` when the targets are distinct names or
+    attributes of `self` that no value mentions (nor `self`) and at most one value is not a constant
+    (so no order of evaluation changes): each then folds on its own (`s, orth = 1.0, False`)."""
+
+    @staticmethod
+    def _name(t: ast.expr) -> str | None:
+        if isinstance(t, ast.Name):
+            return t.id
+        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+            return "self." + t.attr
+        return None
+
+    def _split(self, node: ast.stmt) -> ast.stmt | list[ast.stmt]:
+        self.generic_visit(node)
+        pairs = assign_pairs(node)
+        names = [self._name(t) for t, _ in pairs]
+        if len(pairs) < 2 or None in names or len(set(names)) < len(names):
+            return node
+        bases = {n.split(".")[0] for n in names}  # type: ignore[union-attr]
+        mentioned = {n.id for _, v in pairs for n in ast.walk(v) if isinstance(n, ast.Name)}
+        if bases & mentioned or sum(not _is_const(v) for _, v in pairs) > 1:
+            return node
+        return [ast.copy_location(ast.Assign(targets=[t], value=v), node) for t, v in pairs]
+
+    visit_Assign = _split
+
+
 class _FoldLocalConstants(ast.NodeTransformer):
     """`x = <constant>` in a function, when nothing else in the function binds `x`: its reads in the
     statements after it in the same block become the constant, and the assignment goes once no read
@@ -860,6 +888,7 @@ def specialize(tree: ast.Module, cfg: RunConfig) -> None:
     tuples = constant_tuples(tree)
     _Simplify(tuples).visit(tree)
     _SpreadKeywords(tree).visit(tree)
+    _SplitConstantTuples().visit(tree)
     modules = imported_names(tree)
     for _ in range(8):  # constants reach new call sites as functions are specialized
         prune_constant_lookups(tree)  # KINDS['relu2'] only: the other kinds' calls no longer count

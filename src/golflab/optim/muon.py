@@ -58,8 +58,8 @@ class Muon(torch.optim.Optimizer):
         super().__init__(groups, defaults)
         for g in self.param_groups:
             shapes = {tuple(p.shape) for p in g["params"]}
-            if len(shapes) != 1 or len(next(iter(shapes))) != 2:
-                raise ValueError(f"Muon groups need same-shape 2-D parameters, got shapes {shapes}")
+            assert len(shapes) == 1 and len(next(iter(shapes))) == 2, \
+                f"Muon groups need same-shape 2-D parameters, got shapes {shapes}"
         self.nesterov = nesterov
         self.coeffs = tuple(coefficients(ns_coeffs, ns_steps))
         self.safety, self.eps = NORMALIZATION[ns_coeffs]
