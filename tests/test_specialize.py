@@ -266,3 +266,27 @@ def test_the_script_runs_without_golflabs_internal_asserts():
     script = "\n".join(ast.unparse(n) for n in specialized_tree(load_config(preset="golf-baseline")).body)
     assert "assert " not in script and "unknown parameter role" not in script
     assert "does not exist" in script  # a user's error (a missing data folder) keeps its message
+
+
+def test_a_method_read_only_as_another_classs_self_attribute_goes():
+    tree = ast.parse(
+        "class Head:\n    def logits(self, x):\n        return x\n    def scores(self, x):\n        return self.logits(x)\n"
+        "class Base:\n    def run(self):\n        return self.step()\n"
+        "class Sub(Base):\n    def step(self):\n        return 1\n"
+        "class Model:\n    def logits(self, x):\n        return Head().scores(x)\n    def unused(self):\n        pass\n"
+        "print(Model, Sub().run())\n")
+    prune_unreachable(tree)
+    text = ast.unparse(tree)
+    assert "class Head" not in text  # Model.logits is never called: Head's self.logits names Head's own
+    assert "def step" in text and "def unused" not in text  # a base's self.step runs the subclass's
+
+
+def test_a_local_left_none_is_none_where_it_is_read():
+    text = _specialized(
+        "def f(xs):\n    lanes: tuple | None = None\n    y = 0\n    for x in xs:\n"
+        "        y = lanes[0] if lanes is not None else y\n        lanes = (x, lanes[1]) if lanes is not None else None\n"
+        "        if lanes is not None:\n            lanes = g(lanes)\n        y = y + x\n"
+        "    if lanes is not None:\n        y = lanes[0]\n    return y\n"
+        "def h(xs):\n    acc = None\n    for x in xs:\n        acc = x if acc is None else acc + x\n    return acc\n")
+    assert "lanes" not in text and "y = y\n" not in text and "y = y + x" in text
+    assert "acc = x if acc is None else acc + x" in text  # a store that may set it: not folded

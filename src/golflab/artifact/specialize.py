@@ -110,6 +110,12 @@ def _as_test(node: ast.expr) -> ast.expr:
     return node
 
 
+def _bound_names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)} \
+        | {a.arg for a in ast.walk(node) if isinstance(a, ast.arg)} \
+        | {n.name for n in ast.walk(node) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
 class _Simplify(ast.NodeTransformer):
     """Decide tests whose value is now known; splice the taken branch of an `if`."""
 
@@ -137,9 +143,7 @@ class _Simplify(ast.NodeTransformer):
         self.shadowed: set[str] = set()  # builtins the code binds itself (set by visit_Module)
 
     def visit_Module(self, node: ast.Module) -> ast.Module:
-        self.shadowed = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)} \
-            | {a.arg for a in ast.walk(node) if isinstance(a, ast.arg)} \
-            | {n.name for n in ast.walk(node) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        self.shadowed = _bound_names(node)
         return self.generic_visit(node)  # type: ignore[return-value]
 
     def visit_Compare(self, node: ast.Compare) -> ast.expr:
@@ -674,10 +678,57 @@ class _FoldLocalConstants(ast.NodeTransformer):
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
 
+def _is_not_none(test: ast.expr, name: str) -> bool:
+    """`test` is `name is not None`."""
+    return isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.IsNot) \
+        and isinstance(test.left, ast.Name) and test.left.id == name \
+        and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value is None
+
+
+class _FoldNoneLocals(ast.NodeTransformer):
+    """A local set to None once, whose every other store sits under `if x is not None:` or is
+    `x = <value> if x is not None else None`, is None wherever it is read (the parallel lanes of a
+    model that has none): its reads become None, and the tests on it are then decided."""
+
+    def __init__(self, tuples: dict[str, list[Any]]) -> None:
+        self.simplify = _Simplify(tuples)
+
+    def visit_Module(self, node: ast.Module) -> ast.Module:
+        self.simplify.shadowed = _bound_names(node)  # as _Simplify.visit_Module would
+        return self.generic_visit(node)  # type: ignore[return-value]
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
+        self.generic_visit(node)
+        binds = bind_counts(node)
+        nones: dict[str, int] = {}
+        kept: dict[str, int] = {}  # stores that keep None: guarded, or `... if x is not None else None`
+        for n in ast.walk(node):
+            pairs = [(n.target, n.value)] if isinstance(n, ast.AnnAssign) and n.value is not None else assign_pairs(n)
+            for t, v in pairs:
+                if isinstance(t, ast.Name) and isinstance(v, ast.Constant) and v.value is None:
+                    nones[t.id] = nones.get(t.id, 0) + 1
+                elif isinstance(t, ast.Name) and isinstance(v, ast.IfExp) and _is_not_none(v.test, t.id) \
+                        and isinstance(v.orelse, ast.Constant) and v.orelse.value is None:
+                    kept[t.id] = kept.get(t.id, 0) + 1
+            if isinstance(n, ast.If) and isinstance(n.test, ast.Compare) and isinstance(n.test.left, ast.Name) \
+                    and _is_not_none(n.test, n.test.left.id):
+                x = n.test.left.id
+                kept[x] = kept.get(x, 0) + bind_counts(ast.Module(body=n.body, type_ignores=[])).get(x, 0)
+        names = {x for x, k in nones.items() if k == 1 and binds.get(x) == 1 + kept.get(x, 0)}
+        if names:
+            sub = _Substitute({x: ast.Constant(None) for x in names})
+            node.body = [sub.visit(st) for st in node.body]
+            self.simplify.visit(node)  # decide the tests now, so the stores left are dead ones
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+
 class _DropDeadLocals(ast.NodeTransformer):
     """`x = <value without side effects>` (or `x: T = ...`) in a function (a name, an attribute of one,
     a constant, or a dict / list / tuple / set of those) when nothing in the function reads `x` (an
-    augmented assignment and `del x` count as reads): folding left the alias unread (`m = cfg.model`).
+    augmented assignment and `del x` count as reads): folding left the alias unread (`m = cfg.model`);
+    also `x = x`.
     Not in a function that declares `x` global or nonlocal or calls locals(), vars(), eval() or exec()."""
 
     @staticmethod
@@ -696,7 +747,8 @@ class _DropDeadLocals(ast.NodeTransformer):
             target, value = st.target, st.value
         else:
             return False
-        return isinstance(target, ast.Name) and target.id not in read and cls._free(value)
+        return isinstance(target, ast.Name) and ((target.id not in read and cls._free(value)) or (
+            isinstance(value, ast.Name) and value.id == target.id))  # x = x (a decided `x if c else x`)
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
         self.generic_visit(node)
@@ -895,6 +947,7 @@ def specialize(tree: ast.Module, cfg: RunConfig) -> None:
         _InlineConstantCalls(tree).visit(tree)
         _FoldSelfConstants(_stored_attrs(tree), _guarded_stores(tree)).visit(tree)
         _FoldLocalConstants().visit(tree)
+        _FoldNoneLocals(tuples).visit(tree)
         _DropDeadLocals().visit(tree)
         _Simplify(tuples).visit(tree)
         _DropNoOpCalls(tree).visit(tree)
