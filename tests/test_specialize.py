@@ -290,3 +290,9 @@ def test_a_local_left_none_is_none_where_it_is_read():
         "def h(xs):\n    acc = None\n    for x in xs:\n        acc = x if acc is None else acc + x\n    return acc\n")
     assert "lanes" not in text and "y = y\n" not in text and "y = y + x" in text
     assert "acc = x if acc is None else acc + x" in text  # a store that may set it: not folded
+
+
+def test_int_and_float_of_a_constant_are_decided():
+    text = _specialized("def f(n):\n    return int(16000000), float(64), int(n), min(1, 2.5)\n")
+    assert "return (16000000, 64.0, int(n), 1)" in text
+    assert "return int(3)" in _specialized("def g(int):\n    return int(3)\n")  # g binds its own int

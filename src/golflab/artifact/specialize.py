@@ -176,13 +176,17 @@ class _Simplify(ast.NodeTransformer):
         return node
 
     def visit_Call(self, node: ast.Call) -> ast.expr:
-        """`min(0.0, 0.0)` / `max(...)` of numeric constants (the builtins: no local binds the name)."""
+        """`min(0.0, 0.0)` / `max(...)` of numeric constants, `int(16000000)` / `float(64)` of one (the
+        builtins: no local binds the name)."""
         self.generic_visit(node)
-        if isinstance(node.func, ast.Name) and node.func.id in ("min", "max") and len(node.args) > 1 \
-                and not node.keywords and node.func.id not in self.shadowed \
-                and all(isinstance(x, ast.Constant) and type(x.value) in (int, float) for x in node.args):
-            return ast.copy_location(ast.Constant((min if node.func.id == "min" else max)(
-                x.value for x in node.args)), node)  # type: ignore[attr-defined]
+        if not (isinstance(node.func, ast.Name) and node.func.id not in self.shadowed and not node.keywords
+                and all(isinstance(x, ast.Constant) and type(x.value) in (int, float) for x in node.args)):
+            return node
+        values = [x.value for x in node.args]  # type: ignore[attr-defined]
+        if node.func.id in ("min", "max") and len(values) > 1:
+            return ast.copy_location(ast.Constant((min if node.func.id == "min" else max)(values)), node)
+        if node.func.id in ("int", "float") and len(values) == 1:
+            return ast.copy_location(ast.Constant((int if node.func.id == "int" else float)(values[0])), node)
         return node
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
