@@ -238,6 +238,8 @@ def specialized_tree(cfg: RunConfig) -> ast.Module:
             if not _top_level_names([node]) & shadowed:
                 node.core_module = name  # type: ignore[attr-defined]  # for the section comments
                 tree.body.append(node)
+    for node in footer.body:
+        node.core_module = "main"  # type: ignore[attr-defined]
     tree.body += footer.body
     specialize_and_prune(tree, cfg)
     config = next(n for n in tree.body if isinstance(n, ast.Assign) and _top_level_names([n]) == {"CONFIG"})
@@ -330,7 +332,8 @@ def _render(cfg: RunConfig) -> str:
     _hoist_imports(tree)
     parts, section = [], None
     for node in tree.body:
-        where = None if isinstance(node, (ast.Import, ast.ImportFrom)) else getattr(node, "core_module", "main")
+        # a statement a pass rebuilt has lost its module: it stays in the section it was in
+        where = None if isinstance(node, (ast.Import, ast.ImportFrom)) else getattr(node, "core_module", section)
         if where != section and where is not None:
             parts.append(f"\n# ---- {where}")
             section = where
