@@ -136,5 +136,5 @@ def test_token_bytes_on_cuda(sp):
 
 
 def test_table_shape_check():
-    with pytest.raises(ValueError):
+    with pytest.raises(AssertionError):
         ByteTable([1, 2], [False], [False, True])

@@ -175,6 +175,9 @@ def test_the_round_trip_reads_its_own_codec_so_only_that_one_stays():
     assert "import zlib" in script and "import lzma" not in script and "def blob_codec" not in script
     assert "brotli" not in script.replace("('zlib', 'lzma', 'brotli', 'zstd')", "")  # the tuple names the ids
     assert "class QuantStats" not in script and "class CategoryStats" not in script  # the round trip needs no stats
+    # it decodes bytes it just made: no checks against damaged files, no decoder int8_pg does not write
+    assert "def check_serialized" not in script and "crc32(payload) !=" not in script
+    assert "def unpack_int6" not in script and "def lqer_correction" not in script
 
 
 def test_tab_indentation_leaves_multi_line_strings_alone():
@@ -247,3 +250,49 @@ def test_a_call_of_a_function_that_only_returns_a_constant_becomes_the_constant(
         "    if tt is not None:\n        return tt()\n"
         "    return 4 * head_dim_of(cfg.model), name(), shadowed()\n")
     assert "return (256, name(), shadowed())" in text and "tt" not in text  # golf-baseline: 512 // 8; no TTT
+
+
+def test_a_tuple_assignment_with_constants_splits_so_each_name_folds():
+    text = _specialized(
+        "def f(x):\n    s, orth = 1.0, False\n    return g(x, s, orth)\n"
+        "def h(x):\n    a, b = b, a\n    c, d = x(), x()\n    return a, b, c, d\n"
+        "class K:\n    def __init__(self, n):\n        self.n, self.kind = n, 'plain'\n")
+    assert "return g(x, 1.0, False)" in text and "s, orth" not in text
+    assert "a, b = (b, a)" in text and "c, d = (x(), x())" in text  # a swap; two calls keep their order in one line
+    assert "self.n = n" in text and "self.kind = 'plain'" in text
+
+
+def test_the_script_runs_without_golflabs_internal_asserts():
+    script = "\n".join(ast.unparse(n) for n in specialized_tree(load_config(preset="golf-baseline")).body)
+    assert "assert " not in script and "unknown parameter role" not in script
+    assert "does not exist" in script  # a user's error (a missing data folder) keeps its message
+
+
+def test_a_method_read_only_as_another_classs_self_attribute_goes():
+    tree = ast.parse(
+        "class Head:\n    def logits(self, x):\n        return x\n    def scores(self, x):\n        return self.logits(x)\n"
+        "class Base:\n    def run(self):\n        return self.step()\n"
+        "class Sub(Base):\n    def step(self):\n        return 1\n"
+        "class Model:\n    def logits(self, x):\n        return Head().scores(x)\n    def unused(self):\n        pass\n"
+        "print(Model, Sub().run())\n")
+    prune_unreachable(tree)
+    text = ast.unparse(tree)
+    assert "class Head" not in text  # Model.logits is never called: Head's self.logits names Head's own
+    assert "def step" in text and "def unused" not in text  # a base's self.step runs the subclass's
+
+
+def test_a_local_left_none_is_none_where_it_is_read():
+    text = _specialized(
+        "def f(xs):\n    lanes: tuple | None = None\n    y = 0\n    for x in xs:\n"
+        "        y = lanes[0] if lanes is not None else y\n        lanes = (x, lanes[1]) if lanes is not None else None\n"
+        "        if lanes is not None:\n            lanes = g(lanes)\n        y = y + x\n"
+        "    if lanes is not None:\n        y = lanes[0]\n    return y\n"
+        "def h(xs):\n    acc = None\n    for x in xs:\n        acc = x if acc is None else acc + x\n    return acc\n")
+    assert "lanes" not in text and "y = y\n" not in text and "y = y + x" in text
+    assert "acc = x if acc is None else acc + x" in text  # a store that may set it: not folded
+
+
+def test_int_and_float_of_a_constant_are_decided():
+    text = _specialized("def f(n):\n    return int(16000000), float(64), int(n), min(1, 2.5)\n")
+    assert "return (16000000, 64.0, int(n), 1)" in text
+    assert "return int(3)" in _specialized("def g(int):\n    return int(3)\n")  # g binds its own int

@@ -21,7 +21,7 @@ from pathlib import Path
 from golflab import __version__
 from golflab.artifact.prune import drop_pass, drop_unread_attributes, prune_unreachable, strip_annotations
 from golflab.artifact.specialize import RUNTIME_KEYS, specialize
-from golflab.config.loader import config_hash, to_dict, validate
+from golflab.config.loader import config_hash, to_dict, to_toml, validate
 from golflab.config.schema import RunConfig
 from golflab.errors import GolflabError
 
@@ -81,7 +81,7 @@ OMITTED = {"golflab.data.tiktoken_tokenizer": "it reads SentencePiece tokenizers
 FOOTER = '''
 from types import SimpleNamespace
 
-CONFIG = {config!r}  # the run's whole config (golflab.config.loader.to_dict), data paths blank
+CONFIG = ''  # the run's whole config as config.toml (golflab.config.loader.to_toml), data paths blank
 
 
 def code_bytes(cfg):
@@ -91,17 +91,17 @@ def code_bytes(cfg):
 
 def config_from_dict(values):
     """The config (validated at export) as nested namespaces read like golflab's config dataclasses."""
-    return SimpleNamespace(**{{k: config_from_dict(v) if isinstance(v, dict) else v for k, v in values.items()}})
+    return SimpleNamespace(**{k: config_from_dict(v) if isinstance(v, dict) else v for k, v in values.items()})
 
 
 def to_dict(cfg):
-    """config_from_dict undone, in field order: config.toml and config_hash are golflab's."""
-    return {{k: to_dict(v) if isinstance(v, SimpleNamespace) else v for k, v in vars(cfg).items()}}
+    """config_from_dict undone: config.toml and config_hash are golflab's."""
+    return {k: to_dict(v) if isinstance(v, SimpleNamespace) else v for k, v in vars(cfg).items()}
 
 
 def main():
     import os
-    cfg = config_from_dict(CONFIG)
+    cfg = config_from_dict(tomllib.loads(CONFIG))
     cfg.data.path = os.environ.get("DATA_PATH", "./data/datasets/fineweb10B_sp1024")
     cfg.data.tokenizer = os.environ.get("TOKENIZER_PATH", "")
     if "SEED" in os.environ:
@@ -151,6 +151,10 @@ class _StripGolflabImports(ast.NodeTransformer):
         return node
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _undoc
+
+    def visit_Assert(self, node: ast.Assert) -> ast.stmt:
+        # golflab states its internal invariants as asserts: the script, like `python -O`, skips them
+        return ast.Pass()
 
     def visit_ImportFrom(self, node: ast.ImportFrom):
         if node.module in OMITTED:  # reached only at run time, on a path the script does not offer
@@ -228,7 +232,7 @@ def specialized_tree(cfg: RunConfig) -> ast.Module:
     cfg.data.path, cfg.data.tokenizer = "", ""
     # CONFIG is written in after pruning: its keys are data, and as strings in the tree they would
     # count as naming attributes (`self.beta2 = 0.95` would stay for the key 'beta2')
-    footer = ast.parse(FOOTER.format(config={}))
+    footer = ast.parse(FOOTER)
     shadowed = _top_level_names(footer.body)
     tree = ast.Module(body=[], type_ignores=[])
     for name, block in zip(CORE_MODULES, _inlined_core(), strict=True):
@@ -236,10 +240,12 @@ def specialized_tree(cfg: RunConfig) -> ast.Module:
             if not _top_level_names([node]) & shadowed:
                 node.core_module = name  # type: ignore[attr-defined]  # for the section comments
                 tree.body.append(node)
+    for node in footer.body:
+        node.core_module = "main"  # type: ignore[attr-defined]
     tree.body += footer.body
     specialize_and_prune(tree, cfg)
     config = next(n for n in tree.body if isinstance(n, ast.Assign) and _top_level_names([n]) == {"CONFIG"})
-    config.value = ast.parse(repr(to_dict(cfg)), mode="eval").body
+    config.value = ast.Constant(to_toml(cfg))
     return tree
 
 
@@ -285,12 +291,20 @@ def _runtime_free(cfg: RunConfig) -> RunConfig:
     return out
 
 
+def config_source(cfg: RunConfig) -> str:
+    """The script's CONFIG statement: `cfg` as config.toml, one key a line (a raw string, so TOML's
+    escapes stay TOML's; as a plain literal if the text holds what a raw one cannot)."""
+    text = to_toml(cfg)
+    literal = repr(text) if "'''" in text or text.endswith("\\") else f"r'''\n{text}'''"
+    return f"CONFIG = {literal}"
+
+
 def _stamped_lines(cfg: RunConfig) -> tuple[str, str]:
-    """The script's two lines that depend on the runtime keys: the header's first line and CONFIG."""
+    """The script's two parts that depend on the runtime keys: the header's first line and CONFIG."""
     blank = copy.deepcopy(cfg)
     blank.data.path, blank.data.tokenizer = "", ""
     head = f"for config {config_hash(blank, include_seed=False)}."
-    return head, ast.unparse(ast.parse(f"CONFIG = {to_dict(blank)!r}"))
+    return head, config_source(blank)
 
 
 def render_script(cfg: RunConfig) -> str:
@@ -320,12 +334,13 @@ def _render(cfg: RunConfig) -> str:
     _hoist_imports(tree)
     parts, section = [], None
     for node in tree.body:
-        where = None if isinstance(node, (ast.Import, ast.ImportFrom)) else getattr(node, "core_module", "main")
+        # a statement a pass rebuilt has lost its module: it stays in the section it was in
+        where = None if isinstance(node, (ast.Import, ast.ImportFrom)) else getattr(node, "core_module", section)
         if where != section and where is not None:
             parts.append(f"\n# ---- {where}")
             section = where
         gap = "\n" if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else ""
-        parts.append(gap + ast.unparse(node))
+        parts.append(gap + (config_source(cfg) if _top_level_names([node]) == {"CONFIG"} else ast.unparse(node)))
     header = (f'"""Stand-alone trainer generated by golflab {__version__} for config {config_hash(cfg, include_seed=False)}.\n'
               "Run: torchrun --nproc_per_node=8 train_gpt.py  (env: DATA_PATH, TOKENIZER_PATH, SEED, "
               'MAX_WALLCLOCK_SECONDS, ITERATIONS, RUN_DIR)"""\n'

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from golflab.artifact.compress import check_codec, unwrap_blob, wrap_blob
-from golflab.artifact.quantize import QuantStats, dequantize_state_dict, quantize_state_dict
+from golflab.artifact.quantize import QuantStats, dequantize_state_dict, packs_int6, quantize_state_dict
 from golflab.artifact.serialize import deserialize_quantized, serialize_quantized
 from golflab.config.schema import ArtifactConfig
 from golflab.errors import GolflabError
@@ -37,10 +37,9 @@ def pack_artifact(sd: dict[str, torch.Tensor], cfg: ArtifactConfig,
     return pack_artifact_with_stats(sd, cfg, hessians=hessians, stats=False)[0]
 
 
-def unpack_artifact(blob: bytes, codec: str | None = None) -> dict[str, torch.Tensor]:
-    """Rebuild the state_dict (original names, shapes and dtypes) from artifact bytes (`codec`: the
-    compressor that wrote them when the caller knows it, else the one the blob's header names)."""
-    return dequantize_state_dict(deserialize_quantized(unwrap_blob(blob, codec)))
+def unpack_artifact(blob: bytes) -> dict[str, torch.Tensor]:
+    """Rebuild the state_dict (original names, shapes and dtypes) from artifact bytes, checked on the way."""
+    return dequantize_state_dict(deserialize_quantized(unwrap_blob(blob)))
 
 
 def roundtrip_state_dict(sd: dict[str, torch.Tensor], cfg: ArtifactConfig,
@@ -51,7 +50,9 @@ def roundtrip_state_dict(sd: dict[str, torch.Tensor], cfg: ArtifactConfig,
     Tensors come back on the CPU in their original dtypes.
     """
     blob = pack_artifact(sd, cfg, hessians)
-    return unpack_artifact(blob, cfg.compress), blob
+    # blob was made here by cfg: nothing to check, and only the decoders cfg's schemes need
+    qm = deserialize_quantized(unwrap_blob(blob, cfg.compress), check=False)
+    return dequantize_state_dict(qm, check=False, int6=packs_int6(cfg), lqer=cfg.lqer_rank > 0), blob
 
 
 def write_artifact(path: str | os.PathLike[str], blob: bytes) -> int:

@@ -95,10 +95,12 @@ class _Refs(ast.NodeVisitor):
     """Names, attribute names and string constants used by a piece of code. Function annotations
     are skipped: under `from __future__ import annotations` they are never evaluated."""
 
-    def __init__(self, modules: frozenset[str] = frozenset()) -> None:
+    def __init__(self, modules: frozenset[str] = frozenset(), in_method: bool = False) -> None:
         self.names: set[str] = set()
         self.words: set[str] = set()  # attribute names and string constants: candidate method names
+        self.own: set[str] = set()  # `self.x` inside a method: names only its class's family can define
         self.modules = modules  # imported names: `torch.save` names no method of ours
+        self.in_method = in_method
 
     def visit_Name(self, node: ast.Name) -> None:
         if not isinstance(node.ctx, ast.Store):  # a store defines a local (or the statement's own name)
@@ -111,7 +113,9 @@ class _Refs(ast.NodeVisitor):
         root = node.value
         while isinstance(root, ast.Attribute):
             root = root.value
-        if not (isinstance(root, ast.Name) and root.id in self.modules):
+        if self.in_method and isinstance(node.value, ast.Name) and node.value.id == "self":
+            self.own.add(node.attr)
+        elif not (isinstance(root, ast.Name) and root.id in self.modules):
             self.words.add(node.attr)
         self.generic_visit(node)
 
@@ -148,8 +152,8 @@ def imported_names(tree: ast.Module) -> frozenset[str]:
     return frozenset(imported - rebound)
 
 
-def _refs_of(nodes: Iterable[ast.AST], modules: frozenset[str] = frozenset()) -> _Refs:
-    r = _Refs(modules)
+def _refs_of(nodes: Iterable[ast.AST], modules: frozenset[str] = frozenset(), in_method: bool = False) -> _Refs:
+    r = _Refs(modules, in_method)
     for n in nodes:
         r.visit(n)
     return r
@@ -168,18 +172,25 @@ def prune_unreachable(tree: ast.Module, entries: Iterable[str] = ()) -> None:
         else:
             roots.append(i)
     modules = imported_names(tree)
+    family = _class_families(tree)
     kept: set[int] = set(roots)
     wanted: set[str] = set(entries)
     used_words: set[str] = set()
+    own_words: dict[str, set[str]] = {}  # class family -> names its methods read as `self.x`
     scanned: set[tuple[int, int]] = set()  # (statement, method index or -1) already scanned
 
-    def scan(i: int, j: int, nodes: Iterable[ast.AST]) -> bool:
+    def needed(cls: ast.ClassDef, stmt: ast.stmt) -> bool:
+        return not _is_method(stmt) or _method_needed(stmt.name, used_words | own_words.get(family[cls.name], set()))  # type: ignore[attr-defined]
+
+    def scan(i: int, j: int, nodes: Iterable[ast.AST], cls: ast.ClassDef | None = None) -> bool:
         if (i, j) in scanned:
             return False
         scanned.add((i, j))
-        r = _refs_of(nodes, modules)
+        r = _refs_of(nodes, modules, in_method=cls is not None)
         wanted.update(r.names)
         used_words.update(r.words)
+        if cls is not None:
+            own_words.setdefault(family[cls.name], set()).update(r.own)
         return True
 
     changed = True
@@ -195,9 +206,8 @@ def prune_unreachable(tree: ast.Module, entries: Iterable[str] = ()) -> None:
             if isinstance(node, ast.ClassDef):
                 changed |= scan(i, -1, [*node.bases, *node.keywords, *node.decorator_list])
                 for j, stmt in enumerate(node.body):
-                    if _is_method(stmt) and not _method_needed(stmt.name, used_words):
-                        continue
-                    changed |= scan(i, j, [stmt])
+                    if needed(node, stmt):
+                        changed |= scan(i, j, [stmt], node if _is_method(stmt) else None)
             else:
                 changed |= scan(i, -1, [node])
     body = []
@@ -205,12 +215,29 @@ def prune_unreachable(tree: ast.Module, entries: Iterable[str] = ()) -> None:
         if i not in kept:
             continue
         if isinstance(node, ast.ClassDef):
-            node.body = [s for s in node.body if not (_is_method(s) and not _method_needed(s.name, used_words))] \
-                or [ast.Pass()]
+            node.body = [s for s in node.body if needed(node, s)] or [ast.Pass()]
         elif isinstance(node, (ast.Import, ast.ImportFrom)) and _defined_names(node):  # from abc import ABC, abstractmethod
             node.names = [a for a in node.names if (a.asname or a.name).split(".")[0] in wanted]
         body.append(node)
     tree.body = body
+
+
+def _class_families(tree: ast.Module) -> dict[str, str]:
+    """Each top-level class -> its family: the classes joined to it by inheritance (either way, so a
+    `self.x` in a base may run a subclass's x), named by one of them."""
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    parent = {c.name: c.name for c in classes}
+
+    def root(n: str) -> str:
+        while parent[n] != n:
+            n = parent[n]
+        return n
+
+    for c in classes:
+        for b in c.bases:
+            if isinstance(b, ast.Name) and b.id in parent:
+                parent[root(c.name)] = root(b.id)
+    return {n: root(n) for n in parent}
 
 
 def _drop_overridden_abstract_methods(tree: ast.Module) -> None:

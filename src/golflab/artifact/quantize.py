@@ -121,11 +121,11 @@ def pack_int6(values: np.ndarray) -> np.ndarray:
     return np.concatenate([hi_plane, lo_plane]).astype(np.uint8)
 
 
-def unpack_int6(packed: np.ndarray, count: int) -> np.ndarray:
+def unpack_int6(packed: np.ndarray, count: int, check: bool = True) -> np.ndarray:
     """Inverse of pack_int6: the first `count` values as int8."""
     p = np.asarray(packed, dtype=np.uint8).reshape(-1)
     groups = -(-count // 4)
-    if p.size != 3 * groups:
+    if check and p.size != 3 * groups:
         raise GolflabError(f"int6 data has {p.size} bytes, expected {3 * groups} for {count} values")
     hi_plane, lo_plane = p[: 2 * groups].reshape(groups, 2), p[2 * groups :]
     u = np.empty((groups, 4), dtype=np.uint8)
@@ -268,18 +268,17 @@ def quantize_tensor_pg(t: torch.Tensor, clip_percentile: float) -> QTensor:
     return QTensor("int8_tensor", tuple(t.shape), _qz_dtype_name(t.dtype), parts)
 
 
-def _qz_dequantize_int(qt: QTensor) -> torch.Tensor:
-    numel = int(np.prod(qt.shape, dtype=np.int64))
-    if qt.scheme.startswith("int6"):
-        q = unpack_int6(qt.parts["q"], int(qt.meta["count"]))
+def _qz_dequantize_int(qt: QTensor, check: bool = True, int6: bool = True, lqer: bool = True) -> torch.Tensor:
+    if int6 and qt.scheme.startswith("int6"):
+        q = unpack_int6(qt.parts["q"], int(qt.meta["count"]), check)
     else:
         q = np.asarray(qt.parts["q"], dtype=np.int8)
-    if q.size != numel:
+    if check and q.size != (numel := int(np.prod(qt.shape, dtype=np.int64))):
         raise GolflabError(f"quantized data has {q.size} values, expected {numel} for shape {list(qt.shape)}")
     scale = torch.from_numpy(np.asarray(qt.parts["scale"], dtype=np.float32).copy())
     rows = scale.numel()
     w = torch.from_numpy(q.astype(np.float32)).reshape(rows, -1) * scale[:, None]
-    if "lqer" in qt.meta:  # the low-rank correction of the rounding error
+    if lqer and "lqer" in qt.meta:  # the low-rank correction of the rounding error
         w = w + lqer_correction(qt.parts, qt.meta["lqer"], w.shape[0], w.shape[1])
     return w.reshape(qt.shape).to(TORCH_DTYPES[qt.dtype])
 
@@ -306,22 +305,21 @@ def store_raw(t: torch.Tensor) -> QTensor:
     return QTensor("raw", tuple(t.shape), _qz_dtype_name(t.dtype), {"data": _qz_raw_bytes(t)})
 
 
-def _qz_from_bytes(data: np.ndarray, dtype: torch.dtype, shape: tuple[int, ...]) -> torch.Tensor:
+def _qz_from_bytes(data: np.ndarray, dtype: torch.dtype, shape: tuple[int, ...], check: bool = True) -> torch.Tensor:
     buf = np.ascontiguousarray(data, dtype=np.uint8)
     numel = int(np.prod(shape, dtype=np.int64))
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    if buf.size != numel * itemsize:
-        raise GolflabError(f"tensor data has {buf.size} bytes, expected {numel * itemsize} for shape {list(shape)}")
+    if check and buf.size != (nbytes := numel * torch.empty((), dtype=dtype).element_size()):
+        raise GolflabError(f"tensor data has {buf.size} bytes, expected {nbytes} for shape {list(shape)}")
     if numel == 0:
         return torch.empty(shape, dtype=dtype)
     return torch.frombuffer(bytearray(buf.tobytes()), dtype=dtype).reshape(shape)
 
 
-def _qz_dequantize_float(qt: QTensor) -> torch.Tensor:
+def _qz_dequantize_float(qt: QTensor, check: bool = True) -> torch.Tensor:
     stored = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}.get(qt.scheme)
     if stored is None:  # raw
-        return _qz_from_bytes(qt.parts["data"], TORCH_DTYPES[qt.dtype], qt.shape)
-    return _qz_from_bytes(qt.parts["data"], stored, qt.shape).to(TORCH_DTYPES[qt.dtype])
+        return _qz_from_bytes(qt.parts["data"], TORCH_DTYPES[qt.dtype], qt.shape, check)
+    return _qz_from_bytes(qt.parts["data"], stored, qt.shape, check).to(TORCH_DTYPES[qt.dtype])
 
 
 # ---------------------------------------------------------------- whole state_dict
@@ -380,7 +378,6 @@ def quantize_state_dict(
     cats: dict[str, CategoryStats] = {}
     errors: dict[str, float] = {}
     seen: dict[tuple[Any, ...], str] = {}
-    params = 0
     for name, t in sd.items():
         if not isinstance(t, torch.Tensor):
             raise GolflabError(f"state_dict entry '{name}' is a {type(t).__name__}, not a tensor")
@@ -390,7 +387,6 @@ def quantize_state_dict(
         else:
             if key is not None:
                 seen[key] = name
-            params += t.numel()
             scheme = choose_scheme(name, t, cfg)
             if scheme == "fp16" and t.numel() and float(t.detach().abs().max()) > FP16_MAX:
                 scheme = "fp32"  # would overflow fp16
@@ -423,6 +419,7 @@ def quantize_state_dict(
         c.bytes_after += qt.nbytes
         if measure_error and "lqer" in qt.meta:
             errors[name] = float((dequantize_tensor(qt).float() - t.detach().cpu().float()).abs().max())
+    params = sum(sd[name].numel() for name, qt in tensors.items() if qt.scheme != "alias")
     return QuantizedModel(tensors), QuantStats(params, cats, errors)
 
 
@@ -440,28 +437,43 @@ def add_lqer(tensors: dict[str, QTensor], sd: dict[str, torch.Tensor], cfg: Arti
         tensors[name].meta["lqer"] = meta
 
 
-def dequantize_tensor(qt: QTensor) -> torch.Tensor:
-    if qt.dtype not in TORCH_DTYPES:
+def packs_int6(cfg: ArtifactConfig) -> bool:
+    """Whether `cfg` stores any tensor as packed int6 (the widths choose_scheme gives)."""
+    if cfg.quant in ("gptq", "gptq_lite"):
+        return 6 in (cfg.bits, cfg.embed_bits)
+    return cfg.quant == "int6"
+
+
+def dequantize_tensor(qt: QTensor, check: bool = True, int6: bool = True, lqer: bool = True) -> torch.Tensor:
+    """`check=False` skips the checks that guard against damaged or foreign data; `int6` / `lqer`:
+    whether `qt` may be packed int6 / carry LQER factors (the flags of dequantize_state_dict)."""
+    if check and qt.dtype not in TORCH_DTYPES:
         raise GolflabError(f"unknown dtype '{qt.dtype}' in quantized model")
     if qt.scheme.startswith("int"):
-        return _qz_dequantize_int(qt)
-    if qt.scheme in ("fp32", "fp16", "bf16", "raw"):
-        return _qz_dequantize_float(qt)
+        return _qz_dequantize_int(qt, check, int6, lqer)
+    if not check or qt.scheme in ("fp32", "fp16", "bf16", "raw"):
+        return _qz_dequantize_float(qt, check)
     raise GolflabError(f"unknown storage scheme '{qt.scheme}' in quantized model")
 
 
-def dequantize_state_dict(qm: QuantizedModel) -> dict[str, torch.Tensor]:
-    """Rebuild the state_dict: original names, shapes and dtypes; aliases share one tensor."""
+def dequantize_state_dict(qm: QuantizedModel, *, check: bool = True, int6: bool = True,
+                          lqer: bool = True) -> dict[str, torch.Tensor]:
+    """Rebuild the state_dict: original names, shapes and dtypes; aliases share one tensor. A caller
+    that quantized `qm` itself (the round trip) passes `check=False` and whether its settings write
+    int6 (packs_int6) or LQER factors: the checks cannot fire then, and the exported script keeps
+    only the decoders its config needs."""
     out: dict[str, torch.Tensor] = {}
     for name, qt in qm.tensors.items():
         if qt.scheme == "alias":
             target = qt.meta.get("alias")
-            if target not in out:
+            if check and target not in out:
                 raise GolflabError(f"tensor '{name}' aliases '{target}', which is not stored before it")
             out[name] = out[target]
-            continue
-        try:
-            out[name] = dequantize_tensor(qt)
-        except GolflabError as exc:
-            raise GolflabError(f"quantized tensor '{name}': {exc}") from None
+        elif not check:
+            out[name] = dequantize_tensor(qt, check, int6, lqer)
+        else:
+            try:
+                out[name] = dequantize_tensor(qt)
+            except GolflabError as exc:
+                raise GolflabError(f"quantized tensor '{name}': {exc}") from None
     return out

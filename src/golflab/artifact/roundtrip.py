@@ -15,7 +15,7 @@ import torch
 
 from golflab.artifact.environment import write_environment
 from golflab.artifact.pack import roundtrip_state_dict, write_artifact
-from golflab.artifact.size import measure_artifact
+from golflab.artifact.size import artifact_size
 from golflab.config.schema import ArtifactConfig, RunConfig
 from golflab.errors import ConfigError
 
@@ -40,7 +40,7 @@ def squeeze_and_evaluate(model: torch.nn.Module, cfg: RunConfig, evaluate, out_d
     original = {k: v.detach().clone() for k, v in model.state_dict().items()}
     cpu_sd = {k: v.detach().cpu() for k, v in original.items()}
     restored, blob = roundtrip_state_dict(cpu_sd, a, hessians)
-    size = measure_artifact(blob, code_bytes(cfg), a.limit_bytes)
+    size = artifact_size(len(blob), len(code_bytes(cfg)), a.limit_bytes)
     if out_dir is not None:
         write_artifact(out_dir / artifact_name(a), blob)
     record: dict[str, Any] = {"quant": a.quant, "compress": a.compress, **size.to_dict()}

@@ -71,8 +71,9 @@ def _sz_fail(what: str) -> GolflabError:
     return GolflabError(f"artifact payload is malformed: {what}")
 
 
-def deserialize_quantized(buf: bytes) -> QuantizedModel:
-    """Decode bytes from serialize_quantized; every inconsistency is a one-line GolflabError."""
+def check_serialized(buf: bytes) -> None:
+    """A one-line GolflabError for anything in `buf` that deserialize_quantized could not decode as
+    written (bytes from a file: damaged, truncated or not ours)."""
     mv = memoryview(buf)
     if len(mv) < _SZ_HEAD.size:
         raise _sz_fail("shorter than its header")
@@ -88,23 +89,36 @@ def deserialize_quantized(buf: bytes) -> QuantizedModel:
         raise _sz_fail(f"header is not valid JSON ({exc})") from None
     if not isinstance(header, dict) or header.get("v") != QM_VERSION:
         raise _sz_fail(f"unsupported header version {header.get('v') if isinstance(header, dict) else None!r}")
-    payload = np.frombuffer(mv[start:], dtype=np.uint8)
-    shuffle = bool(header.get("shuffle", False))
-    tensors: dict[str, QTensor] = {}
+    size = len(mv) - start
     try:
         for e in header["tensors"]:
-            parts = {}
             for key, dtype, shape, off, nbytes in e["parts"]:
-                if dtype not in _SZ_DTYPES or off < 0 or off + nbytes > payload.size:
+                if dtype not in _SZ_DTYPES or off < 0 or off + nbytes > size:
                     raise _sz_fail(f"tensor '{e['name']}' part '{key}' is out of range or of unknown dtype")
-                dt = np.dtype(dtype)
-                raw = payload[off : off + nbytes]
-                if shuffle and dt.itemsize > 1:
-                    raw = byte_unshuffle(raw, dt.itemsize)
-                if nbytes != int(np.prod(shape, dtype=np.int64)) * dt.itemsize:
+                if nbytes != int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize:
                     raise _sz_fail(f"tensor '{e['name']}' part '{key}' size does not match its shape")
-                parts[key] = raw.copy().view(dt).reshape(shape)
-            tensors[e["name"]] = QTensor(e["scheme"], tuple(e["shape"]), e["dtype"], parts, dict(e["meta"]))
+            str(e["scheme"]), tuple(e["shape"]), str(e["dtype"]), dict(e["meta"])
     except (KeyError, TypeError, ValueError) as exc:
         raise _sz_fail(f"header entry is incomplete ({exc!r})") from None
+
+
+def deserialize_quantized(buf: bytes, check: bool = True) -> QuantizedModel:
+    """Decode bytes from serialize_quantized, checked first (check_serialized) unless the caller
+    serialized them itself (`check=False`: the round trip)."""
+    if check:
+        check_serialized(buf)
+    mv = memoryview(buf)
+    start = _SZ_HEAD.size + _SZ_HEAD.unpack_from(mv)[1]
+    header = json.loads(bytes(mv[_SZ_HEAD.size : start]))
+    payload = np.frombuffer(mv[start:], dtype=np.uint8)
+    tensors: dict[str, QTensor] = {}
+    for e in header["tensors"]:
+        parts = {}
+        for key, dtype, shape, off, nbytes in e["parts"]:
+            dt = np.dtype(dtype)
+            raw = payload[off : off + nbytes]
+            if header.get("shuffle", False) and dt.itemsize > 1:
+                raw = byte_unshuffle(raw, dt.itemsize)
+            parts[key] = raw.copy().view(dt).reshape(shape)
+        tensors[e["name"]] = QTensor(e["scheme"], tuple(e["shape"]), e["dtype"], parts, dict(e["meta"]))
     return QuantizedModel(tensors)

@@ -47,6 +47,9 @@ def measure_artifact(
 ) -> ArtifactSize:
     """Size accounting of an artifact. `blob` and `code` are bytes, or a path (str/PathLike) to a file;
     pass code text as `text.encode("utf-8")`. `code=None` counts no code bytes."""
-    w = _nbytes(blob, "artifact")
-    c = _nbytes(code, "code")
-    return ArtifactSize(c, w, c + w, int(limit_bytes), c + w <= limit_bytes)
+    return artifact_size(_nbytes(blob, "artifact"), _nbytes(code, "code"), limit_bytes)
+
+
+def artifact_size(weights: int, code: int, limit_bytes: int = DEFAULT_LIMIT_BYTES) -> ArtifactSize:
+    """The size rule for `weights` compressed weight bytes and `code` code bytes."""
+    return ArtifactSize(code, weights, code + weights, int(limit_bytes), code + weights <= limit_bytes)

@@ -110,6 +110,12 @@ def _as_test(node: ast.expr) -> ast.expr:
     return node
 
 
+def _bound_names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)} \
+        | {a.arg for a in ast.walk(node) if isinstance(a, ast.arg)} \
+        | {n.name for n in ast.walk(node) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
 class _Simplify(ast.NodeTransformer):
     """Decide tests whose value is now known; splice the taken branch of an `if`."""
 
@@ -137,9 +143,7 @@ class _Simplify(ast.NodeTransformer):
         self.shadowed: set[str] = set()  # builtins the code binds itself (set by visit_Module)
 
     def visit_Module(self, node: ast.Module) -> ast.Module:
-        self.shadowed = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)} \
-            | {a.arg for a in ast.walk(node) if isinstance(a, ast.arg)} \
-            | {n.name for n in ast.walk(node) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        self.shadowed = _bound_names(node)
         return self.generic_visit(node)  # type: ignore[return-value]
 
     def visit_Compare(self, node: ast.Compare) -> ast.expr:
@@ -172,13 +176,17 @@ class _Simplify(ast.NodeTransformer):
         return node
 
     def visit_Call(self, node: ast.Call) -> ast.expr:
-        """`min(0.0, 0.0)` / `max(...)` of numeric constants (the builtins: no local binds the name)."""
+        """`min(0.0, 0.0)` / `max(...)` of numeric constants, `int(16000000)` / `float(64)` of one (the
+        builtins: no local binds the name)."""
         self.generic_visit(node)
-        if isinstance(node.func, ast.Name) and node.func.id in ("min", "max") and len(node.args) > 1 \
-                and not node.keywords and node.func.id not in self.shadowed \
-                and all(isinstance(x, ast.Constant) and type(x.value) in (int, float) for x in node.args):
-            return ast.copy_location(ast.Constant((min if node.func.id == "min" else max)(
-                x.value for x in node.args)), node)  # type: ignore[attr-defined]
+        if not (isinstance(node.func, ast.Name) and node.func.id not in self.shadowed and not node.keywords
+                and all(isinstance(x, ast.Constant) and type(x.value) in (int, float) for x in node.args)):
+            return node
+        values = [x.value for x in node.args]  # type: ignore[attr-defined]
+        if node.func.id in ("min", "max") and len(values) > 1:
+            return ast.copy_location(ast.Constant((min if node.func.id == "min" else max)(values)), node)
+        if node.func.id in ("int", "float") and len(values) == 1:
+            return ast.copy_location(ast.Constant((int if node.func.id == "int" else float)(values[0])), node)
         return node
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
@@ -614,6 +622,34 @@ def bind_counts(root: ast.AST) -> dict[str, int]:
     return binds
 
 
+class _SplitConstantTuples(ast.NodeTransformer):
+    """`a, b = x, <constant>` -> `a = x` and `b = <constant>` when the targets are distinct names or
+    attributes of `self` that no value mentions (nor `self`) and at most one value is not a constant
+    (so no order of evaluation changes): each then folds on its own (`s, orth = 1.0, False`)."""
+
+    @staticmethod
+    def _name(t: ast.expr) -> str | None:
+        if isinstance(t, ast.Name):
+            return t.id
+        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+            return "self." + t.attr
+        return None
+
+    def _split(self, node: ast.stmt) -> ast.stmt | list[ast.stmt]:
+        self.generic_visit(node)
+        pairs = assign_pairs(node)
+        names = [self._name(t) for t, _ in pairs]
+        if len(pairs) < 2 or None in names or len(set(names)) < len(names):
+            return node
+        bases = {n.split(".")[0] for n in names}  # type: ignore[union-attr]
+        mentioned = {n.id for _, v in pairs for n in ast.walk(v) if isinstance(n, ast.Name)}
+        if bases & mentioned or sum(not _is_const(v) for _, v in pairs) > 1:
+            return node
+        return [ast.copy_location(ast.Assign(targets=[t], value=v), node) for t, v in pairs]
+
+    visit_Assign = _split
+
+
 class _FoldLocalConstants(ast.NodeTransformer):
     """`x = <constant>` in a function, when nothing else in the function binds `x`: its reads in the
     statements after it in the same block become the constant, and the assignment goes once no read
@@ -646,10 +682,57 @@ class _FoldLocalConstants(ast.NodeTransformer):
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
 
+def _is_not_none(test: ast.expr, name: str) -> bool:
+    """`test` is `name is not None`."""
+    return isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.IsNot) \
+        and isinstance(test.left, ast.Name) and test.left.id == name \
+        and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value is None
+
+
+class _FoldNoneLocals(ast.NodeTransformer):
+    """A local set to None once, whose every other store sits under `if x is not None:` or is
+    `x = <value> if x is not None else None`, is None wherever it is read (the parallel lanes of a
+    model that has none): its reads become None, and the tests on it are then decided."""
+
+    def __init__(self, tuples: dict[str, list[Any]]) -> None:
+        self.simplify = _Simplify(tuples)
+
+    def visit_Module(self, node: ast.Module) -> ast.Module:
+        self.simplify.shadowed = _bound_names(node)  # as _Simplify.visit_Module would
+        return self.generic_visit(node)  # type: ignore[return-value]
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
+        self.generic_visit(node)
+        binds = bind_counts(node)
+        nones: dict[str, int] = {}
+        kept: dict[str, int] = {}  # stores that keep None: guarded, or `... if x is not None else None`
+        for n in ast.walk(node):
+            pairs = [(n.target, n.value)] if isinstance(n, ast.AnnAssign) and n.value is not None else assign_pairs(n)
+            for t, v in pairs:
+                if isinstance(t, ast.Name) and isinstance(v, ast.Constant) and v.value is None:
+                    nones[t.id] = nones.get(t.id, 0) + 1
+                elif isinstance(t, ast.Name) and isinstance(v, ast.IfExp) and _is_not_none(v.test, t.id) \
+                        and isinstance(v.orelse, ast.Constant) and v.orelse.value is None:
+                    kept[t.id] = kept.get(t.id, 0) + 1
+            if isinstance(n, ast.If) and isinstance(n.test, ast.Compare) and isinstance(n.test.left, ast.Name) \
+                    and _is_not_none(n.test, n.test.left.id):
+                x = n.test.left.id
+                kept[x] = kept.get(x, 0) + bind_counts(ast.Module(body=n.body, type_ignores=[])).get(x, 0)
+        names = {x for x, k in nones.items() if k == 1 and binds.get(x) == 1 + kept.get(x, 0)}
+        if names:
+            sub = _Substitute({x: ast.Constant(None) for x in names})
+            node.body = [sub.visit(st) for st in node.body]
+            self.simplify.visit(node)  # decide the tests now, so the stores left are dead ones
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+
 class _DropDeadLocals(ast.NodeTransformer):
     """`x = <value without side effects>` (or `x: T = ...`) in a function (a name, an attribute of one,
     a constant, or a dict / list / tuple / set of those) when nothing in the function reads `x` (an
-    augmented assignment and `del x` count as reads): folding left the alias unread (`m = cfg.model`).
+    augmented assignment and `del x` count as reads): folding left the alias unread (`m = cfg.model`);
+    also `x = x`.
     Not in a function that declares `x` global or nonlocal or calls locals(), vars(), eval() or exec()."""
 
     @staticmethod
@@ -668,7 +751,8 @@ class _DropDeadLocals(ast.NodeTransformer):
             target, value = st.target, st.value
         else:
             return False
-        return isinstance(target, ast.Name) and target.id not in read and cls._free(value)
+        return isinstance(target, ast.Name) and ((target.id not in read and cls._free(value)) or (
+            isinstance(value, ast.Name) and value.id == target.id))  # x = x (a decided `x if c else x`)
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
         self.generic_visit(node)
@@ -860,12 +944,14 @@ def specialize(tree: ast.Module, cfg: RunConfig) -> None:
     tuples = constant_tuples(tree)
     _Simplify(tuples).visit(tree)
     _SpreadKeywords(tree).visit(tree)
+    _SplitConstantTuples().visit(tree)
     modules = imported_names(tree)
     for _ in range(8):  # constants reach new call sites as functions are specialized
         prune_constant_lookups(tree)  # KINDS['relu2'] only: the other kinds' calls no longer count
         _InlineConstantCalls(tree).visit(tree)
         _FoldSelfConstants(_stored_attrs(tree), _guarded_stores(tree)).visit(tree)
         _FoldLocalConstants().visit(tree)
+        _FoldNoneLocals(tuples).visit(tree)
         _DropDeadLocals().visit(tree)
         _Simplify(tuples).visit(tree)
         _DropNoOpCalls(tree).visit(tree)

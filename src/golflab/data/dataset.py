@@ -26,7 +26,6 @@ MANIFEST = "manifest.json"
 FORMAT = "golflab-dataset"
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
-PG_PREFIX = {"train": "fineweb_train", "val": "fineweb_val"}
 
 
 def sha256_file(path: str | Path) -> str:
@@ -72,23 +71,13 @@ class Dataset:
         manifest_path = root / MANIFEST
         manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
         if manifest.get("format") == FORMAT:
-            ds = cls._open_golflab(root, manifest, tokenizer)
+            version = manifest.get("format_version")
+            if version != FORMAT_VERSION:
+                raise DataError(f"{manifest_path} has format_version {version}, expected {FORMAT_VERSION}")
         elif any(root.glob("fineweb_train_*.bin")) or any(root.glob("fineweb_val_*.bin")):
-            ds = cls._open_parameter_golf(root, tokenizer)
+            manifest = _parameter_golf_manifest(root, tokenizer)
         else:
             raise DataError(f"{root} holds neither a golflab {MANIFEST} nor parameter-golf fineweb_*.bin shards")
-        # a train-only view (golflab.trusted.view: what a proposal's trainer sees) has no val split
-        for split in ("train",) if manifest.get("train_only") else ("train", "val"):
-            if not ds.split_files(split):
-                raise DataError(f"dataset {root} has no {split} shards ({ds._prefixes[split]}_*.bin)")
-        ds._check_tokenizer()
-        return ds
-
-    @classmethod
-    def _open_golflab(cls, root: Path, manifest: dict[str, Any], tokenizer: str) -> Dataset:
-        version = manifest.get("format_version")
-        if version != FORMAT_VERSION:
-            raise DataError(f"{root / MANIFEST} has format_version {version}, expected {FORMAT_VERSION}")
         splits = manifest.get("splits", {})
         prefixes = {s: str(splits.get(s, {}).get("prefix", s)) for s in SPLITS}
         if tokenizer:
@@ -96,25 +85,20 @@ class Dataset:
         else:
             name = manifest.get("tokenizer", {}).get("file")
             if not name:
-                raise DataError(f"{root / MANIFEST} names no tokenizer file (tokenizer.file)")
+                raise DataError(f"{manifest_path} names no tokenizer file (tokenizer.file)")
             tok_path = root / name
-        ds = cls(root, manifest, prefixes, tok_path, "golflab")
+        ds = cls(root, manifest, prefixes, tok_path, manifest.get("layout", "golflab"))
         for split in SPLITS:
             expected = splits.get(split, {}).get("shards")
             found = len(ds.split_files(split))
             if expected is not None and found != expected:
-                raise DataError(f"{root / MANIFEST} lists {expected} {split} shards but {root} holds {found}")
+                raise DataError(f"{manifest_path} lists {expected} {split} shards but {root} holds {found}")
+        # a train-only view (golflab.trusted.view: what a proposal's trainer sees) has no val split
+        for split in ("train",) if manifest.get("train_only") else ("train", "val"):
+            if not ds.split_files(split):
+                raise DataError(f"dataset {root} has no {split} shards ({ds._prefixes[split]}_*.bin)")
+        ds._check_tokenizer()
         return ds
-
-    @classmethod
-    def _open_parameter_golf(cls, root: Path, tokenizer: str) -> Dataset:
-        manifest: dict[str, Any] = {"layout": "parameter-golf"}
-        if tokenizer:
-            tok_path = Path(tokenizer)
-        else:
-            tok_path, entry = _parameter_golf_tokenizer(root)
-            manifest["tokenizer"] = {k: entry[k] for k in ("vocab_size",) if k in entry}
-        return cls(root, manifest, {**PG_PREFIX, "test": "fineweb_test"}, tok_path, "parameter-golf")
 
     def _check_tokenizer(self) -> None:
         if not self.tokenizer_path.is_file():
@@ -156,20 +140,27 @@ class Dataset:
         return self.tokenizer.byte_table()
 
 
-def _parameter_golf_tokenizer(root: Path) -> tuple[Path, dict[str, Any]]:
-    """Tokenizer file and entry that ROOT/manifest.json (parameter-golf's) assigns to dataset root.name."""
+def _parameter_golf_manifest(root: Path, tokenizer: str) -> dict[str, Any]:
+    """A parameter-golf dataset dir described as golflab's manifest would: its shard prefixes and, unless
+    `tokenizer` is given, the tokenizer file (absolute) and vocab that ROOT/manifest.json (parameter-golf's)
+    assigns to dataset root.name."""
+    manifest: dict[str, Any] = {"layout": "parameter-golf",
+                                "splits": {s: {"prefix": f"fineweb_{s}"} for s in SPLITS}}
+    if tokenizer:
+        return manifest
     pg_root = root.resolve().parent.parent
     pg_manifest = pg_root / MANIFEST
     hint = "pass the tokenizer explicitly (data.tokenizer / --tokenizer)"
     if not pg_manifest.is_file():
         raise DataError(f"dataset {root} has no tokenizer: no {pg_manifest} to name one; {hint}")
-    manifest = _read_json(pg_manifest)
-    dataset = next((d for d in manifest.get("datasets", []) if d.get("name") == root.name), None)
+    pg = _read_json(pg_manifest)
+    dataset = next((d for d in pg.get("datasets", []) if d.get("name") == root.name), None)
     if dataset is None:
         raise DataError(f"{pg_manifest} lists no dataset named {root.name}; {hint}")
     name = dataset.get("tokenizer_name")
-    entry = next((t for t in manifest.get("tokenizers", []) if t.get("name") == name), None)
+    entry = next((t for t in pg.get("tokenizers", []) if t.get("name") == name), None)
     rel = entry and (entry.get("model_path") or entry.get("path"))
     if not rel:
         raise DataError(f"{pg_manifest} has no tokenizer file for {name!r} (dataset {root.name}); {hint}")
-    return pg_root / rel, entry
+    manifest["tokenizer"] = {"file": str(pg_root / rel), **{k: entry[k] for k in ("vocab_size",) if k in entry}}
+    return manifest

@@ -114,8 +114,7 @@ class TokenLoader:
     ) -> None:
         if not files:
             raise DataError("TokenLoader: no shard files given")
-        if not 0 <= rank < world_size:
-            raise DataError(f"TokenLoader: rank {rank} is outside world_size {world_size}")
+        assert 0 <= rank < world_size, f"TokenLoader: rank {rank} is outside world_size {world_size}"
         if order not in ("sequential", "shuffled"):
             raise DataError(f"data.order must be 'sequential' or 'shuffled', got {order!r}")
         if align_bos and bos_id is None:

@@ -33,8 +33,8 @@ class ByteTable:
         self.base_bytes = torch.as_tensor(np.asarray(base_bytes), dtype=torch.int64)
         self.has_leading_space = torch.as_tensor(np.asarray(has_leading_space), dtype=torch.bool)
         self.is_boundary = torch.as_tensor(np.asarray(is_boundary), dtype=torch.bool)
-        if not (self.base_bytes.shape == self.has_leading_space.shape == self.is_boundary.shape):
-            raise ValueError("ByteTable arrays must have the same length")
+        assert self.base_bytes.shape == self.has_leading_space.shape == self.is_boundary.shape, \
+            "ByteTable arrays must have the same length"
         self._on: dict[str, ByteTable] = {}
 
     @property
@@ -160,8 +160,7 @@ class BpbAccumulator:
     ) -> None:
         """zero_byte_nats=False leaves out the nats (and the count) of targets of 0 bytes, as autoresearch's
         evaluate_bpb does (prepare.py: total_nats += (loss * (nbytes > 0)).sum())."""
-        if nats.shape != targets.shape:
-            raise ValueError(f"nats shape {tuple(nats.shape)} != targets shape {tuple(targets.shape)}")
+        assert nats.shape == targets.shape, f"nats shape {tuple(nats.shape)} != targets shape {tuple(targets.shape)}"
         if self.sums.device != nats.device:
             self.sums = self.sums.to(nats.device)
         nbytes = table.token_bytes(targets, prev)

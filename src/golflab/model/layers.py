@@ -42,8 +42,8 @@ class Rotary(nn.Module):
         self.register_buffer("sin", freqs.sin()[None, None], persistent=False)
 
     def forward(self, seq_len: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-        if seq_len > self.cos.size(2):
-            raise ValueError(f"sequence of {seq_len} tokens is longer than the model's {self.cos.size(2)}")
+        assert seq_len <= self.cos.size(2), \
+            f"sequence of {seq_len} tokens is longer than the model's {self.cos.size(2)}"
         return self.cos[:, :, :seq_len].to(dtype), self.sin[:, :, :seq_len].to(dtype)
 
 

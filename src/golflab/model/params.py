@@ -19,8 +19,7 @@ def declare(param: nn.Parameter, role: str, init: tuple) -> nn.Parameter:
     """Tag a parameter with its optimizer role and init rule: ("uniform", bound), ("normal", std),
     ("orthogonal", gain), ("zeros",), ("ones",), ("const", value) or ("rows", [v0, v1, ...]) (each row
     filled with a constant)."""
-    if role not in ROLES:
-        raise ValueError(f"unknown parameter role {role!r}")
+    assert role in ROLES, f"unknown parameter role {role!r}"
     param.role = role  # type: ignore[attr-defined]
     param.init = init  # type: ignore[attr-defined]
     return param
@@ -40,8 +39,7 @@ def init_parameters(model: nn.Module, seed: int) -> None:
     """Fill every declared parameter from a CPU generator seeded by (seed, parameter name)."""
     for name, p in model.named_parameters():
         rule = getattr(p, "init", None)
-        if rule is None:
-            raise ValueError(f"parameter {name} has no declared init rule")
+        assert rule is not None, f"parameter {name} has no declared init rule"
         kind = rule[0]
         if kind in ("zeros", "ones", "const", "rows"):
             if kind == "rows":
@@ -56,8 +54,7 @@ def init_parameters(model: nn.Module, seed: int) -> None:
             t.uniform_(-rule[1], rule[1], generator=g)
         elif kind == "normal":
             t.normal_(0.0, rule[1], generator=g)
-        elif kind == "orthogonal":
-            torch.nn.init.orthogonal_(t, gain=rule[1], generator=g)
         else:
-            raise ValueError(f"parameter {name}: unknown init rule {rule!r}")
+            assert kind == "orthogonal", f"parameter {name}: unknown init rule {rule!r}"
+            torch.nn.init.orthogonal_(t, gain=rule[1], generator=g)
         p.copy_(t.to(p.device, p.dtype))

@@ -48,6 +48,14 @@ def _orthogonalize_fn(device: torch.device):
     return _compiled_orthogonalize
 
 
+def decay_weights(params: list[Tensor], decay: float, mask: Tensor | None) -> None:
+    """W <- W - decay W, only where `mask` is set when one is given."""
+    if mask is None:
+        torch._foreach_mul_(params, 1.0 - decay)
+    else:
+        torch._foreach_sub_(params, [p * k for p, k in zip(params, mask.unbind(0), strict=True)], alpha=decay)
+
+
 class Muon(torch.optim.Optimizer):
     """Each param group holds same-shape matrices and its own lr, weight_decay and normuon flag."""
 
@@ -58,8 +66,8 @@ class Muon(torch.optim.Optimizer):
         super().__init__(groups, defaults)
         for g in self.param_groups:
             shapes = {tuple(p.shape) for p in g["params"]}
-            if len(shapes) != 1 or len(next(iter(shapes))) != 2:
-                raise ValueError(f"Muon groups need same-shape 2-D parameters, got shapes {shapes}")
+            assert len(shapes) == 1 and len(next(iter(shapes))) == 2, \
+                f"Muon groups need same-shape 2-D parameters, got shapes {shapes}"
         self.nesterov = nesterov
         self.coeffs = tuple(coefficients(ns_coeffs, ns_steps))
         self.safety, self.eps = NORMALIZATION[ns_coeffs]
@@ -98,15 +106,7 @@ class Muon(torch.optim.Optimizer):
             # cautious: the sign test uses the weights before the update (autoresearch: g * p >= 0)
             mask = (u * torch.stack(params)) >= 0 if wd and self.cautious_wd else None
             if wd and not self.wd_after_update:
-                self._decay(params, decay, mask)
+                decay_weights(params, decay, mask)
             torch._foreach_add_(params, update, alpha=-lr * scale)
             if wd and self.wd_after_update:
-                self._decay(params, decay, mask)
-
-    @staticmethod
-    def _decay(params: list[Tensor], decay: float, mask: Tensor | None) -> None:
-        """W <- W - decay W, only where `mask` is set when one is given."""
-        if mask is None:
-            torch._foreach_mul_(params, 1.0 - decay)
-        else:
-            torch._foreach_sub_(params, [p * k for p, k in zip(params, mask.unbind(0), strict=True)], alpha=decay)
+                decay_weights(params, decay, mask)

@@ -38,8 +38,7 @@ def build_table(model: nn.Module, cfg: OptimConfig) -> list[ParamRow]:
     rows: list[ParamRow] = []
     for name, p in model.named_parameters():
         role = getattr(p, "role", None)
-        if role is None:
-            raise ValueError(f"parameter {name} has no declared optimizer role")
+        assert role is not None, f"parameter {name} has no declared optimizer role"
         g = getattr(cfg, role)
         if g.optimizer in ("muon", "normuon") and p.dim() != 2:
             raise ConfigError(

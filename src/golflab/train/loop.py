@@ -90,7 +90,6 @@ class Trainer:
         self.val_tokens = sources.eval_tokens("val") if cfg.eval.enabled else None
         self.clock = Clock()
         self.ema = EMA(self.model, cfg.schedule.ema_decay) if cfg.schedule.ema_decay > 0 else None
-        self.ckpt_path = out_dir / "checkpoint.pt" if out_dir else None
         self.stop_signal = 0  # set by request_stop (SIGINT / SIGTERM): stop after the current step
         self.last_loss: torch.Tensor | None = None
 
@@ -154,6 +153,10 @@ class Trainer:
         hits = f", {graphs_from_cache()} graphs from the cache" if self.use_compile and self.lab else ""
         self.log.info(f"compile warm-up: {ran} of at most {steps} steps in {time.perf_counter() - t0:.1f}s "
                       f"(not counted; state restored{hits})")
+
+    @property
+    def ckpt_path(self) -> Path | None:
+        return self.out_dir / "checkpoint.pt" if self.out_dir else None
 
     def save(self) -> None:
         if self.ckpt_path is None or not self.env.is_main:
@@ -366,7 +369,7 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
     if out_dir is not None and env.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.toml").write_text(to_toml(cfg), encoding="utf-8")
-    log = RunLog(out_dir if env.is_main else None, listeners=[tracker] if tracker is not None and env.is_main else [])
+    log = RunLog(out_dir if env.is_main else None, tracker=tracker)  # other ranks' RunLog writes nothing
     result = base_result(cfg, env, telemetry)
     stopper = StopOnSignal(announce=env.is_main) if resumable else None
     trainer = None

@@ -27,12 +27,12 @@ def _clean(v: Any) -> Any:
 
 
 class RunLog:
-    """Writes only on the main rank; other ranks get a silent instance. Listeners (experiment trackers)
-    get each metric record and the result too."""
+    """Writes only on the main rank; other ranks get a silent instance. A tracker (an experiment
+    tracker's listener) gets each metric record and the result too."""
 
-    def __init__(self, out_dir: Path | None, echo: bool = True, listeners: list[Any] | None = None):
+    def __init__(self, out_dir: Path | None, echo: bool = True, tracker: Any = None):
         self.out_dir = out_dir
-        self.listeners = listeners or []
+        self.tracker = tracker
         self.echo = echo and out_dir is not None
         self.t0 = time.time()
         if out_dir is not None:
@@ -55,15 +55,15 @@ class RunLog:
         rec = {"kind": kind, **{k: _clean(v) for k, v in values.items()}}
         self._metrics.write(json.dumps(rec) + "\n")
         self._metrics.flush()
-        for listener in self.listeners:
-            listener.metric(rec)
+        if self.tracker is not None:
+            self.tracker.metric(rec)
 
     def result(self, result: dict[str, Any]) -> None:
         if self.out_dir is not None:
             clean = {k: _clean(v) for k, v in result.items()}
             write_json_atomic(self.out_dir / "result.json", clean)
-            for listener in self.listeners:
-                listener.result(clean)
+            if self.tracker is not None:
+                self.tracker.result(clean)
 
     def close(self) -> None:
         if self.out_dir is not None:
