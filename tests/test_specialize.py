@@ -296,3 +296,20 @@ def test_int_and_float_of_a_constant_are_decided():
     text = _specialized("def f(n):\n    return int(16000000), float(64), int(n), min(1, 2.5)\n")
     assert "return (16000000, 64.0, int(n), 1)" in text
     assert "return int(3)" in _specialized("def g(int):\n    return int(3)\n")  # g binds its own int
+
+
+def test_type_checking_blocks_go_and_constants_inside_boolean_chains_are_decided():
+    chains = ("def f(a, b):\n    p = a and True and b\n    q = a and False and b\n    r = a or False or b\n"
+              "    s = a or True or b\n    return (p, q, r, s)\n")
+    text = _specialized("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from x import Y\nelse:\n    Z = 1\n"
+                        + chains)
+    assert "from x import Y" not in text and "Z = 1" in text
+    assert "p = a and b" in text and "q = a and False\n" in text
+    assert "r = a or b" in text and "s = a or True\n" in text
+    original: dict = {}
+    folded: dict = {}
+    exec(chains, original)
+    exec(text[text.index("def f"):], folded)
+    for a in (0, 1, 2, None, ""):
+        for b in (0, 3, None):  # the folded chains keep Python's values, not only their truthiness
+            assert folded["f"](a, b) == original["f"](a, b)

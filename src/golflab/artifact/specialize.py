@@ -133,6 +133,11 @@ class _Simplify(ast.NodeTransformer):
             if bool(_value(values[0])) != is_and:  # False in `and`, True in `or`: the result
                 return values[0]
             values.pop(0)
+        for i, v in enumerate(values[:-1]):  # a later constant: one that decides ends the chain there,
+            if _is_const(v) and bool(_value(v)) != is_and:  # a neutral one before the last is skipped
+                values = values[: i + 1]
+                break
+        values = [v for v in values[:-1] if not (_is_const(v) and bool(_value(v)) == is_and)] + values[-1:]
         if len(values) == 1:
             return values[0]
         node.values = values
@@ -249,6 +254,8 @@ class _Simplify(ast.NodeTransformer):
         return node
 
     def visit_If(self, node: ast.If) -> ast.stmt | list[ast.stmt]:
+        if isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING" and "TYPE_CHECKING" not in self.shadowed:
+            node.test = ast.Constant(False)  # typing's flag, False when the script runs
         self.generic_visit(node)
         node.test = _as_test(node.test)
         if _is_const(node.test):

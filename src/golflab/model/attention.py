@@ -176,9 +176,9 @@ class Attention(nn.Module):
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, T: int, mask: Tensor | BlockMask | None = None) -> Tensor:
         gqa = self.num_kv_heads != self.num_heads
-        if mask is not None and not isinstance(mask, Tensor):  # doc_block_mask's (the model has no windows)
-            return _flex_attention()(q, k, v, block_mask=mask, enable_gqa=gqa)
         if mask is not None:  # documents (and the window, if any) as one boolean mask
+            if not isinstance(mask, Tensor):  # doc_block_mask's (the model has no windows)
+                return _flex_attention()(q, k, v, block_mask=mask, enable_gqa=gqa)
             if 0 < self.window < T:
                 mask = mask & window_mask(T, self.window, self.num_sinks, q.device)
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)

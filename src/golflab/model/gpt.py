@@ -108,7 +108,7 @@ class GPT(nn.Module):
         self.parallel_resid = new_param((n_par, 2), "scalar", ("const", 1.1)) if n_par else None
         self.head = OutputHead(cfg, self.vocab_size)
         self.compute_dtype: torch.dtype | None = None  # residual-stream dtype under autocast (set by the trainer)
-        self.flex_docs = False  # set by prepare()
+        self.flex_docs = False  # FlexAttention document masks: set by prepare()
 
     def init_weights(self, seed: int) -> GPT:
         init_parameters(self, seed)
@@ -121,8 +121,9 @@ class GPT(nn.Module):
         for block in self.blocks:
             block.attn.prepare(self.cfg.seq_len + self.cfg.num_registers, device)
         c = self.cfg
-        self.flex_docs = (flex_docs and c.doc_mask and device.type == "cuda" and not c.num_registers
-                          and not (c.attn_window > 0 and c.window_layers))
+        if c.doc_mask and flex_docs and device.type == "cuda" and not c.num_registers \
+                and not (c.attn_window > 0 and c.window_layers):
+            self.flex_docs = True
 
     def hidden(self, idx: Tensor) -> Tensor:
         """Final-normed hidden states (B, T, D) for token ids (B, T)."""
