@@ -111,13 +111,14 @@ def deserialize_quantized(buf: bytes, check: bool = True) -> QuantizedModel:
     start = _SZ_HEAD.size + _SZ_HEAD.unpack_from(mv)[1]
     header = json.loads(bytes(mv[_SZ_HEAD.size : start]))
     payload = np.frombuffer(mv[start:], dtype=np.uint8)
+    shuffle = header.get("shuffle", False)
     tensors: dict[str, QTensor] = {}
     for e in header["tensors"]:
         parts = {}
         for key, dtype, shape, off, nbytes in e["parts"]:
             dt = np.dtype(dtype)
             raw = payload[off : off + nbytes]
-            if header.get("shuffle", False) and dt.itemsize > 1:
+            if shuffle and dt.itemsize > 1:
                 raw = byte_unshuffle(raw, dt.itemsize)
             parts[key] = raw.copy().view(dt).reshape(shape)
         tensors[e["name"]] = QTensor(e["scheme"], tuple(e["shape"]), e["dtype"], parts, dict(e["meta"]))

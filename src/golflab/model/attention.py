@@ -2,8 +2,9 @@
 register tokens as attention sinks, gated value normalisation, value embeddings, document masks, XSA and
 the per-head output gate.
 
-Full-context layers use scaled_dot_product_attention (flash on CUDA). Windowed layers, and document masks,
-use FlexAttention with a block mask when compiled on CUDA, and SDPA with a boolean mask otherwise.
+Full-context layers use scaled_dot_product_attention (flash on CUDA). Windowed layers, and document masks
+under train.attention=flex, use FlexAttention with a block mask when compiled on CUDA, and SDPA with a
+boolean mask otherwise.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ FLEX_BLOCK = 128  # FlexAttention's block: a document block mask needs the lengt
 
 def head_dim_of(cfg: ModelConfig) -> int:
     return cfg.head_dim or cfg.model_dim // cfg.num_heads
+
+
+def windowed(cfg: ModelConfig) -> bool:
+    """Some layer attends within a sliding window."""
+    return cfg.attn_window > 0 and bool(cfg.window_layers)
 
 
 def window_mask(seq_len: int, window: int, num_sinks: int, device: torch.device) -> Tensor:

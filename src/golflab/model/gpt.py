@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from golflab.config.schema import ModelConfig
-from golflab.model.attention import FLEX_BLOCK, Attention, doc_block_mask, doc_mask, head_dim_of
+from golflab.model.attention import FLEX_BLOCK, Attention, doc_block_mask, doc_mask, head_dim_of, windowed
 from golflab.model.depth import check_depth, first_parallel_step, layer_order, num_encoder_steps, num_skips
 from golflab.model.gates import SmearGate, check_gates
 from golflab.model.head import OutputHead
@@ -121,8 +121,7 @@ class GPT(nn.Module):
         for block in self.blocks:
             block.attn.prepare(self.cfg.seq_len + self.cfg.num_registers, device)
         c = self.cfg
-        if c.doc_mask and flex_docs and device.type == "cuda" and not c.num_registers \
-                and not (c.attn_window > 0 and c.window_layers):
+        if c.doc_mask and flex_docs and device.type == "cuda" and not c.num_registers and not windowed(c):
             self.flex_docs = True
 
     def hidden(self, idx: Tensor) -> Tensor:

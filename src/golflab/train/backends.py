@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from golflab.config.schema import RunConfig
+from golflab.model.attention import head_dim_of, windowed
 from golflab.model.gpt import GPT
 from golflab.train.compiling import set_sdp_flags
 
@@ -23,11 +24,11 @@ def sdpa_kernels(cfg: RunConfig, fp32: bool = False, capability: tuple[int, int]
     cuDNN rather than on the math kernel that materializes every score."""
     mode = cfg.train.attention
     m = cfg.model
-    hd = m.head_dim or m.model_dim // m.num_heads
+    hd = head_dim_of(m)
     cudnn_runs = not fp32 and hd % 8 == 0 and hd <= 128
     if mode == "cudnn" or (mode in ("auto", "flex") and cudnn_runs and capability >= CUDNN_FIRST_CAPABILITY):
         return {"flash": False, "cudnn": True, "efficient": False, "math": False}
-    if mode in ("auto", "flex") and (m.doc_mask or (m.attn_window > 0 and bool(m.window_layers))):
+    if mode in ("auto", "flex") and (m.doc_mask or windowed(m)):
         return {"flash": True, "cudnn": True, "efficient": False, "math": not cudnn_runs}
     return {"flash": True, "cudnn": False, "efficient": True, "math": True}
 
