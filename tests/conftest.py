@@ -28,6 +28,15 @@ def synthetic_corpus(path: Path, docs: int = 400, seed: int = 0) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _script_cache(tmp_path_factory):
+    """Rendered scripts go to this session's folder (shared by the xdist workers), not the user's cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GOLFLAB_SCRIPT_CACHE", str(tmp_path_factory.getbasetemp().parent / "script-cache"))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     from golflab.data.prepare import PrepareOptions, prepare_text

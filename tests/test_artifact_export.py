@@ -101,6 +101,49 @@ def test_a_script_rendered_once_per_config_is_stamped_with_each_runs_seed_budget
     assert "\nseed = 11\n" in export.render_script(other)
 
 
+def test_a_rendered_script_is_read_back_from_the_cache_until_a_source_file_changes(tmp_path, monkeypatch):
+    monkeypatch.setenv(export.SCRIPT_CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(export, "_RENDERED", {})
+    cfg = load_config(preset="tiny", overrides=["seed=4"])
+    script = export.render_script(cfg)
+    base = export._RENDERED[next(iter(export._RENDERED))]
+    assert [p.read_text() for p in tmp_path.iterdir()] == [base]
+    renders = []
+    monkeypatch.setattr(export, "_render", lambda c: renders.append(c) or base)
+    export._RENDERED.clear()  # a new process: the folder answers, no render
+    assert export.render_script(cfg) == script and renders == []
+    export._RENDERED.clear()
+    monkeypatch.setattr(export, "source_digest", lambda: "an edited checkout")
+    export.render_script(cfg)
+    assert len(renders) == 1 and len(list(tmp_path.iterdir())) == 2
+    monkeypatch.setenv(export.SCRIPT_CACHE_ENV, "")  # off: every new process renders
+    export._RENDERED.clear()
+    export.render_script(cfg)
+    assert len(renders) == 2
+
+
+def test_a_prefetched_script_is_rendered_by_a_child_process_and_read_at_the_end(tmp_path, monkeypatch):
+    monkeypatch.setenv(export.SCRIPT_CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(export, "_RENDERED", {})
+    cfg = load_config(preset="tiny", overrides=["seed=9"])
+    export.prefetch_script(cfg)
+    monkeypatch.setattr(export, "_render", lambda c: pytest.fail("the parent rendered"))
+    script = export.render_script(cfg)  # waits for the child, then reads its file
+    assert "\nseed = 9\n" in script and sorted(p.suffix for p in tmp_path.iterdir()) == [".py"]
+    export.prefetch_script(cfg)  # in memory now: no second child
+    assert export._PREFETCH == {}
+
+
+def test_the_source_digest_sees_an_edit_of_any_golflab_file(tmp_path, monkeypatch):
+    fake = tmp_path / "golflab" / "artifact"
+    fake.mkdir(parents=True)
+    (fake.parent / "model.py").write_text("x = 1\n")
+    monkeypatch.setattr(export, "__file__", str(fake / "export.py"))
+    before = export.source_digest()
+    (fake.parent / "model.py").write_text("x = 2\n")
+    assert export.source_digest() != before
+
+
 @pytest.mark.parametrize("preset", ["golf-baseline", "golf-frontier"])
 def test_the_scripts_config_dict_gives_golflabs_config_toml_and_config_hash(preset):
     """The script embeds the config as config.toml's text read through namespaces; config.toml and

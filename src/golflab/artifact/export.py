@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import ast
 import copy
+import hashlib
 import importlib.util
 import io
 import json
+import os
+import subprocess
+import sys
 import tokenize
 from functools import lru_cache
 from pathlib import Path
@@ -21,9 +25,10 @@ from pathlib import Path
 from golflab import __version__
 from golflab.artifact.prune import drop_pass, drop_unread_attributes, prune_unreachable, strip_annotations
 from golflab.artifact.specialize import RUNTIME_KEYS, specialize
-from golflab.config.loader import config_hash, to_dict, to_toml, validate
+from golflab.config.loader import config_hash, from_toml_file, to_dict, to_toml, validate
 from golflab.config.schema import RunConfig
 from golflab.errors import GolflabError
+from golflab.fileio import write_atomic
 
 # The export boundary: every module the stand-alone script inlines, dependencies first. Each may
 # import only the standard library, numpy, torch, sentencepiece and modules listed before it
@@ -276,6 +281,76 @@ def tab_indent(source: str) -> str:
 
 
 _RENDERED: dict[str, str] = {}  # the config (runtime keys reset) as JSON -> its script, within one process
+SCRIPT_CACHE_ENV = "GOLFLAB_SCRIPT_CACHE"  # a folder of rendered scripts ("" turns it off)
+
+
+def script_cache_dir() -> Path | None:
+    """Where rendered scripts are kept across processes: $GOLFLAB_SCRIPT_CACHE, else the user's cache
+    folder. A render takes 10-30 s of pure Python, which the first run of every lab would pay again."""
+    if (env := os.environ.get(SCRIPT_CACHE_ENV)) is not None:
+        return Path(env) if env else None
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "golflab" / "scripts"
+
+
+def source_digest() -> str:
+    """A hash of every golflab source file as it is on disk now: both what the script inlines and the
+    passes that specialize it, so an edited checkout (an agent's worktree) never reads a stale script."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256(__version__.encode())
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _cache_path(key: str) -> Path | None:
+    folder = script_cache_dir()
+    return None if folder is None else folder / f"{hashlib.sha256((key + source_digest()).encode()).hexdigest()[:32]}.py"
+
+
+_PREFETCH: dict[Path, subprocess.Popen] = {}  # cache file -> the child process rendering it
+
+
+def _cached_render(cfg: RunConfig, key: str) -> str:
+    """`_render(cfg)`, read from the script cache when this config and these sources made it before
+    (waiting for a `prefetch_script` child that is rendering it)."""
+    path = _cache_path(key)
+    if path is None:
+        return _render(cfg)
+    if (child := _PREFETCH.pop(path, None)) is not None:
+        child.wait()
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    script = _render(cfg)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, script)
+    except OSError:
+        pass  # the cache saves time only; an unwritable folder costs a render next time
+    return script
+
+
+def _render_key(cfg: RunConfig) -> tuple[RunConfig, str]:
+    base = _runtime_free(cfg)
+    return base, json.dumps(to_dict(base), sort_keys=True)
+
+
+def prefetch_script(cfg: RunConfig) -> None:
+    """Start rendering `cfg`'s script into the cache in a child process, unless it is there: a GPU run
+    leaves the CPU idle while it trains, and its end (the artifact's code bytes) then finds it ready."""
+    base, key = _render_key(cfg)
+    path = _cache_path(key)
+    if key in _RENDERED or path is None or path.exists() or path in _PREFETCH:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        src = write_atomic(path.with_suffix(f".{os.getpid()}.toml"), to_toml(base))
+    except OSError:
+        return
+    _PREFETCH[path] = subprocess.Popen([sys.executable, "-m", "golflab.artifact.export", str(src)],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
 
 
 def _runtime_free(cfg: RunConfig) -> RunConfig:
@@ -310,13 +385,13 @@ def _stamped_lines(cfg: RunConfig) -> tuple[str, str]:
 def render_script(cfg: RunConfig) -> str:
     """The stand-alone train_gpt.py for `cfg` (data paths come from DATA_PATH / TOKENIZER_PATH at run
     time), holding only the core code this config can reach. Rendered once per config in a process,
-    whatever its seed and budget (every run of a lab measures its code bytes; a render takes seconds)."""
-    base = _runtime_free(cfg)
-    key = json.dumps(to_dict(base), sort_keys=True)
+    whatever its seed and budget (every run of a lab measures its code bytes; a render takes seconds), and
+    kept on disk for later processes (`script_cache_dir`)."""
+    base, key = _render_key(cfg)
     if key not in _RENDERED:
         if len(_RENDERED) >= 8:
             _RENDERED.clear()
-        _RENDERED[key] = _render(base)
+        _RENDERED[key] = _cached_render(base, key)
     script = _RENDERED[key]
     for old, new in zip(_stamped_lines(base), _stamped_lines(cfg), strict=True):
         if old not in script:
@@ -346,3 +421,11 @@ def _render(cfg: RunConfig) -> str:
               'MAX_WALLCLOCK_SECONDS, ITERATIONS, RUN_DIR)"""\n'
               "from __future__ import annotations\n")
     return tab_indent(header + f"__version__ = {__version__!r}\n" + "\n".join(parts) + "\n")
+
+
+if __name__ == "__main__":  # prefetch_script's child: render the config in argv[1] into the cache
+    _config = Path(sys.argv[1])
+    try:
+        render_script(from_toml_file(_config))
+    finally:
+        _config.unlink(missing_ok=True)

@@ -63,6 +63,8 @@ def train(
 
             tracker = open_tracker(track, project=track_project, name=out.resolve().name, config=to_dict(cfg),
                                    run_dir=out)
+    if main_rank and cfg.artifact.enabled:
+        _prefetch_script(cfg)
     result = run_training(cfg, out, resume=resume, tracker=tracker)
     if result.get("status") == "interrupted":
         if main_rank:
@@ -73,6 +75,17 @@ def train(
         raise typer.Exit(INTERRUPTED_EXIT)
     if main_rank:
         _print_result(result)
+
+
+def _prefetch_script(cfg) -> None:
+    """On a GPU, render the run's script (its code bytes count in the artifact) on a spare core while it
+    trains; on a CPU the cores are the trainer's, and it renders at the end as before."""
+    import torch
+
+    if torch.cuda.is_available() and (os.cpu_count() or 1) > 2:
+        from golflab.artifact.export import prefetch_script
+
+        prefetch_script(cfg)
 
 
 INTERRUPTED_EXIT = 130  # as a shell reports a Ctrl-C; also after SIGTERM, so a caller never takes it for success
