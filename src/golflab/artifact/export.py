@@ -259,7 +259,7 @@ def specialize_and_prune(tree: ast.Module, cfg: RunConfig) -> None:
     longer counts as a caller, a store or a reference (`self.window = 3` in a dead function)."""
     size = None
     while size != (size := len(ast.unparse(tree))):
-        specialize(tree, cfg)
+        specialize(tree, cfg, prune=True)
         prune_unreachable(tree)
         drop_unread_attributes(tree)
 

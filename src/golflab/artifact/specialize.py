@@ -19,7 +19,7 @@ import math
 import operator
 from typing import Any
 
-from golflab.artifact.prune import assign_pairs, imported_names, prune_constant_lookups
+from golflab.artifact.prune import assign_pairs, imported_names, prune_constant_lookups, prune_unreachable
 from golflab.config.schema import RunConfig
 
 # The keys the script's main() takes from its environment (export.FOOTER): never folded.
@@ -942,8 +942,10 @@ def unfolded_reads(tree: ast.Module, cfg: RunConfig) -> set[str]:
     return {".".join(p) for p in collect.read}
 
 
-def specialize(tree: ast.Module, cfg: RunConfig) -> None:
-    """In place: fold `cfg`'s values into the code and drop the branches they rule out."""
+def specialize(tree: ast.Module, cfg: RunConfig, prune: bool = False) -> None:
+    """In place: fold `cfg`'s values into the code and drop the branches they rule out; with `prune`
+    (a whole script, whose top-level statements are its entry points), also drop what nothing reaches
+    between the passes, which do not change the result but then walk a fraction of the tree."""
     types, leaves = _config_tree(cfg)
     collect = _FoldConfig(types, leaves)
     collect.visit(tree)
@@ -952,6 +954,8 @@ def specialize(tree: ast.Module, cfg: RunConfig) -> None:
     _Simplify(tuples).visit(tree)
     _SpreadKeywords(tree).visit(tree)
     _SplitConstantTuples().visit(tree)
+    if prune:
+        prune_unreachable(tree)
     modules = imported_names(tree)
     for _ in range(8):  # constants reach new call sites as functions are specialized
         prune_constant_lookups(tree)  # KINDS['relu2'] only: the other kinds' calls no longer count
@@ -962,6 +966,8 @@ def specialize(tree: ast.Module, cfg: RunConfig) -> None:
         _DropDeadLocals().visit(tree)
         _Simplify(tuples).visit(tree)
         _DropNoOpCalls(tree).visit(tree)
+        if prune:
+            prune_unreachable(tree)
         if not (_propagate_arguments(tree, modules) | _drop_unused_parameters(tree, modules)):
             break
         _Simplify(tuples).visit(tree)
