@@ -41,7 +41,10 @@ def write_manifest(directory: str | Path, manifest: dict[str, Any]) -> Path:
     return write_atomic(Path(directory) / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path, check: bool = True) -> dict[str, Any]:
+    """The JSON object in `path`; `check`: a DataError saying what is wrong when there is none."""
+    if not check:
+        return json.loads(path.read_text(encoding="utf-8"))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -100,9 +103,9 @@ class Dataset:
         return str(self.manifest.get("splits", {}).get(split, {}).get("prefix", split))
 
     def split_files(self, split: str) -> list[Path]:
-        """Sorted shard files of "train", "val" or "test" (empty when the split does not exist)."""
-        if split not in SPLITS:
-            raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+        """Sorted shard files of "train", "val" or "test" (empty when the split does not exist); a split
+        named by a user is checked before it gets here (eval_tokens: val or test only)."""
+        assert split in SPLITS, f"unknown split {split!r}; expected one of {', '.join(SPLITS)}"
         return sorted(self.path.glob(f"{self._prefix(split)}_*.bin"))
 
     @cached_property
@@ -128,7 +131,7 @@ def open_dataset(path: str | Path, tokenizer: str = "", check: bool = True) -> D
     bad dataset then fails there at its first use, less clearly)."""
     root = Path(path)
     manifest_path = root / MANIFEST
-    manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
+    manifest = _read_json(manifest_path, check) if manifest_path.is_file() else {}
     if check:
         check_layout(root, manifest, tokenizer)
     if manifest.get("format") != FORMAT:
@@ -168,7 +171,7 @@ def _parameter_golf_manifest(root: Path, tokenizer: str, check: bool = True) -> 
     hint = "pass the tokenizer explicitly (data.tokenizer / --tokenizer)"
     if check and not pg_manifest.is_file():
         raise DataError(f"dataset {root} has no tokenizer: no {pg_manifest} to name one; {hint}")
-    pg = _read_json(pg_manifest)
+    pg = _read_json(pg_manifest, check)
     dataset = next((d for d in pg.get("datasets", []) if d.get("name") == root.name), None)
     if check and dataset is None:
         raise DataError(f"{pg_manifest} lists no dataset named {root.name}; {hint}")
