@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from golflab.data.dataset import Dataset, write_manifest
+from golflab.data.dataset import Dataset, open_dataset, write_manifest
 from golflab.data.fineweb import download_fineweb, hub_fetcher
 from golflab.data.shards import write_shard
 from golflab.data.tokenizers import train_sentencepiece
@@ -51,7 +51,7 @@ def test_golflab_layout(tmp_path, sp_model):
     assert ds.split_files("test") == []
     assert (ds.vocab_size, ds.bos_id, ds.layout) == (400, 1, "golflab")
     assert ds.tokenizer_path.name == "tokenizer.model" and ds.manifest["format_version"] == 1
-    with pytest.raises(DataError, match="unknown split"):
+    with pytest.raises(AssertionError, match="unknown split"):  # golflab's callers pass only these
         ds.split_files("dev")
 
 
@@ -118,6 +118,19 @@ def test_parameter_golf_layout_finds_tokenizer_two_levels_up(tmp_path, sp_model)
     (tmp_path / "manifest.json").unlink()
     with pytest.raises(DataError, match="has no tokenizer"):
         Dataset.open(data)
+
+
+def test_unchecked_open_reads_both_layouts_as_the_checked_one(tmp_path, sp_model):
+    """check=False (the exported script) resolves the same dataset, only without the checks."""
+    def seen(ds):
+        return ds.layout, ds.tokenizer_path, ds.split_files("train"), ds.split_files("val"), ds.vocab_size, ds.bos_id
+
+    for d in (_golflab_dir(tmp_path, sp_model), _hub_tree(tmp_path / "hub", sp_model)):
+        assert seen(open_dataset(d, check=False)) == seen(Dataset.open(d))
+        assert seen(open_dataset(d, str(sp_model), check=False)) == seen(Dataset.open(d, str(sp_model)))
+    (tmp_path / "bad").mkdir()
+    d = _golflab_dir(tmp_path / "bad", sp_model, vocab_size=1024)  # a wrong manifest goes unnoticed
+    assert open_dataset(d, check=False).vocab_size == 400
 
 
 def test_prepare_fineweb_from_local_hub_copy(tmp_path, sp_model):

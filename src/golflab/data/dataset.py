@@ -41,7 +41,10 @@ def write_manifest(directory: str | Path, manifest: dict[str, Any]) -> Path:
     return write_atomic(Path(directory) / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path, check: bool = True) -> dict[str, Any]:
+    """The JSON object in `path`; `check`: a DataError saying what is wrong when there is none."""
+    if not check:
+        return json.loads(path.read_text(encoding="utf-8"))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -52,55 +55,29 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 class Dataset:
-    def __init__(
-        self, path: Path, manifest: dict[str, Any], prefixes: dict[str, str], tokenizer_path: Path,
-        layout: str,
-    ) -> None:
+    def __init__(self, path: Path, manifest: dict[str, Any], tokenizer_path: Path) -> None:
         self.path = path
-        self.manifest = manifest
-        self.layout = layout  # "golflab" or "parameter-golf"
+        self.manifest = manifest  # golflab's, or one describing a parameter-golf dir (layout "parameter-golf")
         self.tokenizer_path = tokenizer_path
-        self._prefixes = prefixes
 
     @classmethod
-    def open(cls, path: str | Path, tokenizer: str = "") -> Dataset:
-        """Open and validate a dataset dir; `tokenizer` overrides the one the manifest names."""
-        root = Path(path)
-        if not root.is_dir():
-            raise DataError(f"dataset directory {root} does not exist")
-        manifest_path = root / MANIFEST
-        manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
-        if manifest.get("format") == FORMAT:
-            version = manifest.get("format_version")
-            if version != FORMAT_VERSION:
-                raise DataError(f"{manifest_path} has format_version {version}, expected {FORMAT_VERSION}")
-        elif any(root.glob("fineweb_train_*.bin")) or any(root.glob("fineweb_val_*.bin")):
-            manifest = _parameter_golf_manifest(root, tokenizer)
-        else:
-            raise DataError(f"{root} holds neither a golflab {MANIFEST} nor parameter-golf fineweb_*.bin shards")
-        splits = manifest.get("splits", {})
-        prefixes = {s: str(splits.get(s, {}).get("prefix", s)) for s in SPLITS}
-        if tokenizer:
-            tok_path = Path(tokenizer)
-        else:
-            name = manifest.get("tokenizer", {}).get("file")
-            if not name:
-                raise DataError(f"{manifest_path} names no tokenizer file (tokenizer.file)")
-            tok_path = root / name
-        ds = cls(root, manifest, prefixes, tok_path, manifest.get("layout", "golflab"))
+    def open(cls, path: str | Path, tokenizer: str = "", check: bool = True) -> Dataset:
+        """open_dataset(path, tokenizer, check)."""
+        return open_dataset(path, tokenizer, check)
+
+    def check_files(self) -> None:
+        """The manifest's shard counts, the splits a run needs, and the tokenizer's file, vocab and hash."""
+        manifest_path = self.path / MANIFEST
+        splits = self.manifest.get("splits", {})
         for split in SPLITS:
             expected = splits.get(split, {}).get("shards")
-            found = len(ds.split_files(split))
+            found = len(self.split_files(split))
             if expected is not None and found != expected:
-                raise DataError(f"{manifest_path} lists {expected} {split} shards but {root} holds {found}")
+                raise DataError(f"{manifest_path} lists {expected} {split} shards but {self.path} holds {found}")
         # a train-only view (golflab.trusted.view: what a proposal's trainer sees) has no val split
-        for split in ("train",) if manifest.get("train_only") else ("train", "val"):
-            if not ds.split_files(split):
-                raise DataError(f"dataset {root} has no {split} shards ({ds._prefixes[split]}_*.bin)")
-        ds._check_tokenizer()
-        return ds
-
-    def _check_tokenizer(self) -> None:
+        for split in ("train",) if self.manifest.get("train_only") else ("train", "val"):
+            if not self.split_files(split):
+                raise DataError(f"dataset {self.path} has no {split} shards ({self._prefix(split)}_*.bin)")
         if not self.tokenizer_path.is_file():
             raise DataError(f"tokenizer {self.tokenizer_path} of dataset {self.path} does not exist")
         entry = self.manifest.get("tokenizer", {})
@@ -114,14 +91,22 @@ class Dataset:
         if expected_hash and sha256_file(self.tokenizer_path) != expected_hash:
             raise DataError(
                 f"tokenizer {self.tokenizer_path} differs from the one the shards were made with "
-                f"(sha256 mismatch with {self.path / MANIFEST})"
+                f"(sha256 mismatch with {manifest_path})"
             )
 
+    @property
+    def layout(self) -> str:
+        """"golflab" or "parameter-golf"."""
+        return self.manifest.get("layout", "golflab")
+
+    def _prefix(self, split: str) -> str:
+        return str(self.manifest.get("splits", {}).get(split, {}).get("prefix", split))
+
     def split_files(self, split: str) -> list[Path]:
-        """Sorted shard files of "train", "val" or "test" (empty when the split does not exist)."""
-        if split not in SPLITS:
-            raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-        return sorted(self.path.glob(f"{self._prefixes[split]}_*.bin"))
+        """Sorted shard files of "train", "val" or "test" (empty when the split does not exist); a split
+        named by a user is checked before it gets here (eval_tokens: val or test only)."""
+        assert split in SPLITS, f"unknown split {split!r}; expected one of {', '.join(SPLITS)}"
+        return sorted(self.path.glob(f"{self._prefix(split)}_*.bin"))
 
     @cached_property
     def tokenizer(self) -> Tokenizer:
@@ -140,10 +125,43 @@ class Dataset:
         return self.tokenizer.byte_table()
 
 
-def _parameter_golf_manifest(root: Path, tokenizer: str) -> dict[str, Any]:
+def open_dataset(path: str | Path, tokenizer: str = "", check: bool = True) -> Dataset:
+    """Open a dataset dir; `tokenizer` overrides the one the manifest names. `check` validates it
+    (check_layout, Dataset.check_files): golflab's runs and CLI do; the exported script passes False (a
+    bad dataset then fails there at its first use, less clearly)."""
+    root = Path(path)
+    manifest_path = root / MANIFEST
+    manifest = _read_json(manifest_path, check) if manifest_path.is_file() else {}
+    if check:
+        check_layout(root, manifest, tokenizer)
+    if manifest.get("format") != FORMAT:
+        manifest = _parameter_golf_manifest(root, tokenizer, check)
+    ds = Dataset(root, manifest, Path(tokenizer) if tokenizer else root / manifest["tokenizer"]["file"])
+    if check:
+        ds.check_files()
+    return ds
+
+
+def check_layout(root: Path, manifest: dict[str, Any], tokenizer: str) -> None:
+    """Dataset.open's checks before it reads a dataset dir (`manifest`: its golflab manifest, or {}): it
+    exists, is golflab's current format or holds parameter-golf shards, and names its tokenizer."""
+    manifest_path = root / MANIFEST
+    if not root.is_dir():
+        raise DataError(f"dataset directory {root} does not exist")
+    if manifest.get("format") == FORMAT:
+        version = manifest.get("format_version")
+        if version != FORMAT_VERSION:
+            raise DataError(f"{manifest_path} has format_version {version}, expected {FORMAT_VERSION}")
+        if not tokenizer and not manifest.get("tokenizer", {}).get("file"):
+            raise DataError(f"{manifest_path} names no tokenizer file (tokenizer.file)")
+    elif not any(root.glob("fineweb_train_*.bin")) and not any(root.glob("fineweb_val_*.bin")):
+        raise DataError(f"{root} holds neither a golflab {MANIFEST} nor parameter-golf fineweb_*.bin shards")
+
+
+def _parameter_golf_manifest(root: Path, tokenizer: str, check: bool = True) -> dict[str, Any]:
     """A parameter-golf dataset dir described as golflab's manifest would: its shard prefixes and, unless
     `tokenizer` is given, the tokenizer file (absolute) and vocab that ROOT/manifest.json (parameter-golf's)
-    assigns to dataset root.name."""
+    assigns to dataset root.name (`check`: with an error saying what that manifest lacks)."""
     manifest: dict[str, Any] = {"layout": "parameter-golf",
                                 "splits": {s: {"prefix": f"fineweb_{s}"} for s in SPLITS}}
     if tokenizer:
@@ -151,16 +169,16 @@ def _parameter_golf_manifest(root: Path, tokenizer: str) -> dict[str, Any]:
     pg_root = root.resolve().parent.parent
     pg_manifest = pg_root / MANIFEST
     hint = "pass the tokenizer explicitly (data.tokenizer / --tokenizer)"
-    if not pg_manifest.is_file():
+    if check and not pg_manifest.is_file():
         raise DataError(f"dataset {root} has no tokenizer: no {pg_manifest} to name one; {hint}")
-    pg = _read_json(pg_manifest)
+    pg = _read_json(pg_manifest, check)
     dataset = next((d for d in pg.get("datasets", []) if d.get("name") == root.name), None)
-    if dataset is None:
+    if check and dataset is None:
         raise DataError(f"{pg_manifest} lists no dataset named {root.name}; {hint}")
     name = dataset.get("tokenizer_name")
     entry = next((t for t in pg.get("tokenizers", []) if t.get("name") == name), None)
     rel = entry and (entry.get("model_path") or entry.get("path"))
-    if not rel:
+    if check and not rel:
         raise DataError(f"{pg_manifest} has no tokenizer file for {name!r} (dataset {root.name}); {hint}")
     manifest["tokenizer"] = {"file": str(pg_root / rel), **{k: entry[k] for k in ("vocab_size",) if k in entry}}
     return manifest

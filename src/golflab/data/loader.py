@@ -201,21 +201,18 @@ class TokenLoader:
         n_seq = local_tokens // seq_len
         if seq_len <= 0 or n_seq <= 0:
             raise DataError(f"local batch of {local_tokens} tokens holds no sequence of length {seq_len}")
-        if self._packer is not None:
+        if self._packer is not None or self.align_bos:
             rows = []
-            for k in range(self.world_size * n_seq):
-                row = self._packer.row(seq_len + 1)
-                if k // n_seq == self.rank:
+            for k in range(self.world_size * n_seq):  # row k of the global chunk goes to rank k // n_seq
+                mine = k // n_seq == self.rank
+                if self._packer is not None:  # every rank packs every row: each fills the buffer alike
+                    row = self._packer.row(seq_len + 1)
+                else:
+                    start = self._next_bos(self._pos)
+                    self._pos = (start + seq_len) % self.total_tokens
+                    row = self._read(start, seq_len + 1) if mine else None
+                if mine:
                     rows.append(row)
-            seqs = np.stack(rows)
-            x, y = seqs[:, :-1], seqs[:, 1:]
-        elif self.align_bos:
-            rows = []
-            for k in range(self.world_size * n_seq):
-                start = self._next_bos(self._pos)
-                if k // n_seq == self.rank:
-                    rows.append(self._read(start, seq_len + 1))
-                self._pos = (start + seq_len) % self.total_tokens
             seqs = np.stack(rows)
             x, y = seqs[:, :-1], seqs[:, 1:]
         else:
@@ -227,27 +224,21 @@ class TokenLoader:
         return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
 
     # ---- resume --------------------------------------------------------------------------------
+    def _stream(self) -> dict[str, Any]:
+        """What a saved state must match to be continued here: the shards and how they are read."""
+        return {"files": [p.name for p in self.files], "order": self.order, "seed": self.seed,
+                "align_bos": self.align_bos, "total_tokens": self.total_tokens, "packing": self.packing}
+
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "version": 1,
-            "pos": self._pos,
-            "files": [p.name for p in self.files],
-            "order": self.order,
-            "seed": self.seed,
-            "align_bos": self.align_bos,
-            "total_tokens": self.total_tokens,
-        }
+        state = {"version": 1, "pos": self._pos, **self._stream()}
         if self._packer is not None:
-            state["packing"] = self.packing
             state["packer"] = self._packer.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue exactly where the saved loader stopped; the shards must be the same."""
-        mine = self.state_dict()
-        absent = {"packing": "stream"}  # states written before best-fit packing existed
-        for key in ("files", "order", "seed", "align_bos", "total_tokens", "packing"):
-            was, now = state.get(key, absent.get(key)), mine.get(key, absent.get(key))
+        for key, now in self._stream().items():
+            was = state.get(key, "stream" if key == "packing" else None)  # states from before best-fit packing
             if was != now:
                 raise DataError(f"loader state does not match these shards: {key} was {was!r}, now {now!r}")
         self._pos = int(state["pos"])

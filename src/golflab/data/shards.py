@@ -63,10 +63,8 @@ def read_header(path: str | Path) -> int:
         raise DataError(f"shard {path} has magic {magic}, expected {SHARD_MAGIC} (not a token shard?)")
     if version != SHARD_VERSION:
         raise DataError(f"shard {path} has version {version}, expected {SHARD_VERSION}")
-    if count < 0:
-        raise DataError(f"shard {path} has a negative token count {count}")
     expected = HEADER_BYTES + TOKEN_BYTES * count
-    if size != expected:
+    if size != expected:  # a negative count too (expected < HEADER_BYTES <= size)
         raise DataError(
             f"shard {path} is {size} bytes but its header says {count} tokens, i.e. {expected} bytes"
         )

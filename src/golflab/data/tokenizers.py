@@ -61,9 +61,7 @@ class SentencePieceTokenizer(Tokenizer):
     def __init__(self, path: str | Path) -> None:
         import sentencepiece as spm
 
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise DataError(f"tokenizer {self.path} does not exist")
+        self.path = Path(path)  # an existing file (load_tokenizer says when it is not)
         try:
             self.sp = spm.SentencePieceProcessor(model_file=str(self.path))
         except Exception as exc:
