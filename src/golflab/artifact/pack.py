@@ -49,7 +49,7 @@ def roundtrip_state_dict(sd: dict[str, torch.Tensor], cfg: ArtifactConfig,
     The weights come from the bytes themselves, so what gets evaluated is what gets shipped.
     Tensors come back on the CPU in their original dtypes.
     """
-    blob = pack_artifact(sd, cfg, hessians)
+    blob = pack_artifact_with_stats(sd, cfg, hessians=hessians, stats=False)[0]
     # blob was made here by cfg: nothing to check, and only the decoders cfg's schemes need
     qm = deserialize_quantized(unwrap_blob(blob, cfg.compress), check=False)
     return dequantize_state_dict(qm, check=False, int6=packs_int6(cfg), lqer=cfg.lqer_rank > 0), blob

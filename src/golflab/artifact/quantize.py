@@ -330,9 +330,11 @@ def check_artifact_config(cfg: ArtifactConfig) -> None:
         raise ConfigError(f"artifact.keep_float_max_numel: {cfg.keep_float_max_numel} must be >= 0")
 
 
-def _qz_storage_key(t: torch.Tensor) -> tuple[Any, ...] | None:
+def _qz_storage_key(name: str, t: torch.Tensor) -> tuple[Any, ...] | str:
+    """What identifies the memory `t` views: tensors with one key are stored once (an empty tensor views
+    none, so its key is its own name)."""
     if t.numel() == 0:
-        return None
+        return name
     return (t.device.type, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)
 
 
@@ -350,16 +352,15 @@ def quantize_state_dict(
     tensors: dict[str, QTensor] = {}
     cats: dict[str, CategoryStats] = {}
     errors: dict[str, float] = {}
-    seen: dict[tuple[Any, ...], str] = {}
+    seen: dict[tuple[Any, ...] | str, str] = {}
     for name, t in sd.items():
         if not isinstance(t, torch.Tensor):
             raise GolflabError(f"state_dict entry '{name}' is a {type(t).__name__}, not a tensor")
-        key = _qz_storage_key(t)
-        if key is not None and key in seen:
+        key = _qz_storage_key(name, t)
+        if key in seen:
             qt = _qz_stored("alias", t, {}, {"alias": seen[key]})
         else:
-            if key is not None:
-                seen[key] = name
+            seen[key] = name
             scheme = choose_scheme(name, t, cfg)
             if scheme == "fp16" and t.numel() and float(t.detach().abs().max()) > FP16_MAX:
                 scheme = "fp32"  # would overflow fp16
