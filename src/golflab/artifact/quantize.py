@@ -21,7 +21,7 @@ quantization error also carry low-rank correction factors (parts lqA..., golflab
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,8 +43,8 @@ class QTensor:
     scheme: str
     shape: tuple[int, ...]
     dtype: str  # original torch dtype name, restored on dequantize
-    parts: dict[str, np.ndarray] = field(default_factory=dict)
-    meta: dict[str, Any] = field(default_factory=dict)  # e.g. {"count": n} for int6, {"alias": name}
+    parts: dict[str, np.ndarray]
+    meta: dict[str, Any]  # e.g. {"count": n} for int6, {"alias": name}
 
     @property
     def nbytes(self) -> int:
@@ -263,9 +263,8 @@ def _qz_dequantize_int(qt: QTensor, check: bool = True, int6: bool = True, lqer:
         q = np.asarray(qt.parts["q"], dtype=np.int8)
     if check and q.size != (numel := int(np.prod(qt.shape, dtype=np.int64))):
         raise GolflabError(f"quantized data has {q.size} values, expected {numel} for shape {list(qt.shape)}")
-    scale = torch.from_numpy(np.asarray(qt.parts["scale"], dtype=np.float32).copy())
-    rows = scale.numel()
-    w = torch.from_numpy(q.astype(np.float32)).reshape(rows, -1) * scale[:, None]
+    scale = torch.from_numpy(qt.parts["scale"].astype(np.float32))
+    w = torch.from_numpy(q.astype(np.float32)).reshape(scale.numel(), -1) * scale[:, None]
     if lqer and "lqer" in qt.meta:  # the low-rank correction of the rounding error
         w = w + lqer_correction(qt.parts, qt.meta["lqer"], w.shape[0], w.shape[1])
     return w.reshape(qt.shape).to(getattr(torch, qt.dtype))

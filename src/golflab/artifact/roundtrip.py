@@ -38,14 +38,13 @@ def squeeze_and_evaluate(model: torch.nn.Module, cfg: RunConfig, evaluate, out_d
     restore the original weights and return the artifact record."""
     a = cfg.artifact
     original = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    cpu_sd = {k: v.detach().cpu() for k, v in original.items()}
-    restored, blob = roundtrip_state_dict(cpu_sd, a, hessians)
+    restored, blob = roundtrip_state_dict({k: v.cpu() for k, v in original.items()}, a, hessians)
     size = artifact_size(len(blob), len(code_bytes(cfg)), a.limit_bytes)
     if out_dir is not None:
         write_artifact(out_dir / artifact_name(a), blob)
     record: dict[str, Any] = {"quant": a.quant, "compress": a.compress, **size.to_dict()}
     try:
-        model.load_state_dict({k: v.to(original[k].device) for k, v in restored.items()}, strict=True)
+        model.load_state_dict(restored, strict=True)  # copied onto the parameters' devices
         std = evaluate(0)
         record.update(val_loss=std.val_loss, val_bpb=std.val_bpb, sliding_val_loss=None, sliding_val_bpb=None)
         if stride > 0:
