@@ -64,16 +64,22 @@ def compress_bytes(data: bytes, codec: str) -> bytes:
     return zstd.ZstdCompressor(level=ZSTD_LEVEL).compress(data)
 
 
+def _cz_decompress(data: bytes, codec: str) -> bytes:
+    """Decompress a stream of `codec` (raw, no container; a damaged stream raises the library's error)."""
+    if codec == "zlib":
+        return zlib.decompress(data)
+    if codec == "lzma":
+        return lzma.decompress(data, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+    if codec == "brotli":
+        return _cz_brotli().decompress(data)
+    return _cz_zstd().ZstdDecompressor().decompress(data)
+
+
 def decompress_bytes(data: bytes, codec: str) -> bytes:
+    """Decompress a stream of `codec`; a damaged stream raises a GolflabError."""
     check_codec(codec)
     try:
-        if codec == "zlib":
-            return zlib.decompress(data)
-        if codec == "lzma":
-            return lzma.decompress(data, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
-        if codec == "brotli":
-            return _cz_brotli().decompress(data)
-        return _cz_zstd().ZstdDecompressor().decompress(data)
+        return _cz_decompress(data, codec)
     except GolflabError:
         raise
     except Exception as exc:  # each library has its own error type; all mean a damaged stream
@@ -105,8 +111,8 @@ def unwrap_blob(blob: bytes, codec: str | None = None) -> bytes:
     """Check the header, decompress, and verify length and crc32 of the payload. `codec`: the
     compressor the caller itself wrote the blob with (the round trip: nothing to verify), else read
     from the header."""
-    if codec is not None:
-        return decompress_bytes(bytes(blob[BLOB_HEADER_BYTES:]), codec)
+    if codec is not None:  # a blob made in this process: its stream decompresses
+        return _cz_decompress(blob[BLOB_HEADER_BYTES:], codec)
     used = blob_codec(blob)  # checks the header's length, magic and version
     _, _, _, length, crc = _CZ_HEADER.unpack_from(blob)
     payload = decompress_bytes(bytes(blob[BLOB_HEADER_BYTES:]), used)

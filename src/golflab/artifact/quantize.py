@@ -21,7 +21,7 @@ quantization error also carry low-rank correction factors (parts lqA..., golflab
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,15 +36,6 @@ WIDTHS = (2, 3, 4, 5, 6, 7, 8)  # the integer widths quantization supports
 QMAX = {b: 2 ** (b - 1) - 1 for b in WIDTHS}  # symmetric integer range per bit width
 FP16_MAX = 65504.0
 
-# torch dtype <-> name used in the artifact header; numpy has no bf16, so bf16 travels as uint16 bits
-TORCH_DTYPES: dict[str, torch.dtype] = {
-    "float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
-    "bfloat16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32, "int16": torch.int16,
-    "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool,
-}
-_QZ_DTYPE_NAMES = {v: k for k, v in TORCH_DTYPES.items()}
-
-
 @dataclass
 class QTensor:
     """One stored tensor: its scheme, original shape/dtype, and the numpy arrays that hold it."""
@@ -52,8 +43,8 @@ class QTensor:
     scheme: str
     shape: tuple[int, ...]
     dtype: str  # original torch dtype name, restored on dequantize
-    parts: dict[str, np.ndarray] = field(default_factory=dict)
-    meta: dict[str, Any] = field(default_factory=dict)  # e.g. {"count": n} for int6, {"alias": name}
+    parts: dict[str, np.ndarray]
+    meta: dict[str, Any]  # e.g. {"count": n} for int6, {"alias": name}
 
     @property
     def nbytes(self) -> int:
@@ -188,11 +179,8 @@ def _qz_int_qtensor(q: np.ndarray, scale_part: np.ndarray, bits: int, per_row: b
     """Integer codes and their scales as a stored tensor (int6 packed, other widths one byte a value)."""
     scheme = f"int{bits}_{'row' if per_row else 'tensor'}"
     if bits == 6:
-        parts = {"q": pack_int6(q), "scale": scale_part}
-        meta = {"count": int(q.size)}
-    else:
-        parts, meta = {"q": q.reshape(-1), "scale": scale_part}, {}
-    return QTensor(scheme, tuple(t.shape), _qz_dtype_name(t.dtype), parts, meta)
+        return _qz_stored(scheme, t, {"q": pack_int6(q), "scale": scale_part}, {"count": int(q.size)})
+    return _qz_stored(scheme, t, {"q": q.reshape(-1), "scale": scale_part})
 
 
 def _qz_row_scales(clip: torch.Tensor, qmax: int, scale_floor: float) -> np.ndarray:
@@ -240,32 +228,32 @@ _QZ_QUANTILE_MAX = 1 << 24  # torch.quantile refuses larger inputs
 
 
 def _qz_quantile_exact(rows: torch.Tensor, q: float) -> torch.Tensor:
-    """torch.quantile per row (what the reference calls), over chunks of rows when the input is large."""
-    step = max(1, _QZ_QUANTILE_MAX // max(rows.shape[1], 1))
-    if rows.shape[1] > _QZ_QUANTILE_MAX:
+    """torch.quantile per row (what the reference calls), over chunks of rows when the input is large
+    (`rows` is not empty)."""
+    if rows.shape[1] > _QZ_QUANTILE_MAX:  # a single row is too large for torch.quantile
         return _qz_quantile_rows(rows, q)
-    return torch.cat([torch.quantile(rows[i : i + step], q, dim=1) for i in range(0, rows.shape[0], step)])
+    return torch.cat([torch.quantile(chunk, q, dim=1) for chunk in rows.split(_QZ_QUANTILE_MAX // rows.shape[1])])
 
 
 def quantize_tensor_pg(t: torch.Tensor, clip_percentile: float) -> QTensor:
-    """int8 exactly as parameter-golf's reference script quantizes (2-D: per row, else per tensor)."""
+    """int8 exactly as parameter-golf's reference script quantizes (2-D: per row, else per tensor).
+    Only tensors larger than artifact.keep_float_max_numel (>= 0) get here, so never an empty one."""
     w = t.detach().to(device="cpu", dtype=torch.float32)
     if not bool(torch.isfinite(w).all()):
         raise GolflabError("tensor has NaN or inf values; cannot quantize it")
-    q_level = clip_percentile / 100.0
-    if w.ndim == 2:
-        clip = _qz_quantile_exact(w.abs(), q_level) if w.numel() else torch.zeros(w.shape[0])
+    per_row = w.ndim == 2
+    rows = w if per_row else w.reshape(1, -1)
+    clip = _qz_quantile_exact(rows.abs(), clip_percentile / 100.0)
+    if per_row:
         scale = (clip / 127.0).clamp_min(PG_SCALE_FLOOR)
-        clipped = torch.maximum(torch.minimum(w, clip[:, None]), -clip[:, None])
-        q = torch.clamp(torch.round(clipped / scale[:, None]), -127, 127).to(torch.int8)
-        parts = {"q": q.numpy().reshape(-1), "scale": scale.to(torch.float16).numpy()}
-        return QTensor("int8_row", tuple(t.shape), _qz_dtype_name(t.dtype), parts)
-    flat = w.reshape(-1)
-    clip_abs = float(_qz_quantile_exact(flat.abs()[None], q_level)[0]) if flat.numel() else 0.0
-    scale = torch.tensor(clip_abs / 127.0 if clip_abs > 0 else 1.0, dtype=torch.float32)
-    q = torch.clamp(torch.round(torch.clamp(flat, -clip_abs, clip_abs) / scale), -127, 127).to(torch.int8)
-    parts = {"q": q.numpy(), "scale": scale.reshape(1).numpy()}
-    return QTensor("int8_tensor", tuple(t.shape), _qz_dtype_name(t.dtype), parts)
+        scale_part = scale.to(torch.float16).numpy()
+    else:  # the reference divides in double precision here, then rounds the scale to fp32
+        c = float(clip[0])
+        scale = torch.tensor([c / 127.0 if c > 0 else 1.0], dtype=torch.float32)
+        scale_part = scale.numpy()
+    clipped = torch.maximum(torch.minimum(rows, clip[:, None]), -clip[:, None])
+    q = torch.clamp(torch.round(clipped / scale[:, None]), -127, 127).to(torch.int8).numpy()
+    return _qz_int_qtensor(q, scale_part, 8, per_row, t)
 
 
 def _qz_dequantize_int(qt: QTensor, check: bool = True, int6: bool = True, lqer: bool = True) -> torch.Tensor:
@@ -275,51 +263,38 @@ def _qz_dequantize_int(qt: QTensor, check: bool = True, int6: bool = True, lqer:
         q = np.asarray(qt.parts["q"], dtype=np.int8)
     if check and q.size != (numel := int(np.prod(qt.shape, dtype=np.int64))):
         raise GolflabError(f"quantized data has {q.size} values, expected {numel} for shape {list(qt.shape)}")
-    scale = torch.from_numpy(np.asarray(qt.parts["scale"], dtype=np.float32).copy())
-    rows = scale.numel()
-    w = torch.from_numpy(q.astype(np.float32)).reshape(rows, -1) * scale[:, None]
+    scale = torch.from_numpy(qt.parts["scale"].astype(np.float32))
+    w = torch.from_numpy(q.astype(np.float32)).reshape(scale.numel(), -1) * scale[:, None]
     if lqer and "lqer" in qt.meta:  # the low-rank correction of the rounding error
         w = w + lqer_correction(qt.parts, qt.meta["lqer"], w.shape[0], w.shape[1])
-    return w.reshape(qt.shape).to(TORCH_DTYPES[qt.dtype])
+    return w.reshape(qt.shape).to(getattr(torch, qt.dtype))
 
 
 # ---------------------------------------------------------------- passthrough
-def _qz_dtype_name(dt: torch.dtype) -> str:
-    if dt not in _QZ_DTYPE_NAMES:
-        raise GolflabError(f"unsupported tensor dtype {dt} (supported: {', '.join(TORCH_DTYPES)})")
-    return _QZ_DTYPE_NAMES[dt]
+_QZ_FLOATS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}  # float scheme -> stored dtype
 
 
-def _qz_raw_bytes(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().copy()
+def _qz_stored(scheme: str, t: torch.Tensor, parts: dict[str, np.ndarray], meta: dict[str, Any] | None = None) -> QTensor:
+    """A stored tensor with `t`'s shape and dtype (any torch dtype, by its name: "float32", "bfloat16", "bool")."""
+    return QTensor(scheme, tuple(t.shape), str(t.dtype).removeprefix("torch."), parts, meta or {})
 
 
 def store_float(t: torch.Tensor, scheme: str) -> QTensor:
-    """Float passthrough as fp32, fp16 or bf16 (bf16 kept bit-exact)."""
-    target = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[scheme]
-    data = _qz_raw_bytes(t.detach().to(device="cpu", dtype=target))
-    return QTensor(scheme, tuple(t.shape), _qz_dtype_name(t.dtype), {"data": data})
-
-
-def store_raw(t: torch.Tensor) -> QTensor:
-    return QTensor("raw", tuple(t.shape), _qz_dtype_name(t.dtype), {"data": _qz_raw_bytes(t)})
-
-
-def _qz_from_bytes(data: np.ndarray, dtype: torch.dtype, shape: tuple[int, ...], check: bool = True) -> torch.Tensor:
-    buf = np.ascontiguousarray(data, dtype=np.uint8)
-    numel = int(np.prod(shape, dtype=np.int64))
-    if check and buf.size != (nbytes := numel * torch.empty((), dtype=dtype).element_size()):
-        raise GolflabError(f"tensor data has {buf.size} bytes, expected {nbytes} for shape {list(shape)}")
-    if numel == 0:
-        return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(bytearray(buf.tobytes()), dtype=dtype).reshape(shape)
+    """Float passthrough as fp32, fp16 or bf16 (bf16 kept bit-exact), or "raw": the tensor's bytes as they are."""
+    data = t.detach().to(device="cpu", dtype=_QZ_FLOATS.get(scheme, t.dtype)).contiguous().reshape(-1)
+    return _qz_stored(scheme, t, {"data": data.view(torch.uint8).numpy().copy()})
 
 
 def _qz_dequantize_float(qt: QTensor, check: bool = True) -> torch.Tensor:
-    stored = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}.get(qt.scheme)
-    if stored is None:  # raw
-        return _qz_from_bytes(qt.parts["data"], TORCH_DTYPES[qt.dtype], qt.shape, check)
-    return _qz_from_bytes(qt.parts["data"], stored, qt.shape, check).to(TORCH_DTYPES[qt.dtype])
+    dtype = getattr(torch, qt.dtype)
+    stored = _QZ_FLOATS.get(qt.scheme, dtype)  # raw: the tensor's own dtype
+    data = np.ascontiguousarray(qt.parts["data"], dtype=np.uint8)
+    numel = int(np.prod(qt.shape, dtype=np.int64))
+    if check and data.size != (nbytes := numel * stored.itemsize):
+        raise GolflabError(f"tensor data has {data.size} bytes, expected {nbytes} for shape {list(qt.shape)}")
+    if numel == 0:  # torch.frombuffer refuses an empty buffer
+        return torch.empty(qt.shape, dtype=dtype)
+    return torch.frombuffer(bytearray(data.tobytes()), dtype=stored).reshape(qt.shape).to(dtype)
 
 
 # ---------------------------------------------------------------- whole state_dict
@@ -329,11 +304,8 @@ def choose_scheme(name: str, t: torch.Tensor, cfg: ArtifactConfig) -> str:
         return "raw"
     if any(p in name for p in cfg.keep_float_patterns):
         return "fp32"
-    half = "bf16" if t.dtype == torch.bfloat16 else "fp16"
-    if cfg.quant == "none" or any(p in name for p in cfg.fp16_patterns):
-        return half
-    if t.numel() <= cfg.keep_float_max_numel:
-        return half
+    if cfg.quant == "none" or t.numel() <= cfg.keep_float_max_numel or any(p in name for p in cfg.fp16_patterns):
+        return "bf16" if t.dtype == torch.bfloat16 else "fp16"
     if cfg.quant in ("gptq", "gptq_lite"):
         bits = cfg.embed_bits if "emb" in name else cfg.bits
     else:
@@ -357,9 +329,11 @@ def check_artifact_config(cfg: ArtifactConfig) -> None:
         raise ConfigError(f"artifact.keep_float_max_numel: {cfg.keep_float_max_numel} must be >= 0")
 
 
-def _qz_storage_key(t: torch.Tensor) -> tuple[Any, ...] | None:
+def _qz_storage_key(name: str, t: torch.Tensor) -> tuple[Any, ...] | str:
+    """What identifies the memory `t` views: tensors with one key are stored once (an empty tensor views
+    none, so its key is its own name)."""
     if t.numel() == 0:
-        return None
+        return name
     return (t.device.type, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)
 
 
@@ -377,23 +351,20 @@ def quantize_state_dict(
     tensors: dict[str, QTensor] = {}
     cats: dict[str, CategoryStats] = {}
     errors: dict[str, float] = {}
-    seen: dict[tuple[Any, ...], str] = {}
+    seen: dict[tuple[Any, ...] | str, str] = {}
     for name, t in sd.items():
         if not isinstance(t, torch.Tensor):
             raise GolflabError(f"state_dict entry '{name}' is a {type(t).__name__}, not a tensor")
-        key = _qz_storage_key(t)
-        if key is not None and key in seen:
-            qt = QTensor("alias", tuple(t.shape), _qz_dtype_name(t.dtype), {}, {"alias": seen[key]})
+        key = _qz_storage_key(name, t)
+        if key in seen:
+            qt = _qz_stored("alias", t, {}, {"alias": seen[key]})
         else:
-            if key is not None:
-                seen[key] = name
+            seen[key] = name
             scheme = choose_scheme(name, t, cfg)
             if scheme == "fp16" and t.numel() and float(t.detach().abs().max()) > FP16_MAX:
                 scheme = "fp32"  # would overflow fp16
             try:
-                if scheme == "raw":
-                    qt = store_raw(t)
-                elif scheme.startswith("int"):  # one expression, so the exported script keeps one rule
+                if scheme.startswith("int"):  # one expression, so the exported script keeps one rule
                     qt = quantize_tensor_pg(t, cfg.clip_percentile) if cfg.quant == "int8_pg" else \
                         quantize_tensor_gptq(t, name, int(scheme[3]), cfg, hessians) \
                         if cfg.quant in ("gptq", "gptq_lite") and scheme.endswith("row") else \
@@ -447,7 +418,7 @@ def packs_int6(cfg: ArtifactConfig) -> bool:
 def dequantize_tensor(qt: QTensor, check: bool = True, int6: bool = True, lqer: bool = True) -> torch.Tensor:
     """`check=False` skips the checks that guard against damaged or foreign data; `int6` / `lqer`:
     whether `qt` may be packed int6 / carry LQER factors (the flags of dequantize_state_dict)."""
-    if check and qt.dtype not in TORCH_DTYPES:
+    if check and not isinstance(getattr(torch, str(qt.dtype), None), torch.dtype):
         raise GolflabError(f"unknown dtype '{qt.dtype}' in quantized model")
     if qt.scheme.startswith("int"):
         return _qz_dequantize_int(qt, check, int6, lqer)

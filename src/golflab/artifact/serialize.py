@@ -32,13 +32,12 @@ _SZ_DTYPES = {"int8", "uint8", "int16", "uint16", "float16", "float32", "float64
 
 def byte_shuffle(a: np.ndarray) -> np.ndarray:
     """Byte-transpose an array: (n, itemsize) bytes -> (itemsize, n), as uint8."""
-    b = np.ascontiguousarray(a).reshape(-1).view(np.uint8)
-    return np.ascontiguousarray(b.reshape(-1, a.itemsize).T).reshape(-1)
+    return a.reshape(-1, 1).view(np.uint8).T.reshape(-1)
 
 
 def byte_unshuffle(b: np.ndarray, itemsize: int) -> np.ndarray:
     """Inverse of byte_shuffle (returns uint8 in the original byte order)."""
-    return np.ascontiguousarray(b.reshape(itemsize, -1).T).reshape(-1)
+    return b.reshape(itemsize, -1).T.reshape(-1)
 
 
 def serialize_quantized(qm: QuantizedModel, *, shuffle: bool = True) -> bytes:
@@ -46,22 +45,21 @@ def serialize_quantized(qm: QuantizedModel, *, shuffle: bool = True) -> bytes:
     if sys.byteorder != "little":  # pragma: no cover
         raise GolflabError("artifact serialization needs a little-endian machine")
     entries = []
-    chunks: list[tuple[int, int, int, str, np.ndarray]] = []  # (kind, tensor idx, part idx, key, array)
+    chunks: list[tuple[int, int, int, np.ndarray]] = []  # (kind, tensor idx, part idx, array)
     for ti, (name, qt) in enumerate(qm.tensors.items()):
         parts = []
         for pi, (key, arr) in enumerate(qt.parts.items()):
             a = np.ascontiguousarray(arr)
-            if a.dtype.name not in _SZ_DTYPES:
-                raise GolflabError(f"tensor '{name}' part '{key}' has unsupported array dtype {a.dtype}")
+            assert a.dtype.name in _SZ_DTYPES, (name, key, a.dtype)  # what golflab's quantizers write
             parts.append([key, a.dtype.name, list(a.shape), 0, int(a.nbytes)])
-            chunks.append((_SZ_ORDER.get(key, 3), ti, pi, key, a))
+            chunks.append((_SZ_ORDER.get(key, 3), ti, pi, a))
         entries.append({"name": name, "scheme": qt.scheme, "shape": list(qt.shape), "dtype": qt.dtype,
                         "meta": qt.meta, "parts": parts})
     payload = bytearray()
-    for _, ti, pi, _, a in sorted(chunks, key=lambda c: c[:3]):
+    for _, ti, pi, a in sorted(chunks, key=lambda c: c[:3]):
         entries[ti]["parts"][pi][3] = len(payload)
-        data = byte_shuffle(a) if shuffle and a.itemsize > 1 else a.reshape(-1).view(np.uint8)
-        payload += data.tobytes()
+        # (shuffling leaves one-byte parts as they are)
+        payload += (byte_shuffle(a) if shuffle else a.reshape(-1).view(np.uint8)).tobytes()
     header = json.dumps({"v": QM_VERSION, "shuffle": shuffle, "tensors": entries}, separators=(",", ":"))
     hb = header.encode("utf-8")
     return _SZ_HEAD.pack(QM_MAGIC, len(hb)) + hb + bytes(payload)
@@ -118,8 +116,6 @@ def deserialize_quantized(buf: bytes, check: bool = True) -> QuantizedModel:
         for key, dtype, shape, off, nbytes in e["parts"]:
             dt = np.dtype(dtype)
             raw = payload[off : off + nbytes]
-            if shuffle and dt.itemsize > 1:
-                raw = byte_unshuffle(raw, dt.itemsize)
-            parts[key] = raw.copy().view(dt).reshape(shape)
+            parts[key] = (byte_unshuffle(raw, dt.itemsize) if shuffle else raw).copy().view(dt).reshape(shape)
         tensors[e["name"]] = QTensor(e["scheme"], tuple(e["shape"]), e["dtype"], parts, dict(e["meta"]))
     return QuantizedModel(tensors)
