@@ -14,13 +14,7 @@ from pathlib import Path
 import torch
 
 from golflab.artifact.compress import check_codec, unwrap_blob, wrap_blob
-from golflab.artifact.quantize import (
-    QuantizedModel,
-    QuantStats,
-    dequantize_state_dict,
-    packs_int6,
-    quantize_state_dict,
-)
+from golflab.artifact.quantize import QuantStats, dequantize_state_dict, packs_int6, quantize_state_dict
 from golflab.artifact.serialize import deserialize_quantized, serialize_quantized
 from golflab.config.schema import ArtifactConfig
 from golflab.errors import GolflabError
@@ -32,15 +26,9 @@ def pack_artifact_with_stats(
 ) -> tuple[bytes, QuantStats | None]:
     """Quantize, serialize and compress `sd` by `cfg` (`hessians` for artifact.quant = "gptq"); also return
     the quantization statistics (None unless `stats`)."""
-    _, blob, quant_stats = _pk_pack(sd, cfg, shuffle, hessians, stats)
-    return blob, quant_stats
-
-
-def _pk_pack(sd: dict[str, torch.Tensor], cfg: ArtifactConfig, shuffle: bool,
-             hessians: dict[str, torch.Tensor] | None, stats: bool) -> tuple[QuantizedModel, bytes, QuantStats | None]:
     check_codec(cfg.compress)
     qm, quant_stats = quantize_state_dict(sd, cfg, hessians=hessians, stats=stats)
-    return qm, wrap_blob(serialize_quantized(qm, shuffle=shuffle), cfg.compress), quant_stats
+    return wrap_blob(serialize_quantized(qm, shuffle=shuffle), cfg.compress), quant_stats
 
 
 def pack_artifact(sd: dict[str, torch.Tensor], cfg: ArtifactConfig,
@@ -56,13 +44,14 @@ def unpack_artifact(blob: bytes) -> dict[str, torch.Tensor]:
 
 def roundtrip_state_dict(sd: dict[str, torch.Tensor], cfg: ArtifactConfig,
                          hessians: dict[str, torch.Tensor] | None = None) -> tuple[dict[str, torch.Tensor], bytes]:
-    """Pack `sd`: (the weights its blob holds, to load into the model; the blob).
+    """Pack `sd` and unpack the blob again: (weights to load into the model, the blob).
 
-    The weights are those the blob decodes to (serialization and compression are lossless:
-    tests/test_artifact_pack.py), taken from the quantized model the blob was written from, so only the
-    decoders cfg's schemes need run. Tensors come back on the CPU in their original dtypes.
+    The weights come from the bytes themselves, so what gets evaluated is what gets shipped.
+    Tensors come back on the CPU in their original dtypes.
     """
-    qm, blob, _ = _pk_pack(sd, cfg, True, hessians, False)
+    blob = pack_artifact_with_stats(sd, cfg, hessians=hessians, stats=False)[0]
+    # blob was made here by cfg: nothing to check, and only the decoders cfg's schemes need
+    qm = deserialize_quantized(unwrap_blob(blob, cfg.compress), check=False)
     return dequantize_state_dict(qm, check=False, int6=packs_int6(cfg), lqer=cfg.lqer_rank > 0), blob
 
 
