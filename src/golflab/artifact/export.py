@@ -105,7 +105,6 @@ def to_dict(cfg):
 
 
 def main():
-    import os
     cfg = config_from_dict(tomllib.loads(CONFIG))
     cfg.data.path = os.environ.get("DATA_PATH", "./data/datasets/fineweb10B_sp1024")
     cfg.data.tokenizer = os.environ.get("TOKENIZER_PATH", "")
