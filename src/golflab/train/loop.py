@@ -39,7 +39,7 @@ from golflab.train.distributed import DistEnv, agree, barrier, init_distributed,
 from golflab.train.runlog import RunLog, code_version, driver_version
 from golflab.train.schedule import Clock, budget_used, lr_scale
 from golflab.train.signals import StopOnSignal
-from golflab.train.sources import DataSources
+from golflab.train.sources import DataSources, sources_from_config
 from golflab.train.state import EMA, load_checkpoint, restore, save_checkpoint, snapshot
 
 NAN_CHECK_EVERY = 25  # steps between host syncs that check the loss for NaN / divergence
@@ -348,7 +348,8 @@ def base_result(cfg: RunConfig, env: DistEnv, telemetry: bool = True) -> dict[st
     device = torch.cuda.get_device_name(env.device) if env.device.type == "cuda" else "cpu"
     return {"status": "running", "error": None, "seed": cfg.seed, "config_hash": config_hash(cfg),
             "world_size": env.world_size, "device": device, "golflab_version": __version__,
-            "torch_version": torch.__version__, **(provenance(env.device) if telemetry else dict.fromkeys(PROVENANCE))}
+            "torch_version": torch.__version__,
+            **(provenance(env.device) if telemetry else dict.fromkeys(PROVENANCE))}
 
 
 
@@ -378,11 +379,8 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
     try:
         if stopper is not None:
             stopper.install()
-        if sources is None:
-            from golflab.train.sources import sources_from_config
-
-            sources = sources_from_config(cfg)
-        trainer = Trainer(cfg, out_dir, sources, env, log, resumable=resumable, telemetry=telemetry, lab=lab)
+        trainer = Trainer(cfg, out_dir, sources or sources_from_config(cfg), env, log, resumable=resumable,
+                          telemetry=telemetry, lab=lab)
         log.info(f"{result['device']} x{env.world_size}, grad_accum {trainer.accum}, {trainer.params:,} params, "
                  f"config {result['config_hash']}")
         if stopper is not None:
@@ -391,11 +389,12 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
         return result
     except BaseException as exc:
         if isinstance(exc, torch.cuda.OutOfMemoryError):  # said as a user error, in the config's terms
-            err = TrainingError(f"out of GPU memory with train.batch_tokens={cfg.train.batch_tokens} and "
-                                f"train.micro_batches={cfg.train.micro_batches}; raise micro_batches or shrink the model")
+            err = TrainingError(f"out of GPU memory with train.batch_tokens={cfg.train.batch_tokens} and train."
+                                f"micro_batches={cfg.train.micro_batches}; raise micro_batches or shrink the model")
             result.update(status="failed", error=str(err))
             raise err from None
-        result.update(status="failed", error=str(exc) if isinstance(exc, GolflabError) else f"{type(exc).__name__}: {exc}")
+        result.update(status="failed",
+                      error=str(exc) if isinstance(exc, GolflabError) else f"{type(exc).__name__}: {exc}")
         raise
     finally:
         if stopper is not None:
