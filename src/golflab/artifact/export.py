@@ -105,16 +105,12 @@ def to_dict(cfg):
 
 
 def main():
-    import os
     cfg = config_from_dict(tomllib.loads(CONFIG))
     cfg.data.path = os.environ.get("DATA_PATH", "./data/datasets/fineweb10B_sp1024")
     cfg.data.tokenizer = os.environ.get("TOKENIZER_PATH", "")
-    if "SEED" in os.environ:
-        cfg.seed = int(os.environ["SEED"])
-    if "MAX_WALLCLOCK_SECONDS" in os.environ:
-        cfg.budget.seconds = float(os.environ["MAX_WALLCLOCK_SECONDS"])
-    if "ITERATIONS" in os.environ:
-        cfg.budget.steps = int(os.environ["ITERATIONS"])
+    cfg.seed = int(os.environ.get("SEED", cfg.seed))
+    cfg.budget.seconds = float(os.environ.get("MAX_WALLCLOCK_SECONDS", cfg.budget.seconds))
+    cfg.budget.steps = int(os.environ.get("ITERATIONS", cfg.budget.steps))
     train(cfg, Path(os.environ.get("RUN_DIR", "run")), resumable=False, telemetry=False, lab=False)  # no --resume here
 
 

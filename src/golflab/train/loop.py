@@ -17,6 +17,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from golflab import __version__
+from golflab.artifact.roundtrip import artifact_roundtrip
 from golflab.config.loader import config_hash, to_toml
 from golflab.config.schema import RunConfig
 from golflab.errors import ConfigError, DataError, GolflabError, TrainingError
@@ -36,9 +37,9 @@ from golflab.train.compiling import (
 )
 from golflab.train.distributed import DistEnv, agree, barrier, init_distributed, shutdown
 from golflab.train.runlog import RunLog, code_version, driver_version
-from golflab.train.schedule import Clock, budget_fractions, budget_reached, lr_scale
+from golflab.train.schedule import Clock, budget_used, lr_scale
 from golflab.train.signals import StopOnSignal
-from golflab.train.sources import DataSources
+from golflab.train.sources import DataSources, sources_from_config
 from golflab.train.state import EMA, load_checkpoint, restore, save_checkpoint, snapshot
 
 NAN_CHECK_EVERY = 25  # steps between host syncs that check the loss for NaN / divergence
@@ -71,20 +72,22 @@ class Trainer:
         self.accum = t.micro_batches // env.world_size
         self.local_tokens = t.batch_tokens // (env.world_size * self.accum)
         self.device = env.device
-        if self.device.type == "cuda":  # a persistent worker runs many jobs: the peak is this run's own
+        self.cuda = self.device.type == "cuda"
+        if self.cuda and lab:  # a persistent worker runs many jobs: the peak is this run's own
             torch.cuda.reset_peak_memory_stats(self.device)
         self.amp = autocast_dtype(cfg, self.device)
         torch.manual_seed(cfg.seed)
         self.vocab = resolve_vocab(cfg, sources)
         self.model: GPT = ready_model(build_model(cfg.model, cfg.seed, self.vocab).to(self.device), cfg, self.device)
-        self.use_compile = t.compile == "on" or (t.compile == "auto" and self.device.type == "cuda")
+        self.use_compile = t.compile == "on" or (t.compile == "auto" and self.cuda)
         if self.use_compile and lab and fresh_graphs_unless(self.compile_key()):
             log.info("compile: this process's graphs were for another model or kernels; compiling afresh")
         if self.use_compile and lab and (n := load_compile_cache(log.info)):
             log.info(f"compile cache: {n} artifact file(s) loaded from {compile_cache_dir()}")
         self.compiled = torch.compile(self.model, dynamic=False, fullgraph=True) if self.use_compile else self.model
-        self.ddp = DDP(self.compiled, device_ids=[env.local_rank] if self.device.type == "cuda" else None,
+        self.ddp = DDP(self.compiled, device_ids=[env.local_rank] if self.cuda else None,
                        broadcast_buffers=False) if env.distributed else None
+        self.params = sum(p.numel() for p in self.model.parameters())
         self.optimizer = TableOptimizer(self.model, cfg.optim, self.device)
         self.loader = sources.train_loader(env.rank, env.world_size, cfg.seed)
         self.val_tokens = sources.eval_tokens("val") if cfg.eval.enabled else None
@@ -104,7 +107,7 @@ class Trainer:
             if self.ddp is not None:
                 self.ddp.require_backward_grad_sync = micro == self.accum - 1
             x, y = self.loader.next_batch(self.local_tokens, self.cfg.model.seq_len)
-            if self.device.type == "cuda":  # from pinned memory the copy is asynchronous; from pageable it blocks
+            if self.cuda:  # from pinned memory the copy is asynchronous; from pageable it blocks
                 x, y = x.pin_memory(), y.pin_memory()
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None):
@@ -136,7 +139,7 @@ class Trainer:
 
     # ---- the loop -----------------------------------------------------------------------------
     def sync(self) -> None:
-        if self.device.type == "cuda":
+        if self.cuda:
             torch.cuda.synchronize()
 
     def compile_warmup(self) -> None:
@@ -192,24 +195,22 @@ class Trainer:
         self.start_clock()
         while True:
             stop = self.agree_clock()
-            done = stop or budget_reached(clock, cfg.budget, batch_tokens)
+            done = stop or budget_used(clock, cfg.budget, batch_tokens) >= 1.0
             val_every = cfg.eval.val_every if cfg.eval.enabled else 0
             if not done and val_every > 0 and clock.step > 0 and clock.step % val_every == 0:
                 self.pause_clock()
-                val = self.evaluate(self.val_tokens, limit=cfg.eval.val_tokens)
-                log.metric("val", step=clock.step, val_loss=val.val_loss, val_bpb=val.val_bpb,
-                           tokens=clock.tokens, elapsed_s=clock.seconds)
-                log.info(f"step {clock.step} val_loss {val.val_loss:.4f} val_bpb {val.val_bpb:.4f}")
+                self.log_val(f"step {clock.step}", self.evaluate(self.val_tokens, limit=cfg.eval.val_tokens))
                 self.start_clock()
             if done:
                 break
             scale = lr_scale(clock, cfg.schedule, cfg.budget, batch_tokens)
-            progress = min(max(budget_fractions(clock, cfg.budget, batch_tokens), default=0.0), 1.0)
+            progress = min(budget_used(clock, cfg.budget, batch_tokens), 1.0)  # the clock ran on in a val eval
             loss = self.last_loss = self.train_step(scale, progress)
             clock.step += 1
             clock.tokens += batch_tokens
             self.tick_clock()
-            if clock.step % NAN_CHECK_EVERY == 0 or clock.step % cfg.train.log_every == 0 or clock.step <= 5:
+            logged = clock.step % cfg.train.log_every == 0 or clock.step <= 5  # and in train.log
+            if logged or clock.step % NAN_CHECK_EVERY == 0:
                 value = loss.item()
                 if not math.isfinite(value) or value > max_loss:
                     raise TrainingError(
@@ -217,7 +218,7 @@ class Trainer:
                         "lower the learning rates, add warmup or set optim.grad_clip")
                 log.metric("train", step=clock.step, loss=value, lr_scale=scale, tokens=clock.tokens,
                            elapsed_s=clock.seconds)
-                if clock.step % cfg.train.log_every == 0 or clock.step <= 5:
+                if logged:
                     log.info(f"step {clock.step} loss {value:.4f} lr_scale {scale:.3f} "
                              f"{1000 * clock.seconds / clock.step:.1f} ms/step")
             every = cfg.train.checkpoint_every if self.resumable else 0
@@ -263,23 +264,23 @@ class Trainer:
         seconds, stop = agree(self.env, self.clock.seconds, self.stop_signal != 0)
         if not self.env.is_main:
             self.clock.seconds = seconds
-            self._base, self._t0 = seconds, time.perf_counter()
+            self._t0 = time.perf_counter() - seconds
         return stop
 
     def start_clock(self) -> None:
         self.sync()
-        self._base, self._t0 = self.clock.seconds, time.perf_counter()
+        self._t0 = time.perf_counter() - self.clock.seconds  # when the clock would have started, unpaused
 
     def tick_clock(self) -> None:
-        self.clock.seconds = self._base + time.perf_counter() - self._t0
+        self.clock.seconds = time.perf_counter() - self._t0
 
     def pause_clock(self) -> None:
         self.sync()
         self.tick_clock()
 
     def finish(self) -> dict[str, Any]:
-        cfg, clock, log = self.cfg, self.clock, self.log
-        peak_mem = torch.cuda.max_memory_allocated() / 2**30 if self.device.type == "cuda" else None
+        cfg, clock = self.cfg, self.clock
+        peak_mem = torch.cuda.max_memory_allocated() / 2**30 if self.cuda else None
         if self.resumable and cfg.train.checkpoint_every > 0:
             self.save()
         if self.ema is not None:
@@ -287,15 +288,13 @@ class Trainer:
         if self.out_dir is not None and self.env.is_main:
             torch.save(self.model.state_dict(), self.out_dir / "model.pt")
         tps = clock.tokens / max(clock.seconds, 1e-9)
-        train_loss = self.last_loss.item() if self.last_loss is not None else None
-        peak = peak_flops(torch.cuda.get_device_name(self.device)) if self.telemetry and self.device.type == "cuda" \
-            else None
+        peak = peak_flops(torch.cuda.get_device_name(self.device)) if self.telemetry and self.cuda else None
         out: dict[str, Any] = {
             "steps": clock.step, "tokens": clock.tokens, "train_seconds": clock.seconds,
             "tokens_per_second": tps, "ms_per_step": 1000 * clock.seconds / max(clock.step, 1),
             "mfu": tps * flops_per_token(cfg.model, self.vocab) / (peak * self.env.world_size) if peak else None,
-            "peak_mem_gb": peak_mem, "params": sum(p.numel() for p in self.model.parameters()),
-            "train_loss": train_loss,
+            "peak_mem_gb": peak_mem, "params": self.params,
+            "train_loss": self.last_loss.item() if self.last_loss is not None else None,
         }
         if not cfg.eval.enabled:  # the trusted harness measures model.pt itself
             return out
@@ -304,17 +303,13 @@ class Trainer:
         std = self.evaluate(final_tokens, limit=cfg.eval.tokens)
         out.update(val_loss=std.val_loss, val_bpb=std.val_bpb, sliding_val_loss=None, sliding_val_bpb=None,
                    eval_split=cfg.eval.split)
-        log.metric("val", step=clock.step, val_loss=std.val_loss, val_bpb=std.val_bpb, tokens=clock.tokens,
-                   elapsed_s=clock.seconds, final=True)
-        log.info(f"final {cfg.eval.split}: val_loss {std.val_loss:.4f} val_bpb {std.val_bpb:.4f} "
-                 f"({std.tokens} tokens, {std.seconds:.1f}s)")
+        self.log_val(f"final {cfg.eval.split}:", std, f" ({std.tokens} tokens, {std.seconds:.1f}s)", final=True)
         if cfg.eval.stride > 0:
             sw = self.evaluate(final_tokens, stride=cfg.eval.stride, limit=cfg.eval.tokens)
             out.update(sliding_val_loss=sw.val_loss, sliding_val_bpb=sw.val_bpb)
-            log.info(f"final sliding (stride {cfg.eval.stride}): val_loss {sw.val_loss:.4f} val_bpb {sw.val_bpb:.4f} "
-                     f"({sw.seconds:.1f}s)")
-        out["splits"] = self.other_splits()
-        out["artifact"] = self.artifact(final_tokens) if cfg.artifact.enabled else None
+            self.log_score(f"final sliding (stride {cfg.eval.stride}):", sw, f" ({sw.seconds:.1f}s)")
+        out["splits"] = self.other_splits() if cfg.eval.also_splits else {}
+        out["artifact"] = artifact_roundtrip(self, final_tokens) if cfg.artifact.enabled else None
         out["eval_seconds"] = time.perf_counter() - t_eval
         return out
 
@@ -331,31 +326,40 @@ class Trainer:
                 continue
             r = self.evaluate(tokens)
             out[split] = {"val_loss": r.val_loss, "val_bpb": r.val_bpb}
-            self.log.info(f"final {split}: val_loss {r.val_loss:.4f} val_bpb {r.val_bpb:.4f}")
+            self.log_score(f"final {split}:", r)
         return out
 
-    def artifact(self, tokens: torch.Tensor) -> dict[str, Any] | None:
-        from golflab.artifact.roundtrip import artifact_roundtrip
+    def log_val(self, label: str, r: EvalResult, note: str = "", **final: bool) -> None:
+        """A val score in metrics.jsonl, at the clock's step, and in train.log."""
+        clock = self.clock
+        self.log.metric("val", step=clock.step, val_loss=r.val_loss, val_bpb=r.val_bpb, tokens=clock.tokens,
+                        elapsed_s=clock.seconds, **final)
+        self.log_score(label, r, note)
 
-        return artifact_roundtrip(self, tokens)
+    def log_score(self, label: str, r: EvalResult, note: str = "") -> None:
+        self.log.info(f"{label} val_loss {r.val_loss:.4f} val_bpb {r.val_bpb:.4f}{note}")
+
+
+PROVENANCE = ("git_sha", "git_dirty", "cuda_version", "cudnn_version", "driver_version")  # result.json keys
 
 
 def base_result(cfg: RunConfig, env: DistEnv, telemetry: bool = True) -> dict[str, Any]:
-    """result.json's identity keys; without telemetry the code and driver versions are null."""
-    sha, dirty = code_version() if telemetry else (None, None)
+    """result.json's identity keys; without telemetry the code and software versions but torch's are null."""
     device = torch.cuda.get_device_name(env.device) if env.device.type == "cuda" else "cpu"
-    versions = software_versions(env.device) if telemetry else {
-        "torch_version": torch.__version__, "cuda_version": None, "cudnn_version": None, "driver_version": None}
     return {"status": "running", "error": None, "seed": cfg.seed, "config_hash": config_hash(cfg),
-            "world_size": env.world_size, "device": device, "git_sha": sha, "git_dirty": dirty,
-            "golflab_version": __version__, **versions}
+            "world_size": env.world_size, "device": device, "golflab_version": __version__,
+            "torch_version": torch.__version__,
+            **(provenance(env.device) if telemetry else dict.fromkeys(PROVENANCE))}
 
 
-def software_versions(device: torch.device) -> dict[str, Any]:
-    """torch, CUDA, cuDNN and NVIDIA driver versions (the last three null on CPU): results can hinge on them."""
+
+def provenance(device: torch.device) -> dict[str, Any]:
+    """The code's git SHA and dirty flag; the CUDA, cuDNN and NVIDIA driver versions (null on CPU): results
+    can hinge on them."""
+    sha, dirty = code_version()
     cuda = device.type == "cuda"
     cudnn = torch.backends.cudnn.version() if cuda and torch.backends.cudnn.is_available() else None
-    return {"torch_version": torch.__version__, "cuda_version": torch.version.cuda if cuda else None,
+    return {"git_sha": sha, "git_dirty": dirty, "cuda_version": torch.version.cuda if cuda else None,
             "cudnn_version": cudnn, "driver_version": driver_version() if cuda else None}
 
 
@@ -366,37 +370,31 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
     `tracker` (main rank only) gets every metric record and the result, as RunLog writes them."""
     env = init_distributed()
     setup_backends(env.device, cfg, autocast_dtype(cfg, env.device) is None)
-    if out_dir is not None and env.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.toml").write_text(to_toml(cfg), encoding="utf-8")
     log = RunLog(out_dir if env.is_main else None, tracker=tracker)  # other ranks' RunLog writes nothing
+    if log.out_dir is not None:  # made by the RunLog
+        (out_dir / "config.toml").write_text(to_toml(cfg), encoding="utf-8")
     result = base_result(cfg, env, telemetry)
     stopper = StopOnSignal(announce=env.is_main) if resumable else None
     trainer = None
     try:
         if stopper is not None:
             stopper.install()
-        if sources is None:
-            from golflab.train.sources import sources_from_config
-
-            sources = sources_from_config(cfg)
-        trainer = Trainer(cfg, out_dir, sources, env, log, resumable=resumable, telemetry=telemetry, lab=lab)
-        log.info(f"{result['device']} x{env.world_size}, grad_accum {trainer.accum}, "
-                 f"{sum(p.numel() for p in trainer.model.parameters()):,} params, config {result['config_hash']}")
+        trainer = Trainer(cfg, out_dir, sources or sources_from_config(cfg), env, log, resumable=resumable,
+                          telemetry=telemetry, lab=lab)
+        log.info(f"{result['device']} x{env.world_size}, grad_accum {trainer.accum}, {trainer.params:,} params, "
+                 f"config {result['config_hash']}")
         if stopper is not None:
             stopper.attach(trainer.request_stop)
         result.update(trainer.run(resume=resume))
         return result
-    except torch.cuda.OutOfMemoryError:
-        err = TrainingError(f"out of GPU memory with train.batch_tokens={cfg.train.batch_tokens} and "
-                            f"train.micro_batches={cfg.train.micro_batches}; raise micro_batches or shrink the model")
-        result.update(status="failed", error=str(err))
-        raise err from None
-    except GolflabError as exc:
-        result.update(status="failed", error=str(exc))
-        raise
     except BaseException as exc:
-        result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, torch.cuda.OutOfMemoryError):  # said as a user error, in the config's terms
+            err = TrainingError(f"out of GPU memory with train.batch_tokens={cfg.train.batch_tokens} and train."
+                                f"micro_batches={cfg.train.micro_batches}; raise micro_batches or shrink the model")
+            result.update(status="failed", error=str(err))
+            raise err from None
+        result.update(status="failed",
+                      error=str(exc) if isinstance(exc, GolflabError) else f"{type(exc).__name__}: {exc}")
         raise
     finally:
         if stopper is not None:

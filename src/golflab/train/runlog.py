@@ -22,18 +22,18 @@ def _jsonable(x: Any) -> Any:
     return str(x)
 
 
-def _clean(v: Any) -> Any:
-    return None if isinstance(v, float) and not math.isfinite(v) else v
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
+    """NaN and infinities as null: JSON has no such numbers."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in values.items()}
 
 
 class RunLog:
     """Writes only on the main rank; other ranks get a silent instance. A tracker (an experiment
     tracker's listener) gets each metric record and the result too."""
 
-    def __init__(self, out_dir: Path | None, echo: bool = True, tracker: Any = None):
+    def __init__(self, out_dir: Path | None, tracker: Any = None):
         self.out_dir = out_dir
         self.tracker = tracker
-        self.echo = echo and out_dir is not None
         self.t0 = time.time()
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -44,23 +44,20 @@ class RunLog:
         if self.out_dir is None:
             return
         line = f"[{time.time() - self.t0:8.1f}s] {msg}"
-        self._log.write(line + "\n")
-        self._log.flush()
-        if self.echo:
-            print(line, flush=True)
+        print(line, file=self._log, flush=True)
+        print(line, flush=True)
 
     def metric(self, kind: str, **values: Any) -> None:
         if self.out_dir is None:
             return
-        rec = {"kind": kind, **{k: _clean(v) for k, v in values.items()}}
-        self._metrics.write(json.dumps(rec) + "\n")
-        self._metrics.flush()
+        rec = {"kind": kind, **_clean(values)}
+        print(json.dumps(rec), file=self._metrics, flush=True)
         if self.tracker is not None:
             self.tracker.metric(rec)
 
     def result(self, result: dict[str, Any]) -> None:
         if self.out_dir is not None:
-            clean = {k: _clean(v) for k, v in result.items()}
+            clean = _clean(result)
             write_json_atomic(self.out_dir / "result.json", clean)
             if self.tracker is not None:
                 self.tracker.result(clean)

@@ -16,8 +16,9 @@ class Clock:
     tokens: int = 0
 
 
-def budget_fractions(clock: Clock, budget: BudgetConfig, batch_tokens: int) -> list[float]:
-    """Fraction used of each active budget (seconds, steps, tokens)."""
+def budget_used(clock: Clock, budget: BudgetConfig, batch_tokens: int) -> float:
+    """Fraction used of the most used active budget (seconds, steps, tokens); 0 with none (the run
+    ends at 1)."""
     out = []
     if budget.seconds > 0:
         out.append(clock.seconds / budget.seconds)
@@ -25,11 +26,7 @@ def budget_fractions(clock: Clock, budget: BudgetConfig, batch_tokens: int) -> l
         out.append(clock.step / budget.steps)
     if budget.tokens > 0:
         out.append(clock.step * batch_tokens / budget.tokens)
-    return out
-
-
-def budget_reached(clock: Clock, budget: BudgetConfig, batch_tokens: int) -> bool:
-    return max(budget_fractions(clock, budget, batch_tokens), default=0.0) >= 1.0
+    return max(out, default=0.0)
 
 
 def _warmdown_steps_scale(clock: Clock, budget: BudgetConfig, warmdown_steps: int, batch_tokens: int) -> float:
@@ -55,7 +52,7 @@ def lr_scale(clock: Clock, sched: ScheduleConfig, budget: BudgetConfig, batch_to
     if sched.warmup_steps > 0 and clock.step < sched.warmup_steps:
         scale = (clock.step + 1) / sched.warmup_steps
     if sched.warmdown_frac > 0:
-        progress = max(budget_fractions(clock, budget, batch_tokens), default=0.0)
+        progress = budget_used(clock, budget, batch_tokens)
         start = 1.0 - sched.warmdown_frac
         if progress > start:
             scale = min(scale, max(1.0 - progress, 0.0) / sched.warmdown_frac)
