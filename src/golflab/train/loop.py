@@ -58,7 +58,7 @@ class Trainer:
     as the exported train_gpt.py) writes no checkpoint.pt; `telemetry=False` leaves out what only
     describes the run (MFU); `lab=False` (a process that runs only this job, such as train_gpt.py) reads
     and writes no compile cache (GOLFLAB_COMPILE_CACHE) and keeps no watch on graphs an earlier job of
-    the process compiled: flags the exporter folds, so the script carries none of it."""
+    the process compiled (and `train(lab=False)` opens the dataset without golflab's layout checks): flags the exporter folds, so the script carries none of it."""
 
     def __init__(self, cfg: RunConfig, out_dir: Path | None, sources: DataSources, env: DistEnv, log: RunLog,
                  resumable: bool = True, telemetry: bool = True, lab: bool = True):
@@ -379,7 +379,7 @@ def train(cfg: RunConfig, out_dir: Path | None, sources: DataSources | None = No
     try:
         if stopper is not None:
             stopper.install()
-        trainer = Trainer(cfg, out_dir, sources or sources_from_config(cfg), env, log, resumable=resumable,
+        trainer = Trainer(cfg, out_dir, sources or sources_from_config(cfg, check=lab), env, log, resumable=resumable,
                           telemetry=telemetry, lab=lab)
         log.info(f"{result['device']} x{env.world_size}, grad_accum {trainer.accum}, {trainer.params:,} params, "
                  f"config {result['config_hash']}")
