@@ -43,22 +43,18 @@ class ByteTable:
     @classmethod
     def from_sentencepiece(cls, model: Any) -> ByteTable:
         """From a loaded SentencePieceProcessor (from a model file: load_tokenizer(path).byte_table())."""
-        n = int(model.vocab_size())
-        base = np.zeros(n, dtype=np.int64)
-        space = np.zeros(n, dtype=bool)
-        boundary = np.zeros(n, dtype=bool)
         rule = _drops_leading_whitespace(model)
-        for i in range(n):
+        rows = []  # (base bytes, has leading space, is boundary) of each id
+        for i in range(int(model.vocab_size())):
             if model.is_control(i) or model.is_unknown(i) or model.is_unused(i):
-                boundary[i] = True
+                rows.append((0, False, True))
             elif model.is_byte(i):
-                base[i] = 1
+                rows.append((1, False, False))
             else:  # each U+2581 is a space (▁▁: whitespace-only), a leading one under the rule only after text
                 piece = model.id_to_piece(i)
                 lead = rule and piece.startswith(_SPACE)
-                space[i] = lead
-                base[i] = len(piece.replace(_SPACE, " ").encode("utf-8")) - lead
-        return cls(base, space, boundary)
+                rows.append((len(piece.replace(_SPACE, " ").encode("utf-8")) - lead, lead, False))
+        return cls(*zip(*rows, strict=True))
 
     @classmethod
     def from_tiktoken(cls, encoding: Any, decoded: bool = False) -> ByteTable:
@@ -84,9 +80,8 @@ class ByteTable:
 
     def token_bytes(self, targets: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         """UTF-8 bytes of each target token (int64, same shape), given the token before each target
-        (the model inputs); the table is on the device of `targets` (see `to`)."""
-        after_boundary = self.is_boundary[prev.long()]
-        targets = targets.long()
+        (the model inputs); ids are int64 or int32 tensors on the table's device (see `to`)."""
+        after_boundary = self.is_boundary[prev]
         return self.base_bytes[targets] + (self.has_leading_space[targets] & ~after_boundary).long()
 
 
@@ -97,8 +92,7 @@ def _drops_leading_whitespace(model: Any) -> bool:
     """
     plain = model.encode("a", out_type=str)
     dummy_prefix = bool(plain) and plain[0].startswith(_SPACE)
-    strips = model.encode(" a", out_type=str) == plain
-    return dummy_prefix or strips
+    return dummy_prefix or model.encode(" a", out_type=str) == plain  # or it strips the space
 
 
 def val_bpb(nats: torch.Tensor, targets: torch.Tensor, table: ByteTable, prev: torch.Tensor) -> tuple[float, float]:
@@ -125,12 +119,12 @@ class BpbAccumulator:
         assert nats.shape == targets.shape, f"nats shape {tuple(nats.shape)} != targets shape {tuple(targets.shape)}"
         nbytes = table.token_bytes(targets, prev)
         if zero_byte_nats:
-            total, count = nats.double().sum(), targets.numel()
+            self.sums[0] += nats.double().sum()
+            self.sums[1] += targets.numel()
         else:
             scored = nbytes > 0
-            total, count = (nats.double() * scored).sum(), scored.sum()
-        self.sums[0] += total
-        self.sums[1] += count
+            self.sums[0] += (nats.double() * scored).sum()
+            self.sums[1] += scored.sum()
         self.sums[2] += nbytes.sum()
 
     def all_reduce(self) -> None:

@@ -111,8 +111,8 @@ def evaluate(
     toks = tokens.to(device=device, dtype=torch.int64)
     table = table.to(device)
     acc = BpbAccumulator(device)
-    lo, hi = len(starts) * rank // world_size, len(starts) * (rank + 1) // world_size
-    starts, score_from = starts[lo:hi], score_from[lo:hi]
+    mine = slice(len(starts) * rank // world_size, len(starts) * (rank + 1) // world_size)
+    starts, score_from = starts[mine], score_from[mine]
     if order is not None:
         starts, score_from = starts[order], score_from[order]
     batch_seqs = max(1, min(batch_seqs, len(starts)))  # a small split is not padded up to a large batch
@@ -128,10 +128,10 @@ def score_windows(acc: BpbAccumulator, nats_fn, toks: Tensor, starts: np.ndarray
     pad = -len(starts) % batch_seqs  # padded windows repeat the last one and score nothing
     starts = torch.as_tensor(np.pad(starts, (0, pad), mode="edge"), device=device)
     score_from = torch.as_tensor(np.pad(score_from, (0, pad), constant_values=seq_len), device=device)
-    offsets = torch.arange(seq_len + 1, device=device)
+    windows = toks.unfold(0, seq_len + 1, 1)  # windows[s] = toks[s : s + seq_len + 1]
     positions = torch.arange(seq_len, device=device)
     for b in range(0, len(starts), batch_seqs):
-        window = toks[starts[b : b + batch_seqs, None] + offsets]
+        window = windows[starts[b : b + batch_seqs]]
         x, y = window[:, :-1], window[:, 1:]
         with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
             per_tok = nats_fn(x, y).view(x.shape).float()
