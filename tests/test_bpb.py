@@ -90,14 +90,6 @@ def test_accumulator_equals_one_shot(sp):
     assert acc.result() == pytest.approx(one, rel=1e-12)
 
 
-def test_prev_default_shifts_targets(sp):
-    stream = _stream(sp, _docs(5, 6))
-    table = sp.byte_table()
-    y = stream[1:]
-    explicit = table.token_bytes(y[1:], y[:-1])
-    assert torch.equal(table.token_bytes(y)[1:], explicit)
-
-
 def _tiny_tiktoken():
     import tiktoken
 

@@ -17,11 +17,11 @@ Portable core: numpy and torch only (sentencepiece/tiktoken objects are passed i
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 _SPACE = "\u2581"
 
@@ -30,64 +30,31 @@ class ByteTable:
     """Per-token-id byte facts: base_bytes, has_leading_space, is_boundary (CPU tensors by default)."""
 
     def __init__(self, base_bytes: Any, has_leading_space: Any, is_boundary: Any) -> None:
-        self.base_bytes = torch.as_tensor(np.asarray(base_bytes), dtype=torch.int64)
-        self.has_leading_space = torch.as_tensor(np.asarray(has_leading_space), dtype=torch.bool)
-        self.is_boundary = torch.as_tensor(np.asarray(is_boundary), dtype=torch.bool)
+        self.base_bytes = torch.as_tensor(base_bytes, dtype=torch.int64)
+        self.has_leading_space = torch.as_tensor(has_leading_space, dtype=torch.bool)
+        self.is_boundary = torch.as_tensor(is_boundary, dtype=torch.bool)
         assert self.base_bytes.shape == self.has_leading_space.shape == self.is_boundary.shape, \
             "ByteTable arrays must have the same length"
-        self._on: dict[str, ByteTable] = {}
-
-    @property
-    def vocab_size(self) -> int:
-        return int(self.base_bytes.numel())
-
-    @property
-    def device(self) -> torch.device:
-        return self.base_bytes.device
 
     def to(self, device: torch.device | str) -> ByteTable:
-        """This table on `device` (copied once, then cached)."""
-        device = torch.device(device)
-        if device == self.device:
-            return self
-        key = str(device)
-        if key not in self._on:
-            t = ByteTable.__new__(ByteTable)
-            t.base_bytes = self.base_bytes.to(device)
-            t.has_leading_space = self.has_leading_space.to(device)
-            t.is_boundary = self.is_boundary.to(device)
-            t._on = {}
-            self._on[key] = t
-        return self._on[key]
+        """This table on `device` (its own tensors where they are there already)."""
+        return ByteTable(self.base_bytes.to(device), self.has_leading_space.to(device), self.is_boundary.to(device))
 
     @classmethod
-    def from_sentencepiece(cls, model: str | Path | Any) -> ByteTable:
-        """From a SentencePiece model file or a loaded SentencePieceProcessor."""
-        if isinstance(model, (str, Path)):
-            import sentencepiece as spm
-
-            model = spm.SentencePieceProcessor(model_file=str(model))
-        n = int(model.vocab_size())
-        base = np.zeros(n, dtype=np.int64)
-        space = np.zeros(n, dtype=bool)
-        boundary = np.zeros(n, dtype=bool)
+    def from_sentencepiece(cls, model: Any) -> ByteTable:
+        """From a loaded SentencePieceProcessor (from a model file: load_tokenizer(path).byte_table())."""
         rule = _drops_leading_whitespace(model)
-        for i in range(n):
+        rows = []  # (base bytes, has leading space, is boundary) of each id
+        for i in range(int(model.vocab_size())):
             if model.is_control(i) or model.is_unknown(i) or model.is_unused(i):
-                boundary[i] = True
-                continue
-            if model.is_byte(i):
-                base[i] = 1
-                continue
-            piece = model.id_to_piece(i)
-            if piece.startswith(_SPACE):
-                piece = piece[1:]
-                if rule:
-                    space[i] = True
-                else:
-                    base[i] += 1
-            base[i] += len(piece.replace(_SPACE, " ").encode("utf-8"))  # whitespace-only pieces: ▁▁
-        return cls(base, space, boundary)
+                rows.append((0, False, True))
+            elif model.is_byte(i):
+                rows.append((1, False, False))
+            else:  # each U+2581 is a space (▁▁: whitespace-only), a leading one under the rule only after text
+                piece = model.id_to_piece(i)
+                lead = rule and piece.startswith(_SPACE)
+                rows.append((len(piece.replace(_SPACE, " ").encode("utf-8")) - lead, lead, False))
+        return cls(*zip(*rows, strict=True))
 
     @classmethod
     def from_tiktoken(cls, encoding: Any, decoded: bool = False) -> ByteTable:
@@ -111,21 +78,11 @@ class ByteTable:
                 boundary[i] = True
         return cls(base, np.zeros(n, dtype=bool), boundary)
 
-    def token_bytes(self, targets: torch.Tensor, prev: torch.Tensor | None = None) -> torch.Tensor:
-        """UTF-8 bytes of each target token (int64, same shape), given the token before each target.
-
-        `prev` defaults to `targets` shifted right along the last dimension, the first position
-        counting as if preceded by ordinary text; pass the model inputs to be exact.
-        """
-        t = self.to(targets.device)
-        targets = targets.long()
-        nbytes = t.base_bytes[targets]
-        if prev is None:
-            after_boundary = torch.zeros_like(targets, dtype=torch.bool)
-            after_boundary[..., 1:] = t.is_boundary[targets[..., :-1]]
-        else:
-            after_boundary = t.is_boundary[prev.long()]
-        return nbytes + (t.has_leading_space[targets] & ~after_boundary).long()
+    def token_bytes(self, targets: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        """UTF-8 bytes of each target token (int64, same shape), given the token before each target
+        (the model inputs); ids are int64 or int32 tensors on the table's device (see `to`)."""
+        after_boundary = self.is_boundary[prev]
+        return self.base_bytes[targets] + (self.has_leading_space[targets] & ~after_boundary).long()
 
 
 def _drops_leading_whitespace(model: Any) -> bool:
@@ -135,16 +92,13 @@ def _drops_leading_whitespace(model: Any) -> bool:
     """
     plain = model.encode("a", out_type=str)
     dummy_prefix = bool(plain) and plain[0].startswith(_SPACE)
-    strips = model.encode(" a", out_type=str) == plain
-    return dummy_prefix or strips
+    return dummy_prefix or model.encode(" a", out_type=str) == plain  # or it strips the space
 
 
-def val_bpb(
-    nats: torch.Tensor, targets: torch.Tensor, table: ByteTable, prev: torch.Tensor | None = None
-) -> tuple[float, float]:
-    """(val_loss, val_bpb) of per-token losses `nats` (natural log) for `targets`."""
-    acc = BpbAccumulator()
-    acc.add(nats, targets, table, prev)
+def val_bpb(nats: torch.Tensor, targets: torch.Tensor, table: ByteTable, prev: torch.Tensor) -> tuple[float, float]:
+    """(val_loss, val_bpb) of per-token losses `nats` (natural log) for `targets` after `prev`."""
+    acc = BpbAccumulator(nats.device)
+    acc.add(nats, targets, table.to(nats.device), prev)
     return acc.result()
 
 
@@ -155,30 +109,28 @@ class BpbAccumulator:
         self.sums = torch.zeros(3, dtype=torch.float64, device=device)  # nats, tokens, bytes
 
     def add(
-        self, nats: torch.Tensor, targets: torch.Tensor, table: ByteTable, prev: torch.Tensor | None = None,
+        self, nats: torch.Tensor, targets: torch.Tensor, table: ByteTable, prev: torch.Tensor,
         zero_byte_nats: bool = True,
     ) -> None:
-        """zero_byte_nats=False leaves out the nats (and the count) of targets of 0 bytes, as autoresearch's
+        """Add targets after `prev` (on the device of the sums and the table) and their nats.
+
+        zero_byte_nats=False leaves out the nats (and the count) of targets of 0 bytes, as autoresearch's
         evaluate_bpb does (prepare.py: total_nats += (loss * (nbytes > 0)).sum())."""
         assert nats.shape == targets.shape, f"nats shape {tuple(nats.shape)} != targets shape {tuple(targets.shape)}"
-        if self.sums.device != nats.device:
-            self.sums = self.sums.to(nats.device)
         nbytes = table.token_bytes(targets, prev)
         if zero_byte_nats:
-            count = torch.tensor(float(targets.numel()), device=nats.device, dtype=torch.float64)
-            total = nats.double().sum()
+            self.sums[0] += nats.double().sum()
+            self.sums[1] += targets.numel()
         else:
             scored = nbytes > 0
-            count = scored.sum().double()
-            total = (nats.double() * scored).sum()
-        self.sums += torch.stack([total, count, nbytes.sum().double()])
+            self.sums[0] += (nats.double() * scored).sum()
+            self.sums[1] += scored.sum()
+        self.sums[2] += nbytes.sum()
 
     def all_reduce(self) -> None:
         """Sum over all ranks (no-op unless torch.distributed is initialised)."""
-        import torch.distributed as dist
-
         if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(self.sums, op=dist.ReduceOp.SUM)
+            dist.all_reduce(self.sums)
 
     @property
     def nats(self) -> float:

@@ -37,19 +37,14 @@ class EvalResult:
 
 def eval_windows(num_tokens: int, seq_len: int, stride: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(starts, score_from): window w covers tokens[start : start + seq_len + 1] and scores its
-    targets at in-window positions >= score_from[w]."""
+    targets at in-window positions >= score_from[w]. A stride of 0 (or >= seq_len) is the standard eval."""
     usable = ((num_tokens - 1) // seq_len) * seq_len
     if usable <= 0:
         raise ValueError(f"the eval split has {num_tokens} tokens, fewer than seq_len + 1 = {seq_len + 1}")
-    if stride <= 0 or stride >= seq_len:
-        starts = np.arange(0, usable, seq_len, dtype=np.int64)
-        return starts, np.zeros_like(starts)
-    ends = np.concatenate([[seq_len], np.arange(seq_len + stride, usable, stride), [usable]])
-    ends = np.unique(ends)
-    scored_before = np.concatenate([[0], ends[:-1]])
-    starts = ends - seq_len
-    score_from = np.where(starts == 0, 0, seq_len - (ends - scored_before))
-    return starts.astype(np.int64), score_from.astype(np.int64)
+    if not 0 < stride < seq_len:
+        stride = seq_len
+    ends = np.append(np.arange(seq_len, usable, stride, dtype=np.int64), usable)  # a window scores up to its end
+    return ends - seq_len, seq_len - np.diff(ends, prepend=0)  # from where the window before it stopped
 
 
 def best_fit_rows(tokens: np.ndarray, n_rows: int, seq_len: int, bos_id: int, buffer_docs: int = 1000) -> np.ndarray:
@@ -116,8 +111,8 @@ def evaluate(
     toks = tokens.to(device=device, dtype=torch.int64)
     table = table.to(device)
     acc = BpbAccumulator(device)
-    lo, hi = len(starts) * rank // world_size, len(starts) * (rank + 1) // world_size
-    starts, score_from = starts[lo:hi], score_from[lo:hi]
+    mine = slice(len(starts) * rank // world_size, len(starts) * (rank + 1) // world_size)
+    starts, score_from = starts[mine], score_from[mine]
     if order is not None:
         starts, score_from = starts[order], score_from[order]
     batch_seqs = max(1, min(batch_seqs, len(starts)))  # a small split is not padded up to a large batch
@@ -130,24 +125,18 @@ def score_windows(acc: BpbAccumulator, nats_fn, toks: Tensor, starts: np.ndarray
     """Add the scored targets of windows (starts, score_from) to `acc`, batch_seqs windows a forward
     (a last partial batch is padded to that shape, so a compiled model does not recompile)."""
     device = toks.device
-    offsets = torch.arange(seq_len + 1, device=device)
+    pad = -len(starts) % batch_seqs  # padded windows repeat the last one and score nothing
+    starts = torch.as_tensor(np.pad(starts, (0, pad), mode="edge"), device=device)
+    score_from = torch.as_tensor(np.pad(score_from, (0, pad), constant_values=seq_len), device=device)
+    windows = toks.unfold(0, seq_len + 1, 1)  # windows[s] = toks[s : s + seq_len + 1]
     positions = torch.arange(seq_len, device=device)
     for b in range(0, len(starts), batch_seqs):
-        s = torch.as_tensor(starts[b : b + batch_seqs], device=device)
-        f = torch.as_tensor(score_from[b : b + batch_seqs], device=device)
-        real = s.numel()
-        if real < batch_seqs:  # pad to a fixed batch shape (no recompiles); padded rows score nothing
-            s = torch.cat([s, s[-1:].expand(batch_seqs - real)])
-            f = torch.cat([f, torch.full((batch_seqs - real,), seq_len, device=device, dtype=f.dtype)])
-        window = toks[s[:, None] + offsets]
+        window = windows[starts[b : b + batch_seqs]]
         x, y = window[:, :-1], window[:, 1:]
         with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
             per_tok = nats_fn(x, y).view(x.shape).float()
-        mask = positions[None, :] >= f[:, None]
-        if bool(mask.all()):
-            acc.add(per_tok, y, table, prev=x, zero_byte_nats=zero_byte_nats)
-        else:
-            acc.add(per_tok[mask], y[mask], table, prev=x[mask], zero_byte_nats=zero_byte_nats)
+        mask = positions >= score_from[b : b + batch_seqs, None]
+        acc.add(per_tok[mask], y[mask], table, prev=x[mask], zero_byte_nats=zero_byte_nats)
 
 
 def eval_result(acc: BpbAccumulator, world_size: int, t0: float) -> EvalResult:
