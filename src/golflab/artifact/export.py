@@ -299,6 +299,7 @@ def source_digest() -> str:
 
 
 def _cache_path(key: str) -> Path | None:
+    """The cache file of the config `key` under today's sources (None: the cache is off)."""
     folder = script_cache_dir()
     return None if folder is None else folder / f"{hashlib.sha256((key + source_digest()).encode()).hexdigest()[:32]}.py"
 
@@ -319,12 +320,19 @@ def _cached_render(cfg: RunConfig, key: str) -> str:
     except OSError:
         pass
     script = _render(cfg)
+    _cache_write(path, script)
+    return script
+
+
+def _cache_write(path: Path, text: str) -> bool:
+    """Write a cache file; False where the folder is not writable (the cache saves time only: that costs
+    a render next time)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, script)
+        write_atomic(path, text)
     except OSError:
-        pass  # the cache saves time only; an unwritable folder costs a render next time
-    return script
+        return False
+    return True
 
 
 def _render_key(cfg: RunConfig) -> tuple[RunConfig, str]:
@@ -339,10 +347,8 @@ def prefetch_script(cfg: RunConfig) -> None:
     path = _cache_path(key)
     if key in _RENDERED or path is None or path.exists() or path in _PREFETCH:
         return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        src = write_atomic(path.with_suffix(f".{os.getpid()}.toml"), to_toml(base))
-    except OSError:
+    src = path.with_suffix(f".{os.getpid()}.toml")
+    if not _cache_write(src, to_toml(base)):
         return
     _PREFETCH[path] = subprocess.Popen([sys.executable, "-m", "golflab.artifact.export", str(src)],
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -58,7 +58,8 @@ class Trainer:
     as the exported train_gpt.py) writes no checkpoint.pt; `telemetry=False` leaves out what only
     describes the run (MFU); `lab=False` (a process that runs only this job, such as train_gpt.py) reads
     and writes no compile cache (GOLFLAB_COMPILE_CACHE) and keeps no watch on graphs an earlier job of
-    the process compiled (and `train(lab=False)` opens the dataset without golflab's layout checks): flags the exporter folds, so the script carries none of it."""
+    the process compiled (and `train(lab=False)` opens the dataset without golflab's layout checks):
+    flags the exporter folds, so the script carries none of it."""
 
     def __init__(self, cfg: RunConfig, out_dir: Path | None, sources: DataSources, env: DistEnv, log: RunLog,
                  resumable: bool = True, telemetry: bool = True, lab: bool = True):
@@ -350,7 +351,6 @@ def base_result(cfg: RunConfig, env: DistEnv, telemetry: bool = True) -> dict[st
             "world_size": env.world_size, "device": device, "golflab_version": __version__,
             "torch_version": torch.__version__,
             **(provenance(env.device) if telemetry else dict.fromkeys(PROVENANCE))}
-
 
 
 def provenance(device: torch.device) -> dict[str, Any]:
