@@ -2,11 +2,11 @@
 # Issue 19 on one GPU, run detached by bench/issue19_device.sh; the stages run one after the other on the
 # same GPU, in the order given (default: probe frontier lab):
 #   compare   golf-baseline against parameter-golf's train_gpt.py, SECONDS each (bench/compare_reference.py)
-#   probe     step time of golf-baseline by micro-batch count, with a profile (bench/step_probe.py)
+#   probe     step time of golf-baseline by compile scope and micro-batch count, with a profile and eval times (bench/step_probe.py)
 #   kernels   step time of golf-baseline with flash against cuDNN attention (bench/step_probe.py)
 #   flexdocs  step time of golf-frontier with FlexAttention document masks (flex) against cuDNN's dense mask
 #   frontier  golf-frontier for SECONDS on the sp8192 dataset, standard eval (as the reference scores)
-#   lab       the 6-run bench/lab_share.toml lab with persistent workers, timed against its train seconds
+#   lab       the 6-run bench/lab_share.toml lab ($LAB_PLAN if set) with persistent workers, timed against its train seconds
 # usage: bash bench/issue19_pipeline.sh W SECONDS [STAGE ...]
 set -u
 W=$1 S=${2:-300}; shift 2
@@ -20,7 +20,8 @@ for s in "${stages[@]}"; do
         > "$W/compare.log" 2>&1 ;;
     probe)
       python3 bench/step_probe.py --data /tmp/deb --preset golf-baseline --steps 30 --json "$W/probe.json" \
-        --variant "train.micro_batches=8" --variant "train.micro_batches=1" > "$W/probe.log" 2>&1 ;;
+        --variant "" --variant "train.compile=regional" --variant "train.micro_batches=2" \
+        --variant "train.compile=regional train.micro_batches=2" > "$W/probe.log" 2>&1 ;;
     kernels)
       python3 bench/step_probe.py --data /tmp/deb --preset golf-baseline --steps 30 --json "$W/kernels.json" \
         --variant "train.attention=flash" --variant "train.attention=cudnn" > "$W/kernels.log" 2>&1 ;;
@@ -33,7 +34,7 @@ for s in "${stages[@]}"; do
     lab)
       mkdir -p "$W/lab"
       t0=$(date +%s.%N)
-      python3 -m golflab lab run bench/lab_share.toml --data /tmp/deb --store "$W/lab/lab-share.lab.sqlite" --gpus 0 \
+      python3 -m golflab lab run "${LAB_PLAN:-bench/lab_share.toml}" --data /tmp/deb --store "$W/lab/lab-share.lab.sqlite" --gpus 0 \
         --workers --quiet > "$W/lab.log" 2>&1
       rc=$?
       t1=$(date +%s.%N)

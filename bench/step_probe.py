@@ -66,7 +66,7 @@ def profile_step(trainer: Trainer) -> dict:
             by_family[family(ev.name)] += us
             kernels[ev.name[:90]] += us
     busy = sum(by_family.values()) / 1e3
-    top = sorted(kernels.items(), key=lambda kv: -kv[1])[:12]
+    top = sorted(kernels.items(), key=lambda kv: -kv[1])[:25]
     return {"profiled_step_ms": wall * 1e3, "gpu_busy_ms": busy,
             "families_ms": {k: v / 1e3 for k, v in sorted(by_family.items(), key=lambda kv: -kv[1])},
             "top_kernels_ms": [(k, v / 1e3) for k, v in top]}
@@ -96,6 +96,13 @@ def probe(data: str, preset: str, sets: list[str], steps: int, check_steps: int 
            "grad_accum": trainer.accum, "tokens_per_s": cfg.train.batch_tokens / ms * 1e3,
            "peak_gb": torch.cuda.max_memory_allocated() / 1e9 if env.device.type == "cuda" else 0.0}
     row.update(profile_step(trainer))
+    if trainer.val_tokens is not None:  # the first eval of a process compiles its graph; the second does not
+        for k in (1, 2):
+            trainer.sync()
+            t0 = time.perf_counter()
+            trainer.evaluate(trainer.val_tokens)
+            trainer.sync()
+            row[f"eval{k}_s"] = time.perf_counter() - t0
     del trainer
     gc.collect()
     if env.device.type == "cuda":
@@ -126,14 +133,15 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
     print(f"\n{'variant':44} {'accum':>5} {'ms/step':>8} {'ratio':>6} {'GPU busy':>8} {'peak GB':>7} {'warm-up s':>9}"
-          f" {'loss 1':>7}")
+          f" {'loss 1':>7} {'eval 1 s':>8} {'eval 2 s':>8}")
     base = next((r["ms_per_step"] for r in rows if "ms_per_step" in r), None)
     for r in rows:
         if "error" in r:
             print(f"{r['variant'][:44]:44} failed: {r['error'][:120]}")
             continue
         print(f"{r['variant'][:44]:44} {r['grad_accum']:5d} {r['ms_per_step']:8.1f} {r['ms_per_step'] / base:6.3f} "
-              f"{r['gpu_busy_ms']:8.1f} {r['peak_gb']:7.1f} {r['warmup_s']:9.1f} {r['first_loss']:7.4f}")
+              f"{r['gpu_busy_ms']:8.1f} {r['peak_gb']:7.1f} {r['warmup_s']:9.1f} {r['first_loss']:7.4f}"
+              f" {r.get('eval1_s', 0.0):8.2f} {r.get('eval2_s', 0.0):8.2f}")
     for r in rows:
         if "losses" in r:
             print(f"  {r['variant'][:40]}: losses of the untimed steps: " + " ".join(f"{x:.4f}" for x in r["losses"]))
@@ -141,6 +149,10 @@ def main() -> None:
         if "families_ms" in r:
             fams = ", ".join(f"{k} {v:.1f}" for k, v in r["families_ms"].items())
             print(f"  {r['variant'][:40]}: GPU ms by family (one profiled step): {fams}")
+
+    for r in rows[:1]:
+        for name, ms in r.get("top_kernels_ms", []):
+            print(f"  {ms:7.2f} ms  {name}")
 
 
 if __name__ == "__main__":

@@ -158,7 +158,9 @@ class ScheduleConfig:
 class TrainConfig:
     batch_tokens: int = 524_288  # global tokens per optimizer step
     micro_batches: int = 8  # micro-batches per step over all ranks; grad_accum = micro_batches // world_size
-    compile: Literal["auto", "on", "off"] = "auto"  # auto: compile on CUDA, eager on CPU
+    # auto: compile the whole model on CUDA, eager on CPU; regional: compile each block and the head apart,
+    # so that one graph serves every block of the same shape (a fraction of the compile time; bench/RESULTS.md)
+    compile: Literal["auto", "on", "regional", "off"] = "auto"
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
     # attention kernels on CUDA (train/backends.py sdpa_kernels): auto = SDPA's cuDNN kernel on Hopper or newer
     # where it runs (bf16, head dim 8k <= 128), elsewhere flash, with masked calls (document masks), which

@@ -28,6 +28,7 @@ from golflab.optim.table import TableOptimizer
 from golflab.train.backends import autocast_dtype, ready_model, setup_backends
 from golflab.train.compiling import (
     compile_cache_dir,
+    compile_model,
     fresh_graphs_unless,
     graphs_from_cache,
     load_compile_cache,
@@ -80,12 +81,14 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.vocab = resolve_vocab(cfg, sources)
         self.model: GPT = ready_model(build_model(cfg.model, cfg.seed, self.vocab).to(self.device), cfg, self.device)
-        self.use_compile = t.compile == "on" or (t.compile == "auto" and self.cuda)
+        self.use_compile = t.compile in ("on", "regional") or (t.compile == "auto" and self.cuda)
         if self.use_compile and lab and fresh_graphs_unless(self.compile_key()):
             log.info("compile: this process's graphs were for another model or kernels; compiling afresh")
         if self.use_compile and lab and (n := load_compile_cache(log.info)):
             log.info(f"compile cache: {n} artifact file(s) loaded from {compile_cache_dir()}")
-        self.compiled = torch.compile(self.model, dynamic=False, fullgraph=True) if self.use_compile else self.model
+        self.compiled = self.model
+        if self.use_compile:
+            self.compiled = compile_model(self.model, regional=t.compile == "regional")
         self.ddp = DDP(self.compiled, device_ids=[env.local_rank] if self.cuda else None,
                        broadcast_buffers=False) if env.distributed else None
         self.params = sum(p.numel() for p in self.model.parameters())
@@ -236,7 +239,7 @@ class Trainer:
 
     def compile_key(self) -> dict[str, Any]:
         """What the compiled graphs depend on beyond dynamo's own guards."""
-        return {"model": vars(self.cfg.model), "local_tokens": self.local_tokens, "accum": self.accum,
+        return {"model": vars(self.cfg.model), "compile": self.cfg.train.compile, "local_tokens": self.local_tokens, "accum": self.accum,
                 "world": self.env.world_size, "device": str(self.device), "torch": torch.__version__,
                 "amp": str(self.amp), "sdp": sdp_flags()}
 
