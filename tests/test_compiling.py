@@ -124,7 +124,6 @@ def test_a_process_keeps_the_graphs_of_several_configs_and_drops_them_when_the_k
     torch._dynamo.reset()
 
 
-
 @pytest.mark.slow
 def test_a_regional_compile_traces_one_block_for_all_and_computes_what_eager_does():
     """train.compile=regional: the blocks share their traced graphs whatever their number (their parameters
@@ -136,7 +135,7 @@ def test_a_regional_compile_traces_one_block_for_all_and_computes_what_eager_doe
     from golflab.model.gpt import build_model
     from golflab.train.compiling import compile_model
 
-    def frames_and_grads(layers: int, regional: bool) -> tuple[int, torch.Tensor, list[torch.Tensor]]:
+    def graphs_loss_grads(layers: int, regional: bool) -> tuple[int, torch.Tensor, list[torch.Tensor]]:
         cfg = load_config(preset="tiny", overrides=[f"model.num_layers={layers}", "model.vocab_size=64"])
         model = build_model(cfg.model, 0)
         net = compile_model(model, regional=True) if regional else model
@@ -147,11 +146,11 @@ def test_a_regional_compile_traces_one_block_for_all_and_computes_what_eager_doe
         loss.backward()
         return counters["stats"]["unique_graphs"], loss.detach(), [p.grad for p in model.parameters()]
 
-    g2, *_ = frames_and_grads(2, regional=True)
-    g4, loss4, grads4 = frames_and_grads(4, regional=True)
+    g2, *_ = graphs_loss_grads(2, regional=True)
+    g4, loss4, grads4 = graphs_loss_grads(4, regional=True)
     # the head's graph, one block's, and the first block's again (its input is x0 itself: an aliasing guard)
     assert g2 == g4 <= 3, "the graphs do not grow with the depth"
-    _, eager_loss, eager_grads = frames_and_grads(4, regional=False)
+    _, eager_loss, eager_grads = graphs_loss_grads(4, regional=False)
     torch.testing.assert_close(loss4, eager_loss, rtol=1e-5, atol=1e-5)
     for a, b in zip(grads4, eager_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -86,9 +86,7 @@ class Trainer:
             log.info("compile: this process's graphs were for another model or kernels; compiling afresh")
         if self.use_compile and lab and (n := load_compile_cache(log.info)):
             log.info(f"compile cache: {n} artifact file(s) loaded from {compile_cache_dir()}")
-        self.compiled = self.model
-        if self.use_compile:
-            self.compiled = compile_model(self.model, regional=t.compile == "regional")
+        self.compiled = compile_model(self.model, regional=t.compile == "regional") if self.use_compile else self.model
         self.ddp = DDP(self.compiled, device_ids=[env.local_rank] if self.cuda else None,
                        broadcast_buffers=False) if env.distributed else None
         self.params = sum(p.numel() for p in self.model.parameters())
@@ -239,8 +237,8 @@ class Trainer:
 
     def compile_key(self) -> dict[str, Any]:
         """What the compiled graphs depend on beyond dynamo's own guards."""
-        return {"model": vars(self.cfg.model), "compile": self.cfg.train.compile, "local_tokens": self.local_tokens, "accum": self.accum,
-                "world": self.env.world_size, "device": str(self.device), "torch": torch.__version__,
+        return {"model": vars(self.cfg.model), "compile": self.cfg.train.compile, "local_tokens": self.local_tokens,
+                "accum": self.accum, "world": self.env.world_size, "device": str(self.device), "torch": torch.__version__,
                 "amp": str(self.amp), "sdp": sdp_flags()}
 
     def keep_compile_cache(self) -> None:
