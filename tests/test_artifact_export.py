@@ -10,6 +10,7 @@ import pytest
 from golflab.artifact import export
 from golflab.artifact.prune import prune_registries, prune_unreachable
 from golflab.config import load_config
+from golflab.config.loader import from_toml_file
 from tests.export_support import run_exported_script, train_on_one_thread
 
 # What a core module may import besides earlier core modules (docs/ARCHITECTURE.md, "portable core").
@@ -145,23 +146,48 @@ def test_the_source_digest_sees_an_edit_of_any_golflab_file(tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("preset", ["golf-baseline", "golf-frontier"])
-def test_the_scripts_config_dict_gives_golflabs_config_toml_and_config_hash(preset):
-    """The script embeds the config as config.toml's text read through namespaces; config.toml and
-    result.json's config_hash must still be golflab's (same keys, order, types and values)."""
-    from golflab.config.loader import config_hash, to_toml, tomllib  # tomli before Python 3.11
+def test_the_scripts_config_toml_reads_back_in_golflab_as_the_runs_config(preset):
+    """The script embeds only part of the config (what its code reads, the runtime keys, the keys off
+    golflab's defaults); the config.toml it writes must still read back in golflab as the whole config."""
+    from golflab.config.loader import build_config, tomllib  # tomli before Python 3.11
 
-    cfg = load_config(preset=preset, overrides=["seed=5", "data.path=/some/data", "budget.seconds=30"])
+    cfg = load_config(preset=preset, overrides=["seed=5", "data.path=/some/data", "budget.seconds=30",
+                                                "model.mlp_mult=3.0", "artifact.lqer_rank=2"])
     tree = ast.parse(export.render_script(cfg))
-    wanted = {"config_from_dict", "to_dict", "_toml_value", "dumps_toml", "to_toml", "config_hash", "CONFIG"}
+    wanted = {"config_from_dict", "to_dict", "_toml_value", "dumps_toml", "to_toml", "CONFIG"}
     tree.body = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
                  or getattr(n, "name", None) in wanted
                  or (isinstance(n, ast.Assign) and getattr(n.targets[0], "id", None) in wanted)]
     ns: dict = {}
     exec(compile(tree, "train_gpt.py", "exec"), ns)
-    script_cfg = ns["config_from_dict"](tomllib.loads(ns["CONFIG"]))
+    embedded = tomllib.loads(ns["CONFIG"])
+    assert "ttt" not in embedded.get("eval", {}) and embedded["artifact"]["lqer_rank"] == 2
+    assert len(embedded["artifact"]) < len(vars(cfg.artifact))  # not all of it
+    script_cfg = ns["config_from_dict"](embedded)
     script_cfg.data.path = "/some/data"  # as main() sets it from DATA_PATH
-    assert ns["to_toml"](script_cfg) == to_toml(cfg)
-    assert ns["config_hash"](script_cfg) == config_hash(cfg)
+    assert build_config([tomllib.loads(ns["to_toml"](script_cfg))]) == cfg
+
+
+def test_the_embedded_config_holds_what_the_code_reads_through_types_aliases_and_registries():
+    from golflab.artifact.embedded_config import config_reads
+
+    src = """
+KINDS = {'a': lambda cfg: Thing(), 'b': lambda cfg: Thing(cfg.width)}
+def build(cfg: ModelConfig):
+    return KINDS['a'](cfg)
+def table(cfg: OptimConfig):
+    return getattr(cfg, 'matrix')
+def run(cfg: RunConfig, trainer):
+    m = cfg.model
+    build(m)
+    table(cfg.optim)
+    cfg.data.path = 'x'
+    return trainer.cfg.eval.stride + cfg.budget.seconds
+"""
+    reads = config_reads(ast.parse(src), load_config(preset="tiny"))
+    assert reads == {("optim",), ("eval", "stride"), ("budget", "seconds")}
+    tree = ast.parse(src.replace("KINDS['a']", "KINDS['b']"))  # a kind that reads it: all of the model's keys
+    assert ("model",) in config_reads(tree, load_config(preset="tiny"))
 
 
 # Options the golf presets leave off, all on at once: the specialized script must keep every path they take.
@@ -181,8 +207,8 @@ def test_a_script_specialized_to_many_options_reproduces_golflab(tiny_dataset, t
     for key in ("val_loss", "sliding_val_loss"):
         assert exported[key] == pytest.approx(own[key], rel=1e-5)
     assert exported["artifact"]["val_loss"] == pytest.approx(own["artifact"]["val_loss"], rel=1e-5)
-    assert exported["config_hash"] == own["config_hash"]  # its embedded dict is golflab's config, key for key
-    assert (tmp_path / "exported" / "config.toml").read_text() == (tmp_path / "own" / "config.toml").read_text()
+    assert exported["config_hash"] is None  # golflab hashes the whole config, which the script does not hold
+    assert from_toml_file(tmp_path / "exported" / "config.toml") == from_toml_file(tmp_path / "own" / "config.toml")
 
 
 def test_specialize_folds_config_reads_by_type_hint_and_drops_dead_branches():
