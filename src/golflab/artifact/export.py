@@ -23,9 +23,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from golflab import __version__
+from golflab.artifact.embedded_config import embedded_config
 from golflab.artifact.prune import drop_pass, drop_unread_attributes, prune_unreachable, strip_annotations
 from golflab.artifact.specialize import RUNTIME_KEYS, specialize
-from golflab.artifact.embedded_config import embedded_config
 from golflab.config.loader import config_hash, dumps_toml, from_toml_file, to_dict, to_toml, tomllib, validate
 from golflab.config.schema import RunConfig
 from golflab.errors import GolflabError
