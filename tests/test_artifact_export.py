@@ -169,23 +169,28 @@ def test_the_scripts_config_toml_reads_back_in_golflab_as_the_runs_config(preset
 
 
 def test_the_embedded_config_holds_what_the_code_reads_through_types_aliases_and_registries():
-    from golflab.artifact.embedded_config import config_reads
+    from golflab.artifact.embedded_config import ANY, config_reads, declared_roles, embedded_config
+    from golflab.model.params import ROLES
 
     src = """
 KINDS = {'a': lambda cfg: Thing(), 'b': lambda cfg: Thing(cfg.width)}
 def build(cfg: ModelConfig):
     return KINDS['a'](cfg)
-def table(cfg: OptimConfig):
-    return getattr(cfg, 'matrix')
+def table(cfg: OptimConfig, role):
+    return getattr(cfg, 'matrix'), getattr(cfg, role)
 def run(cfg: RunConfig, trainer):
     m = cfg.model
     build(m)
-    table(cfg.optim)
+    table(cfg.optim, 'scalar')
     cfg.data.path = 'x'
-    return trainer.cfg.eval.stride + cfg.budget.seconds
+    return trainer.cfg.eval.stride + cfg.budget.seconds, print(cfg.schedule)
 """
-    reads = config_reads(ast.parse(src), load_config(preset="tiny"))
-    assert reads == {("optim",), ("eval", "stride"), ("budget", "seconds")}
+    cfg = load_config(preset="tiny")
+    reads = config_reads(ast.parse(src), cfg)
+    assert reads == {("optim", "matrix"), ("optim", ANY), ("schedule",), ("eval", "stride"), ("budget", "seconds")}
+    embedded = embedded_config(ast.parse(src), cfg)  # any role: those the model declares
+    assert set(embedded["optim"]) & set(ROLES) == declared_roles(cfg) and "schedule" in embedded
+    assert {"matrix", "tied_embed", "scalar"} <= declared_roles(cfg) and "value_embed" not in declared_roles(cfg)
     tree = ast.parse(src.replace("KINDS['a']", "KINDS['b']"))  # a kind that reads it: all of the model's keys
     assert ("model",) in config_reads(tree, load_config(preset="tiny"))
 

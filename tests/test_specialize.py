@@ -161,13 +161,17 @@ def test_a_parameter_the_body_never_reads_goes_from_the_signature_and_the_calls(
         "def f(x, unused, y=2, *, flag=True, spare=None):\n    return x + y\n"
         "def g(a, b):\n    return a\n"
         "class Acc:\n    def add(self, v, extra=0):\n        return v\n    def push(self, v, extra=0):\n        return v\n"
-        "def run(z):\n    s = set()\n    s.add(z)\n    Acc().push(z, extra=1)\n"
+        "    def append(self, v, extra=0):\n        return v\n"
+        "def run(z):\n    s = set()\n    s.add(z)\n    Acc().push(z, extra=1)\n    Acc().append(z, extra=1)\n"
         "    return f(z, z, 3, flag=False), f(1, z, spare=z), g(z, print(z)), Acc().add(z)\n"
         "run(1)\nrun(2)\n")
     assert "def f(x, y=2):" in text and "f(z, 3)" in text and "f(1)" in text
     assert "def g(a, b):" in text and "g(z, print(z))" in text  # print(z) has a side effect: kept
     assert "def add(self, v):" in text and "s.add(z)" in text  # never passed: only the signature changes
-    assert "def push(self, v, extra=0):" in text  # a method's passed parameter stays (x.push may be another's)
+    # a passed parameter stays where another type has a method of that name (x.append may be a list's),
+    # and goes from a method no such type has
+    assert "def append(self, v, extra=0):" in text and "Acc().append(z, extra=1)" in text
+    assert "def push(self, v):" in text and "Acc().push(z)" in text
 
 
 def test_the_round_trip_reads_its_own_codec_so_only_that_one_stays():
@@ -244,12 +248,14 @@ def test_a_call_of_a_function_that_only_returns_a_constant_becomes_the_constant(
         "def head_dim_of(m: ModelConfig):\n    return m.head_dim or m.model_dim // m.num_heads\n"
         "def evaluator(cfg: RunConfig):\n    return None if not cfg.eval.ttt.enabled else make()\n"
         "def name():\n    return 'a long string that would only be repeated'\n"
+        "def once():\n    'A docstring.'\n    return 'a long string called once only'\n"
         "def shadowed():\n    return 1\n"
         "def user(cfg: RunConfig, shadowed):\n"
         "    tt = evaluator(cfg)\n"
         "    if tt is not None:\n        return tt()\n"
-        "    return 4 * head_dim_of(cfg.model), name(), shadowed()\n")
-    assert "return (256, name(), shadowed())" in text and "tt" not in text  # golf-baseline: 512 // 8; no TTT
+        "    return 4 * head_dim_of(cfg.model), name(), shadowed(), name(), once()\n")
+    # golf-baseline: 512 // 8; no TTT; a long string is written in only where it is not repeated
+    assert "return (256, name(), shadowed(), name(), 'a long string called once only')" in text and "tt" not in text
 
 
 def test_a_tuple_assignment_with_constants_splits_so_each_name_folds():

@@ -7,7 +7,8 @@ in) as the run's own config, whatever the code needed.
 
 A read counts whole where a config object is used other than by reading a field of it or handing it on
 to where the fold follows it (a parameter typed for it, a local alias, `self.x = cfg` in `__init__`):
-`getattr(cfg, role)` embeds all of `cfg`. A chain the fold cannot type (`trainer.cfg.eval.stride`)
+`vars(cfg)` embeds all of `cfg`. `getattr(cfg, name)` reads the sub-config that `name` picks: for
+`optim` (the table's `getattr(cfg, role)`) the roles the model declares, elsewhere any. A chain the fold cannot type (`trainer.cfg.eval.stride`)
 counts by golflab's naming rule: what follows a `cfg` is a config path.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 from golflab.artifact.specialize import RUNTIME_KEYS, _annotation_name, _chain, _config_tree, _FoldConfig
 from golflab.config.loader import diff_from_default, to_dict
 from golflab.config.schema import RunConfig
+from golflab.model.info import meta_model
 
 Path = tuple[str, ...]
 
@@ -45,6 +47,7 @@ def _signatures(tree: ast.Module) -> dict[str, ast.arguments]:
     return out
 
 
+ANY = "*"  # a path's last part where `getattr(cfg, name)` reads one sub-config of cfg, by a name not known here
 UNUSED = "<unused>"  # the annotation _unused_marked gives a parameter its lambda never reads
 
 
@@ -75,6 +78,13 @@ class _Reads(_FoldConfig):
         return next((name for name, ps in self.types.items() if path in ps), None)
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
+        if isinstance(node.func, ast.Name) and node.func.id == "getattr" and len(node.args) == 2 \
+                and isinstance(node.args[0], (ast.Name, ast.Attribute)):
+            p = self._path_of(node.args[0])
+            if p is not None and p not in self.leaves:
+                self.followed.add(id(node.args[0]))
+                name = node.args[1]
+                self.needed.add((*p, name.value if isinstance(name, ast.Constant) else ANY))
         if isinstance(node.func, ast.Name) and node.func.id == "vars":
             self.followed.update(id(a) for a in node.args)  # golflab's to_dict: it writes whatever is there
         sig = self.signatures.get(_callee(node.func) or "")
@@ -149,10 +159,24 @@ def config_reads(tree: ast.Module, cfg: RunConfig) -> set[Path]:
     return reads.needed
 
 
+def declared_roles(cfg: RunConfig) -> set[str]:
+    """The optimizer roles (`optim.<role>`) of the parameters of the model `cfg` builds."""
+    return {p.role for p in meta_model(cfg.model, cfg.model.vocab_size or 1024).parameters()}  # type: ignore[attr-defined]
+
+
 def embedded_config(tree: ast.Module, cfg: RunConfig) -> dict[str, Any]:
     """`to_dict(cfg)` cut to what `tree` reads, the runtime keys and the keys off golflab's defaults, in
     golflab's key order."""
-    keep = config_reads(tree, cfg) | set(RUNTIME_KEYS)
+    keep = set(RUNTIME_KEYS)
+    for p in config_reads(tree, cfg):
+        if p[-1] != ANY:
+            keep.add(p)
+            continue
+        under: Any = to_dict(cfg)
+        for k in p[:-1]:
+            under = under[k]
+        names = declared_roles(cfg) if p[:-1] == ("optim",) else set(under)
+        keep |= {(*p[:-1], k) for k in under if k in names and isinstance(under[k], dict)}
 
     def leaves(d: dict[str, Any], path: Path = ()) -> set[Path]:
         return set().union(*(leaves(v, (*path, k)) if isinstance(v, dict) else {(*path, k)} for k, v in d.items()))

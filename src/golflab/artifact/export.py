@@ -96,17 +96,17 @@ def config_hash(cfg):
 
 
 def code_bytes(cfg):
-    """The code this submission ships is this file."""
+    """This file is the submission's code."""
     return Path(__file__).read_bytes()
 
 
 def config_from_dict(values):
-    """The config (validated at export) as nested namespaces read like golflab's config dataclasses."""
+    """Nested namespaces, read as golflab reads its config dataclasses."""
     return SimpleNamespace(**{k: config_from_dict(v) if isinstance(v, dict) else v for k, v in values.items()})
 
 
 def to_dict(cfg: RunConfig):
-    """config_from_dict undone: config.toml, which golflab reads back as the run's whole config."""
+    """config_from_dict undone (config.toml)."""
     return {k: to_dict(v) if isinstance(v, SimpleNamespace) else v for k, v in vars(cfg).items()}
 
 
@@ -214,7 +214,8 @@ def _inlined_core() -> tuple[str, ...]:
 
 
 def _hoist_imports(tree: ast.Module) -> None:
-    """Move every top-level import to the front, each distinct one once."""
+    """Move every top-level import to the front, each distinct one once; a function's own copy of one
+    (golflab's lazy `import torch`, for a fast CLI) goes, since it binds the same module."""
     plain: dict[str, ast.stmt] = {}
     names: dict[str, dict[tuple[str, str | None], None]] = {}  # from-imports merged per module
     rest = []
@@ -228,6 +229,9 @@ def _hoist_imports(tree: ast.Module) -> None:
     froms = [ast.ImportFrom(module=m, names=[ast.alias(n, a) for n, a in sorted(ns)], level=0)
              for m, ns in sorted(names.items())]
     tree.body = [plain[k] for k in sorted(plain)] + froms + rest
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            fn.body = [s for s in fn.body if not (isinstance(s, ast.Import) and ast.unparse(s) in plain)] or [ast.Pass()]
 
 
 def specialized_tree(cfg: RunConfig) -> ast.Module:

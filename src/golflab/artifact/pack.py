@@ -8,7 +8,6 @@ exactly as it will be loaded from the artifact.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -18,6 +17,7 @@ from golflab.artifact.quantize import QuantStats, dequantize_state_dict, packs_i
 from golflab.artifact.serialize import deserialize_quantized, serialize_quantized
 from golflab.config.schema import ArtifactConfig
 from golflab.errors import GolflabError
+from golflab.fileio import write_atomic
 
 
 def pack_artifact_with_stats(
@@ -56,19 +56,10 @@ def roundtrip_state_dict(sd: dict[str, torch.Tensor], cfg: ArtifactConfig,
 
 
 def write_artifact(path: str | os.PathLike[str], blob: bytes) -> int:
-    """Write `blob` atomically (temporary file in the same directory, fsync, rename); returns its size."""
+    """Write `blob` atomically, creating its folder; returns its size."""
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(dest, blob)
     return len(blob)
 
 

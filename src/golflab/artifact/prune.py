@@ -300,15 +300,20 @@ def drop_pass(tree: ast.Module) -> None:
                 setattr(node, field, [s for s in block if not isinstance(s, ast.Pass)] or block[:1])
 
 
+def is_pure(node: ast.AST) -> bool:
+    """Evaluating it has no side effects (names, attributes of names, constants)."""
+    return isinstance(node, (ast.Name, ast.Constant)) or (isinstance(node, ast.Attribute) and is_pure(node.value))
+
+
 def drop_unread_attributes(tree: ast.Module) -> bool:
-    """In place: `self.x = <constant>` inside a class (also a pair of `self.a, self.b = 1, None`) when no
+    """In place: `self.x = <constant, name or attribute of one>` inside a class (also a pair of `self.a, self.b = 1, None`) when no
     code anywhere reads an attribute `x` or names it by a string, and the class never reads its own
     `__dict__` / `vars(self)`: specialization folded every read. Returns whether anything went."""
     read = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and not isinstance(n.ctx, ast.Store)}
     read |= {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
 
     def unread(t: ast.expr, v: ast.expr) -> bool:
-        return isinstance(v, ast.Constant) and isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) \
+        return is_pure(v) and isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) \
             and t.value.id == "self" and t.attr not in read
 
     changed = False

@@ -15,11 +15,18 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
+import functools
 import math
 import operator
 from typing import Any
 
-from golflab.artifact.prune import assign_pairs, imported_names, prune_constant_lookups, prune_unreachable
+from golflab.artifact.prune import (
+    assign_pairs,
+    imported_names,
+    is_pure,
+    prune_constant_lookups,
+    prune_unreachable,
+)
 from golflab.config.schema import RunConfig
 
 # The keys the script's main() takes from its environment (export.FOOTER): never folded.
@@ -87,11 +94,6 @@ def _value(node: ast.AST) -> Any:
     return node.value if isinstance(node, ast.Constant) else [e.value for e in node.elts]  # type: ignore[attr-defined]
 
 
-def _pure(node: ast.AST) -> bool:
-    """Evaluating it has no side effects (names, attributes of names, constants)."""
-    return isinstance(node, (ast.Name, ast.Constant)) or (isinstance(node, ast.Attribute) and _pure(node.value))
-
-
 def _as_test(node: ast.expr) -> ast.expr:
     """Where only truthiness counts (an `if` test): `a and True` is `a`, and `a and False` is False
     when evaluating `a` has no side effects (likewise for `or`)."""
@@ -100,7 +102,7 @@ def _as_test(node: ast.expr) -> ast.expr:
     neutral = isinstance(node.op, ast.And)  # the constant truthiness that can be dropped
     values = [v for v in node.values if not (_is_const(v) and bool(_value(v)) == neutral)]
     for i, v in enumerate(values):
-        if _is_const(v) and all(_pure(u) for u in values[:i]):
+        if _is_const(v) and all(is_pure(u) for u in values[:i]):
             return ast.Constant(not neutral)
     if not values:
         return ast.Constant(neutral)
@@ -176,14 +178,20 @@ class _Simplify(ast.NodeTransformer):
             except TypeError:
                 return node
         if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.List, ast.Tuple)) and not right.elts \
-                and _pure(left):
+                and is_pure(left):
             return ast.Constant(isinstance(op, ast.NotIn))
         return node
 
     def visit_Call(self, node: ast.Call) -> ast.expr:
         """`min(0.0, 0.0)` / `max(...)` of numeric constants, `int(16000000)` / `float(64)` of one (the
-        builtins: no local binds the name)."""
+        builtins: no local binds the name); `any(...)` / `all(...)` of a generator over an empty literal
+        (`any(p in name for p in [])`: the fp16 patterns of a config that names none)."""
         self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id in ("any", "all") and node.func.id not in self.shadowed \
+                and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], ast.GeneratorExp):
+            first = node.args[0].generators[0].iter  # evaluated first; when empty, nothing else runs
+            if isinstance(first, (ast.List, ast.Tuple)) and not first.elts:
+                return ast.copy_location(ast.Constant(node.func.id == "all"), node)
         if not (isinstance(node.func, ast.Name) and node.func.id not in self.shadowed and not node.keywords
                 and all(isinstance(x, ast.Constant) and type(x.value) in (int, float) for x in node.args)):
             return node
@@ -279,6 +287,12 @@ class _FoldConfig(ast.NodeTransformer):
         self.read: set[tuple[str, ...]] = set()  # leaves the collecting pass saw read
         self.scopes: list[dict[str, tuple[str, ...]]] = [{}]  # variable -> config path, innermost last
         self.class_attrs: list[dict[str, tuple[str, ...]]] = [{}]  # "self.x" -> config path
+        self.attr_stores: dict[str, int] = {}
+
+    def visit_Module(self, node: ast.Module) -> ast.Module:
+        self.attr_stores = _stored_attrs(node)
+        self.generic_visit(node)
+        return node
 
     def _path_of(self, node: ast.expr) -> tuple[str, ...] | None:
         ch = _chain(node)
@@ -297,12 +311,16 @@ class _FoldConfig(ast.NodeTransformer):
         init = next((s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
         if init is not None:
             params = {a.arg: self._typed(a.annotation) for a in init.args.args}
+            sub_configs = {q for ps in self.types.values() for q in ps}
             for s in ast.walk(init):
                 for target, value in assign_pairs(s):
-                    ch = _chain(target)
-                    if isinstance(value, ast.Name) and params.get(value.id) is not None and ch \
-                            and ch[0].startswith("self.") and not ch[1]:
-                        attrs[ch[0]] = params[value.id]  # type: ignore[assignment]
+                    ch, src = _chain(target), _chain(value)
+                    if not (ch and ch[0].startswith("self.") and not ch[1] and src and params.get(src[0]) is not None):
+                        continue
+                    path = params[src[0]] + tuple(src[1])  # type: ignore[operator]
+                    # `self.cfg = cfg`, or `self.muon_cfg = cfg.muon` when no other code rebinds it
+                    if not src[1] or (path in sub_configs and self.attr_stores.get(ch[0][5:]) == 1):
+                        attrs[ch[0]] = path
         self.class_attrs.append(attrs)
         self.generic_visit(node)
         self.class_attrs.pop()
@@ -575,6 +593,23 @@ def _propagate_arguments(tree: ast.Module, modules: frozenset[str]) -> bool:
     return changed
 
 
+@functools.cache
+def _external_methods() -> frozenset[str]:
+    """Method names of the types that the script's code calls methods of besides its own (builtins,
+    tensors, modules, optimizers, arrays, paths, files): a call `x.name(...)` of any other name is a
+    call of the script's own method."""
+    import io
+    import pathlib
+
+    import numpy as np
+    import torch
+
+    kinds = [object, list, dict, set, frozenset, str, bytes, bytearray, int, float, tuple, io.TextIOWrapper,
+             io.BufferedWriter, pathlib.Path, np.ndarray, np.memmap, np.random.Generator, torch.Tensor,
+             torch.nn.Module, torch.optim.Optimizer, torch.Generator, torch.device]
+    return frozenset(name for k in kinds for name in dir(k))
+
+
 def _drop_unused_parameters(tree: ast.Module, modules: frozenset[str]) -> bool:
     """A parameter that the body of a function never reads, when every caller is known, goes from the
     signature and from every call (its argument must have no side effects: a name, a constant).
@@ -596,10 +631,10 @@ def _drop_unused_parameters(tree: ast.Module, modules: frozenset[str]) -> bool:
             i = positional.index(p) if p in positional else None
             given = [c.args[i] if i is not None and i < len(c.args) else
                      next((k.value for k in c.keywords if k.arg == p.arg), None) for c in sites]
-            if not all(g is None or _pure(g) for g in given):
+            if not all(g is None or is_pure(g) for g in given):
                 continue
-            if fn.name != "__init__" and implicit and any(g is not None for g in given):
-                continue  # `x.add(...)` may be a set's: only a method's never-passed parameters go
+            if fn.name != "__init__" and implicit and fn.name in _external_methods() and any(g is not None for g in given):
+                continue  # `x.add(...)` may be a set's: there, only a method's never-passed parameters go
             for c in sites:
                 if i is not None and i < len(c.args):
                     del c.args[i]
@@ -745,10 +780,10 @@ class _DropDeadLocals(ast.NodeTransformer):
     @staticmethod
     def _free(node: ast.AST) -> bool:
         if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-            return all(_pure(e) for e in node.elts)
+            return all(is_pure(e) for e in node.elts)
         if isinstance(node, ast.Dict):
-            return all(k is not None and _pure(k) and _pure(v) for k, v in zip(node.keys, node.values, strict=True))
-        return _pure(node)
+            return all(k is not None and is_pure(k) and is_pure(v) for k, v in zip(node.keys, node.values, strict=True))
+        return is_pure(node)
 
     @classmethod
     def _dead(cls, st: ast.stmt, read: set[str]) -> bool:
@@ -826,7 +861,7 @@ class _SpreadKeywords(ast.NodeTransformer):
             return None
         if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in self.dict_fns
                 and not any(value.func.id in b for b in self.local) and not value.keywords
-                and len(value.args) == len(self.params[value.func.id]) and all(_pure(x) for x in value.args)):
+                and len(value.args) == len(self.params[value.func.id]) and all(is_pure(x) for x in value.args)):
             return None
         bind = dict(zip(self.params[value.func.id], value.args, strict=True))
 
@@ -864,17 +899,23 @@ def _does_nothing(fn: ast.stmt) -> bool:
     return isinstance(fn, ast.FunctionDef) and not fn.decorator_list and all(isinstance(s, ast.Pass) for s in fn.body)
 
 
-def _returned_constant(fn: ast.stmt) -> ast.Constant | None:
-    """The constant a top-level function of no parameters returns, when that is all it does (not a long
-    string, which would only be repeated)."""
-    if not (isinstance(fn, ast.FunctionDef) and not fn.decorator_list and len(fn.body) == 1
-            and isinstance(fn.body[0], ast.Return) and isinstance(fn.body[0].value, ast.Constant)):
+def _returned_constant(fn: ast.stmt, calls: int) -> ast.Constant | None:
+    """The constant a top-level function of no parameters returns, when that is all it does (after a
+    docstring), and it is not a long string called more than once (which would only be repeated)."""
+    body = fn.body[1:] if isinstance(fn, ast.FunctionDef) and len(fn.body) > 1 and _is_docstring(fn.body[0]) \
+        else getattr(fn, "body", [])
+    if not (isinstance(fn, ast.FunctionDef) and not fn.decorator_list and len(body) == 1
+            and isinstance(body[0], ast.Return) and isinstance(body[0].value, ast.Constant)):
         return None
     a = fn.args
     if a.posonlyargs or a.args or a.kwonlyargs or a.vararg or a.kwarg:
         return None
-    value = fn.body[0].value
-    return None if isinstance(value.value, (str, bytes)) and len(value.value) > 16 else value
+    value = body[0].value
+    return None if isinstance(value.value, (str, bytes)) and len(value.value) > 16 and calls > 1 else value
+
+
+def _is_docstring(st: ast.stmt) -> bool:
+    return isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant) and isinstance(st.value.value, str)
 
 
 class _InlineConstantCalls(ast.NodeTransformer):
@@ -884,7 +925,12 @@ class _InlineConstantCalls(ast.NodeTransformer):
     def __init__(self, tree: ast.Module) -> None:
         bound = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)]
         bound += [x.arg for x in ast.walk(tree) if isinstance(x, ast.arg)]
-        self.values = {n.name: c for n in tree.body if (c := _returned_constant(n)) is not None}
+        calls: dict[str, int] = {}
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+                calls[n.func.id] = calls.get(n.func.id, 0) + 1
+        self.values = {n.name: c for n in tree.body
+                       if isinstance(n, ast.FunctionDef) and (c := _returned_constant(n, calls.get(n.name, 0))) is not None}
         for name in bound:
             self.values.pop(name, None)
         defs = [n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
@@ -901,10 +947,20 @@ class _InlineConstantCalls(ast.NodeTransformer):
 
 class _DropNoOpCalls(ast.NodeTransformer):
     """`check(cfg, x)` as a statement, where the top-level function `check` is left with nothing but
-    `pass` (its tests all decided) and the arguments have no side effects: the call goes."""
+    `pass` (its tests all decided) and the arguments have no side effects: the call goes; so does
+    `obj.prepare(...)` where every method of that name does nothing and no other type has one, and a
+    `for` loop over an attribute that then does nothing (`for block in self.blocks: pass`)."""
 
     def __init__(self, tree: ast.Module) -> None:
         self.noop = {n.name for n in tree.body if _does_nothing(n)}
+        methods: dict[str, list[ast.stmt]] = {}
+        for c in tree.body:
+            for m in c.body if isinstance(c, ast.ClassDef) else []:
+                if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    methods.setdefault(m.name, []).append(m)
+        self.noop_methods = {name for name, defs in methods.items()
+                             if all(_does_nothing(m) for m in defs) and not name.startswith("__")
+                             and name not in _external_methods()}
         self.local: list[set[str]] = []
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
@@ -921,7 +977,17 @@ class _DropNoOpCalls(ast.NodeTransformer):
         c = node.value
         if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id in self.noop \
                 and not any(c.func.id in b for b in self.local) \
-                and all(_pure(x) for x in [*c.args, *(k.value for k in c.keywords)]):
+                and all(is_pure(x) for x in [*c.args, *(k.value for k in c.keywords)]):
+            return None
+        if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr in self.noop_methods \
+                and all(is_pure(x) for x in [c.func.value, *c.args, *(k.value for k in c.keywords)]):
+            return None
+        return node
+
+    def visit_For(self, node: ast.For) -> ast.stmt | None:
+        self.generic_visit(node)
+        if all(isinstance(s, ast.Pass) for s in node.body) and not node.orelse and isinstance(node.target, ast.Name) \
+                and isinstance(node.iter, ast.Attribute) and is_pure(node.iter):
             return None
         return node
 
