@@ -319,3 +319,31 @@ def test_type_checking_blocks_go_and_constants_inside_boolean_chains_are_decided
     for a in (0, 1, 2, None, ""):
         for b in (0, 3, None):  # the folded chains keep Python's values, not only their truthiness
             assert folded["f"](a, b) == original["f"](a, b)
+
+
+def test_an_attribute_only_ever_set_to_values_that_are_never_none_is_not_none():
+    src = (
+        "import torch\nfrom torch import nn\n"
+        "def declare(p, role):\n    p.role = role\n    return p\n"
+        "def new_param(shape, role):\n    return declare(nn.Parameter(torch.empty(shape)), role)\n"
+        "def fresh(shape):\n    param = nn.Parameter(torch.empty(shape))\n    return param\n"
+        "def maybe(n):\n    if n:\n        return nn.Parameter(torch.empty(n))\n"
+        "class Block(nn.Module):\n"
+        "    def __init__(self, n):\n"
+        "        self.scale = new_param((n,), 'scalar')\n"
+        "        self.gate = maybe(n)\n"
+        "        self.other = new_param((n,), 'scalar')\n"
+        "        self.bias = fresh((n,))\n"
+        "    def forward(self, x):\n"
+        "        if self.scale is not None:\n            x = x * self.scale\n"
+        "        if self.gate is not None:\n            x = x * self.gate\n"
+        "        if self.other is None:\n            return x\n"
+        "        return x + self.other if self.bias is not None else x\n"
+        "def reset(b):\n    b.other = None\n")
+    text = _specialized(src)
+    assert "if self.scale is not None" not in text and "x = x * self.scale" in text  # new_param never gives None
+    assert "return x + self.other\n" in text + "\n"  # nor does fresh(), through its local
+    assert "if self.gate is not None" in text  # maybe() falls off its end: None
+    assert "if self.other is None" in text  # another store sets it None
+    text = _specialized(src + "def setter(b, k):\n    setattr(b, k, None)\n")
+    assert "if self.scale is not None" in text  # a setattr by a name not known here may store anything

@@ -424,6 +424,98 @@ class _FoldSelfConstants(ast.NodeTransformer):
         return node
 
 
+class _NeverNone:
+    """Which expressions can never be None: literals, constructor calls (a class of the tree, or a
+    capitalized attribute such as `nn.Parameter(...)`), and calls of top-level functions that end in a
+    return and only return such values (or a parameter, when the call passes such a value for it:
+    `new_param(...)` returns `declare(nn.Parameter(...), ...)`, which returns its first argument)."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+        self.functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef) and not n.decorator_list}
+        self.active: set[str] = set()  # recursion guard
+
+    def __call__(self, node: ast.expr) -> bool:
+        if isinstance(node, ast.Constant):
+            return node.value is not None
+        if isinstance(node, (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp,
+                             ast.JoinedStr, ast.Compare)):
+            return True
+        if not isinstance(node, ast.Call):
+            return False
+        f = node.func
+        if isinstance(f, ast.Attribute):
+            return f.attr[:1].isupper()
+        if not isinstance(f, ast.Name):
+            return False
+        if f.id in self.classes:
+            return True
+        fn = self.functions.get(f.id)
+        if fn is None or f.id in self.active or not fn.body or not isinstance(fn.body[-1], ast.Return):
+            return False
+        params = [a.arg for a in fn.args.args]
+        binds: dict[str, list[ast.AST]] = {}  # a local bound once, by `x = value`: that value
+        for n in ast.walk(fn):
+            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+                binds.setdefault(n.id, [])
+            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+                binds.setdefault(n.targets[0].id, []).append(n.value)
+        once = {k: v[0] for k, v in binds.items() if len(v) == 1 and k not in params
+                and sum(isinstance(m, ast.Name) and m.id == k and not isinstance(m.ctx, ast.Load) for m in ast.walk(fn)) == 1}
+        self.active.add(f.id)
+        try:
+            for r in (n for n in ast.walk(fn) if isinstance(n, ast.Return)):
+                v = r.value
+                if isinstance(v, ast.Name) and v.id in once:
+                    v = once[v.id]  # type: ignore[assignment]
+                if isinstance(v, ast.Name) and v.id in params and not fn.args.defaults:
+                    i = params.index(v.id)
+                    if not (i < len(node.args) and self(node.args[i])):
+                        return False
+                elif v is None or not self(v):
+                    return False
+            return not any(isinstance(n, (ast.Yield, ast.YieldFrom, ast.Lambda, ast.FunctionDef)) for n in ast.walk(fn)
+                           if n is not fn)
+        finally:
+            self.active.discard(f.id)
+
+
+class _FoldNeverNoneAttrs(ast.NodeTransformer):
+    """`self.x is None` -> False (`is not None` -> True) where every store of an attribute `x`, anywhere,
+    is `self.x = <a value that is never None>` (`self.resid_mix = new_param(...)`), and no `setattr` /
+    `delattr` names `x` (or an attribute the code cannot see) and no code reaches into a `__dict__`."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        never_none = _NeverNone(tree)
+        values: dict[str, list[ast.expr | None]] = {}
+        for n in ast.walk(tree):
+            if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Delete, ast.For, ast.With, ast.NamedExpr)):
+                pairs = assign_pairs(n)
+                paired = {id(t) for t, _ in pairs}
+                for t, v in pairs:
+                    if isinstance(t, ast.Attribute):
+                        values.setdefault(t.attr, []).append(v if isinstance(t.value, ast.Name) and t.value.id == "self" else None)
+                for m in ast.walk(n):
+                    if isinstance(m, ast.Attribute) and isinstance(m.ctx, (ast.Store, ast.Del)) and id(m) not in paired:
+                        values.setdefault(m.attr, []).append(None)
+        setters = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                   and n.func.id in ("setattr", "delattr") and len(n.args) >= 2]
+        if any(not isinstance(c.args[1], ast.Constant) for c in setters) \
+                or any(isinstance(n, ast.Attribute) and n.attr == "__dict__" for n in ast.walk(tree)):
+            self.attrs: set[str] = set()  # a store this pass cannot see
+            return
+        named = {c.args[1].value for c in setters}  # type: ignore[attr-defined]
+        self.attrs = {a for a, vs in values.items() if a not in named and all(v is not None and never_none(v) for v in vs)}
+
+    def visit_Compare(self, node: ast.Compare) -> ast.expr:
+        self.generic_visit(node)
+        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.Is, ast.IsNot)) and isinstance(node.comparators[0], ast.Constant) \
+                and node.comparators[0].value is None and isinstance(node.left, ast.Attribute) \
+                and isinstance(node.left.value, ast.Name) and node.left.value.id == "self" and node.left.attr in self.attrs:
+            return ast.copy_location(ast.Constant(isinstance(node.ops[0], ast.IsNot)), node)
+        return node
+
+
 def _call_values(fn: ast.FunctionDef, calls: list[ast.Call], implicit: int = 0) -> dict[str, ast.Constant]:
     """Parameters of `fn` that every call passes the same constant for (explicitly or by default);
     `implicit` leading parameters (a method's self) are bound by Python, not by the call."""
@@ -1027,6 +1119,7 @@ def specialize(tree: ast.Module, cfg: RunConfig, prune: bool = False) -> None:
         prune_constant_lookups(tree)  # KINDS['relu2'] only: the other kinds' calls no longer count
         _InlineConstantCalls(tree).visit(tree)
         _FoldSelfConstants(_stored_attrs(tree), _guarded_stores(tree)).visit(tree)
+        _FoldNeverNoneAttrs(tree).visit(tree)
         _FoldLocalConstants().visit(tree)
         _FoldNoneLocals(tuples).visit(tree)
         _DropDeadLocals().visit(tree)
