@@ -9,10 +9,11 @@ import torch
 from golflab.config import load_config
 from golflab.errors import ConfigError
 from golflab.model.attention import Attention, xsa
-from golflab.model.depth import layer_order
+from golflab.model.depth import layer_order, num_steps
 from golflab.model.gates import AttnOutputGate
 from golflab.model.gpt import GPT, build_model
 from golflab.model.layers import apply_rotary
+from golflab.model.params import init_parameters
 
 VOCAB, T = 96, 32
 
@@ -102,6 +103,8 @@ def test_depth_recurrence_reuses_the_same_weights():
 def test_record_1_layer_order():
     cfg = tiny(["model.num_layers=11", "model.num_loops=2", "model.loop_start=3", "model.loop_end=5"])
     assert layer_order(cfg.model) == [0, 1, 2, 3, 4, 5, 3, 4, 5, 3, 4, 5, 6, 7, 8, 9, 10]
+    for c in (cfg, tiny(), tiny(TECHNIQUES["depth_recurrence"])):
+        assert num_steps(c.model) == len(layer_order(c.model))
 
 
 def test_bad_loop_span_is_a_config_error():
@@ -115,16 +118,24 @@ def test_bad_loop_span_is_a_config_error():
         GPT(tiny(["model.doc_mask=true", f"model.bos_id={VOCAB}"]).model, VOCAB)
 
 
-def test_partial_rope_leaves_the_unrotated_dims_unchanged():
+def test_partial_rope_leaves_the_unrotated_dims_unchanged(monkeypatch):
     cfg = tiny(["model.rope_dims=4"]).model
     attn = Attention(cfg, 0)
-    hd = attn.head_dim
-    x = torch.randn(2, 4, T, hd)
-    cos, sin = attn.rotary(T, x.dtype)
-    y = attn._rotate(x, cos, sin)
-    assert torch.equal(y[..., 4:], x[..., 4:])
-    assert torch.allclose(y[..., :4], apply_rotary(x[..., :4], cos, sin))
-    assert not torch.allclose(y[..., :4], x[..., :4])
+    init_parameters(attn, 0)
+    seen = {}
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(q, k, v, **kw):  # the rotated queries, as attention gets them
+        seen["q"] = q
+        return sdpa(q, k, v, **kw)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    attn(torch.randn(1, 1, cfg.model_dim).expand(2, T, -1))  # the same token at every position
+    q = seen["q"]  # (B, H, T, hd), rotated; at position 0 the rotation is the identity
+    assert torch.equal(q[..., 4:], q[:, :, :1, 4:].expand_as(q[..., 4:]))  # the same at every position
+    cos, sin = attn.rotary(T, q.dtype)
+    assert torch.allclose(q[..., :4], apply_rotary(q[:, :, :1, :4].expand_as(q[..., :4]), cos, sin), atol=1e-6)
+    assert not torch.allclose(q[:, :, 1:, :4], q[:, :, :1, :4].expand_as(q[:, :, 1:, :4]))
     with pytest.raises(ConfigError, match="rope_dims"):
         Attention(tiny(["model.rope_dims=3"]).model, 0)
 

@@ -125,9 +125,8 @@ class Attention(nn.Module):
         self.c_v = Linear(cfg.model_dim, kv_dim, init_scale=s, orthogonal=orth)
         self.proj = Linear(self.num_heads * self.head_dim, cfg.model_dim, zero_init=cfg.zero_init_proj)
         self.qk_norm = cfg.qk_norm
-        self.q_gain = None
-        if cfg.qk_norm and cfg.qk_gain:
-            self.q_gain = new_param((self.num_heads,), "scalar", ("const", cfg.qk_gain_init))
+        self.q_gain = (new_param((self.num_heads,), "scalar", ("const", cfg.qk_gain_init))
+                       if cfg.qk_norm and cfg.qk_gain else None)
         self.v_gate = new_param((self.num_kv_heads,), "scalar", ("zeros",)) if cfg.v_norm else None
         self.ve_gate = (
             Linear(VE_GATE_CHANNELS, self.num_kv_heads, role="gate", zero_init=True)
@@ -142,6 +141,7 @@ class Attention(nn.Module):
         self.xsa = layer in cfg.xsa_layers
         self.out_gate = AttnOutputGate(cfg, self.num_heads) if cfg.attn_gate != "none" else None
         self.block_mask = None  # FlexAttention mask, built outside the compiled graph by prepare()
+        self.doc_mask = cfg.doc_mask  # the model passes document masks only under model.doc_mask
 
     def prepare(self, seq_len: int, device: torch.device) -> None:
         """Precompute the FlexAttention block mask for windowed layers on CUDA."""
@@ -165,22 +165,26 @@ class Attention(nn.Module):
             q, k = rms_norm(q), rms_norm(k)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         cos, sin = self.rotary(T, q.dtype)
-        q, k = self._rotate(q, cos, sin), self._rotate(k, cos, sin)
+        if self.rope_dims == self.head_dim:
+            q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        else:  # partial RoPE: the channels past rope_dims carry no position
+            r = self.rope_dims
+            q = torch.cat((apply_rotary(q[..., :r], cos, sin), q[..., r:]), dim=-1)
+            k = torch.cat((apply_rotary(k[..., :r], cos, sin), k[..., r:]), dim=-1)
         if self.q_gain is not None:
             q = q * self.q_gain.to(q.dtype)[None, :, None, None]
-        y = self._attend(q, k, v, T, mask)
+        if self.window > 0 or (self.doc_mask and mask is not None):
+            y = self._attend_masked(q, k, v, T, mask)
+        else:  # plain causal attention (flash on CUDA)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.num_kv_heads != self.num_heads)
         if self.xsa:
             y = xsa(y, v)
         if self.out_gate is not None:
             y = self.out_gate(x, y)
         return self.proj(y.transpose(1, 2).reshape(B, T, -1))
 
-    def _rotate(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-        if self.rope_dims == self.head_dim:
-            return apply_rotary(x, cos, sin)
-        return torch.cat((apply_rotary(x[..., : self.rope_dims], cos, sin), x[..., self.rope_dims :]), dim=-1)
-
-    def _attend(self, q: Tensor, k: Tensor, v: Tensor, T: int, mask: Tensor | BlockMask | None = None) -> Tensor:
+    def _attend_masked(self, q: Tensor, k: Tensor, v: Tensor, T: int, mask: Tensor | BlockMask | None) -> Tensor:
+        """Attention within the layer's window and the documents of `mask`, whichever apply."""
         gqa = self.num_kv_heads != self.num_heads
         if mask is not None:  # documents (and the window, if any) as one boolean mask
             if not isinstance(mask, Tensor):  # doc_block_mask's (the model has no windows)

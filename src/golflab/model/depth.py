@@ -34,20 +34,24 @@ def layer_order(cfg: ModelConfig) -> list[int]:
     return list(range(cfg.loop_start)) + span * (1 + cfg.num_loops) + list(range(cfg.loop_end + 1, L))
 
 
+def num_steps(cfg: ModelConfig) -> int:
+    """len(layer_order(cfg)), by arithmetic on the config (so the exported script holds it as a constant)."""
+    return cfg.num_layers + cfg.num_loops * (cfg.loop_end - cfg.loop_start + 1)
+
+
 def num_encoder_steps(cfg: ModelConfig) -> int:
     """Steps of layer_order in the U-Net encoder (the first half); 0 without U-Net skips."""
-    return len(layer_order(cfg)) // 2 if cfg.unet_skips else 0
+    return num_steps(cfg) // 2 if cfg.unet_skips else 0
 
 
 def num_skips(cfg: ModelConfig) -> int:
     enc = num_encoder_steps(cfg)
-    return min(enc, len(layer_order(cfg)) - enc)
+    return min(enc, num_steps(cfg) - enc)
 
 
 def first_parallel_step(cfg: ModelConfig) -> int:
     """Step from which the residual stream runs as two lanes (the first step of a layer >= parallel_start);
-    len(order) when off."""
-    order = layer_order(cfg)
+    num_steps when off."""
     if cfg.parallel_start <= 0:
-        return len(order)
-    return next((s for s, i in enumerate(order) if i >= cfg.parallel_start), len(order))
+        return num_steps(cfg)
+    return next((s for s, i in enumerate(layer_order(cfg)) if i >= cfg.parallel_start), num_steps(cfg))

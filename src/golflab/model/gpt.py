@@ -38,34 +38,28 @@ class Block(nn.Module):
         self.resid_mix = new_param((2, d), "scalar", ("rows", [1.0, 0.0])) if cfg.resid_mix else None
         self.ln_scale = 1.0 / math.sqrt(layer + 1) if cfg.ln_scale else 1.0
 
-    def _norm(self, x: Tensor) -> Tensor:
-        return rms_norm(x) * self.ln_scale if self.ln_scale != 1.0 else rms_norm(x)
-
     def _mix(self, x: Tensor, x0: Tensor) -> Tensor:
         if self.resid_mix is None:
             return x
         mix = self.resid_mix.to(x.dtype)
         return mix[0] * x + mix[1] * x0
 
-    def _attn_out(self, x: Tensor, ve: Tensor | None, mask: Mask) -> Tensor:
-        a = self.attn(self._norm(x), ve, mask)
-        return a * self.attn_scale.to(x.dtype) if self.attn_scale is not None else a
-
-    def _mlp_out(self, x: Tensor) -> Tensor:
-        m = self.mlp(self._norm(x))
-        return m * self.mlp_scale.to(x.dtype) if self.mlp_scale is not None else m
+    def _branch(self, layer: nn.Module, scale: Tensor | None, x: Tensor, *args: Tensor | Mask) -> Tensor:
+        """A residual branch: `layer` (attention or MLP) of the normed stream, times its output scale."""
+        out = layer(rms_norm(x) * self.ln_scale if self.ln_scale != 1.0 else rms_norm(x), *args)
+        return out * scale.to(x.dtype) if scale is not None else out
 
     def forward(self, x: Tensor, x0: Tensor, ve: Tensor | None, mask: Mask = None) -> Tensor:
         x = self._mix(x, x0)
-        x = x + self._attn_out(x, ve, mask)
-        return x + self._mlp_out(x)
+        x = x + self._branch(self.attn, self.attn_scale, x, ve, mask)
+        return x + self._branch(self.mlp, self.mlp_scale, x)
 
     def parallel(self, lanes: tuple[Tensor, Tensor], x0: Tensor, ve: Tensor | None, mask: Mask,
                  post: Tensor, resid: Tensor) -> tuple[Tensor, Tensor]:
         """Parallel residuals: attention reads lane 0, the MLP lane 1, and each output is written to both
         lanes with learned weights: lane_j <- resid[j] lane_j + post[0, j] attn + post[1, j] mlp."""
-        a = self._attn_out(self._mix(lanes[0], x0), ve, mask)
-        m = self._mlp_out(lanes[1])
+        a = self._branch(self.attn, self.attn_scale, self._mix(lanes[0], x0), ve, mask)
+        m = self._branch(self.mlp, self.mlp_scale, lanes[1])
         post, resid = post.to(a.dtype), resid.to(a.dtype)
         return (resid[0] * lanes[0] + post[0, 0] * a + post[1, 0] * m,
                 resid[1] * lanes[1] + post[0, 1] * a + post[1, 1] * m)
@@ -85,12 +79,14 @@ class GPT(nn.Module):
         emb_dtype = torch.bfloat16 if cfg.embed_dtype == "bf16" else torch.float32
         self.tok_emb = nn.Embedding(self.vocab_size, d)
         self.tok_emb.weight = new_param((self.vocab_size, d), emb_role, emb_init, emb_dtype)
-        kv_dim = cfg.num_kv_heads * head_dim_of(cfg)
-        self.value_embeds = nn.ModuleDict()
-        for i in cfg.value_embed_layers:
-            emb = nn.Embedding(self.vocab_size, kv_dim)
-            emb.weight = new_param((self.vocab_size, kv_dim), "value_embed", ("uniform", math.sqrt(3.0 / d)), emb_dtype)
-            self.value_embeds[str(i)] = emb
+        self.value_embeds = None  # by layer index, for model.value_embed_layers
+        if cfg.value_embed_layers:
+            kv_dim, ve_init = cfg.num_kv_heads * head_dim_of(cfg), ("uniform", math.sqrt(3.0 / d))
+            self.value_embeds = nn.ModuleDict()
+            for i in cfg.value_embed_layers:
+                emb = nn.Embedding(self.vocab_size, kv_dim)
+                emb.weight = new_param((self.vocab_size, kv_dim), "value_embed", ve_init, emb_dtype)
+                self.value_embeds[str(i)] = emb
         self.smear = SmearGate(cfg) if cfg.smear_gate else None
         self.registers = new_param((cfg.num_registers, d), "scalar", ("normal", 1.0)) if cfg.num_registers else None
         self.blocks = nn.ModuleList([Block(cfg, i) for i in range(cfg.num_layers)])
@@ -118,17 +114,17 @@ class GPT(nn.Module):
         """Precompute per-length attention masks for the sequence length this model trains at, and say
         whether compiled CUDA graphs take document masks as FlexAttention block masks (no windows or
         sinks: doc_block_mask covers neither)."""
-        for block in self.blocks:
-            block.attn.prepare(self.cfg.seq_len + self.cfg.num_registers, device)
         c = self.cfg
+        if windowed(c):  # only windowed layers have a block mask to build
+            for block in self.blocks:
+                block.attn.prepare(c.seq_len + c.num_registers, device)
         if c.doc_mask and flex_docs and device.type == "cuda" and not c.num_registers and not windowed(c):
             self.flex_docs = True
 
     def hidden(self, idx: Tensor) -> Tensor:
         """Final-normed hidden states (B, T, D) for token ids (B, T)."""
         x = self.tok_emb(idx)
-        if self.compute_dtype is not None or x.dtype != torch.float32:  # bf16 tables compute in fp32 without autocast
-            x = x.to(self.compute_dtype or torch.float32)
+        x = x.to(self.compute_dtype or torch.float32)  # a no-op in fp32; bf16 tables compute in fp32 without autocast
         if self.smear is not None:
             x = self.smear(x, idx)
         x = rms_norm(x)
@@ -146,14 +142,14 @@ class GPT(nn.Module):
         for step, i in enumerate(self.order):
             block = self.blocks[i]
             ve = None
-            if str(i) in self.value_embeds:
+            if self.value_embeds is not None and str(i) in self.value_embeds:
                 ve = self.value_embeds[str(i)](idx).to(x.dtype)
                 if R:
                     ve = F.pad(ve, (0, 0, R, 0))
             # parallel_post first: off, it is None and the exported script drops both lane branches
             if self.parallel_post is not None and step >= self.parallel_from and lanes is None:
                 lanes = (x, x)
-            if step >= self.num_encoder and skips and self.skip_weights is not None:
+            if self.num_encoder and step >= self.num_encoder and skips:  # U-Net skips (so skip_weights is set)
                 j = step - self.num_encoder
                 x = lanes[0] if lanes is not None else x
                 skip = self.skip_weights[j].to(x.dtype) * skips.pop()

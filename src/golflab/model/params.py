@@ -15,18 +15,15 @@ from torch import nn
 ROLES = ("matrix", "embed", "tied_embed", "head", "scalar", "gate", "value_embed", "resid", "x0")
 
 
-def declare(param: nn.Parameter, role: str, init: tuple) -> nn.Parameter:
-    """Tag a parameter with its optimizer role and init rule: ("uniform", bound), ("normal", std),
-    ("orthogonal", gain), ("zeros",), ("ones",), ("const", value) or ("rows", [v0, v1, ...]) (each row
-    filled with a constant)."""
+def new_param(shape: tuple[int, ...], role: str, init: tuple, dtype: torch.dtype = torch.float32) -> nn.Parameter:
+    """A parameter (uninitialised) tagged with its optimizer role and init rule: ("uniform", bound),
+    ("normal", std), ("orthogonal", gain), ("zeros",), ("ones",), ("const", value) or ("rows", [v0, v1, ...])
+    (each row filled with a constant)."""
     assert role in ROLES, f"unknown parameter role {role!r}"
+    param = nn.Parameter(torch.empty(shape, dtype=dtype))
     param.role = role  # type: ignore[attr-defined]
     param.init = init  # type: ignore[attr-defined]
     return param
-
-
-def new_param(shape: tuple[int, ...], role: str, init: tuple, dtype: torch.dtype = torch.float32) -> nn.Parameter:
-    return declare(nn.Parameter(torch.empty(shape, dtype=dtype)), role, init)
 
 
 def _name_seed(seed: int, name: str) -> int:
@@ -38,8 +35,8 @@ def _name_seed(seed: int, name: str) -> int:
 def init_parameters(model: nn.Module, seed: int) -> None:
     """Fill every declared parameter from a CPU generator seeded by (seed, parameter name)."""
     for name, p in model.named_parameters():
-        rule = getattr(p, "init", None)
-        assert rule is not None, f"parameter {name} has no declared init rule"
+        assert hasattr(p, "init"), f"parameter {name} has no declared init rule"
+        rule = p.init
         kind = rule[0]
         if kind in ("zeros", "ones", "const", "rows"):
             if kind == "rows":

@@ -12,6 +12,8 @@ without optimizer communication (at golf sizes the batched orthogonalisation cos
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -31,21 +33,14 @@ def _normuon_scale(u: Tensor, v_buf: Tensor, beta2: float) -> Tensor:
     return uf * (step * (v_norm / new_norm.clamp_min(1e-10)))
 
 
-def _orthogonalize(g: Tensor, coeffs: tuple, safety: float, eps: float) -> Tensor:
-    return orthogonalize(g, list(coeffs), safety, eps)
-
-
-_compiled_orthogonalize = None
+@functools.cache
+def _compiled_orthogonalize():
+    """The orthogonalisation compiled once per process (one graph per matrix shape), on first use."""
+    return torch.compile(orthogonalize, dynamic=False, fullgraph=True)
 
 
 def _orthogonalize_fn(device: torch.device):
-    """The orthogonalisation, compiled once per process on CUDA (one graph per matrix shape)."""
-    global _compiled_orthogonalize
-    if device.type != "cuda":
-        return _orthogonalize
-    if _compiled_orthogonalize is None:
-        _compiled_orthogonalize = torch.compile(_orthogonalize, dynamic=False, fullgraph=True)
-    return _compiled_orthogonalize
+    return _compiled_orthogonalize() if device.type == "cuda" else orthogonalize
 
 
 def decay_weights(params: list[Tensor], decay: float, mask: Tensor | None) -> None:
@@ -64,10 +59,10 @@ class Muon(torch.optim.Optimizer):
                  wd_after_update: bool = False):
         defaults = dict(lr=0.02, weight_decay=0.0, normuon=False, momentum=momentum)
         super().__init__(groups, defaults)
-        for g in self.param_groups:
-            shapes = {tuple(p.shape) for p in g["params"]}
-            assert len(shapes) == 1 and len(next(iter(shapes))) == 2, \
-                f"Muon groups need same-shape 2-D parameters, got shapes {shapes}"
+        assert all(len({p.shape for p in g["params"]}) == 1 and g["params"][0].dim() == 2
+                   for g in self.param_groups), (
+            "Muon groups need same-shape 2-D parameters, got shapes "
+            f"{[{tuple(p.shape) for p in g['params']} for g in self.param_groups]}")
         self.nesterov = nesterov
         self.coeffs = tuple(coefficients(ns_coeffs, ns_steps))
         self.safety, self.eps = NORMALIZATION[ns_coeffs]
@@ -88,7 +83,7 @@ class Muon(torch.optim.Optimizer):
                 state["momentum_buffer"] = torch.zeros_like(grads)
                 if group["normuon"]:
                     side = (len(params), rows, 1) if rows >= cols else (len(params), 1, cols)
-                    state["second_moment"] = torch.zeros(side, device=grads.device, dtype=torch.float32)
+                    state["second_moment"] = grads.new_zeros(side)  # fp32, as grads
             buf, m = state["momentum_buffer"], group["momentum"]
             if self.ema_momentum:
                 buf.lerp_(grads, 1.0 - m)
@@ -101,7 +96,7 @@ class Muon(torch.optim.Optimizer):
                 u = _normuon_scale(u, state["second_moment"], self.beta2)
             lr, wd = group["lr"], group["weight_decay"]
             scale = max(1.0, rows / cols) ** 0.5
-            decay = lr * wd * (scale if self.wd_shape_scale else 1.0)
+            decay = lr * wd * scale if self.wd_shape_scale else lr * wd
             update = list(u.to(params[0].dtype).unbind(0))
             # cautious: the sign test uses the weights before the update (autoresearch: g * p >= 0)
             mask = (u * torch.stack(params)) >= 0 if wd and self.cautious_wd else None

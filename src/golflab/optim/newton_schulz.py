@@ -3,6 +3,8 @@ Polar Express schedule (Amsel et al. 2025), both run in bf16."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import Tensor
 
 QUINTIC = (3.4445, -4.7750, 2.0315)  # Muon's fixed coefficients (Keller Jordan)
@@ -29,7 +31,7 @@ def coefficients(kind: str, steps: int) -> list[tuple[float, float, float]]:
 NORMALIZATION = {"quintic": (0.0, 1e-7), "polar_express": (0.02, 1e-6)}
 
 
-def orthogonalize(g: Tensor, coeffs: list[tuple[float, float, float]], safety: float = 0.0,
+def orthogonalize(g: Tensor, coeffs: Sequence[tuple[float, float, float]], safety: float = 0.0,
                   eps: float = 1e-7) -> Tensor:
     """Approximate U V^T of g = U S V^T for g of shape (..., rows, cols); returns bf16."""
     x = g.bfloat16()

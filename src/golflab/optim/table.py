@@ -1,6 +1,6 @@
 """One per-parameter table decides each parameter's optimizer, LR, betas and weight decay.
 
-Every parameter is declared with a role when the model is built (golflab.model.params.declare); the
+Every parameter is declared with a role when the model is built (golflab.model.params.new_param); the
 table maps it through `optim.<role>` to one row. Optimizer "groups" are only how rows with identical
 settings are batched for speed: a row, not a group, is the unit of configuration, and every parameter
 appears in exactly one row.
@@ -37,14 +37,13 @@ class ParamRow:
 def build_table(model: nn.Module, cfg: OptimConfig) -> list[ParamRow]:
     rows: list[ParamRow] = []
     for name, p in model.named_parameters():
-        role = getattr(p, "role", None)
-        assert role is not None, f"parameter {name} has no declared optimizer role"
-        g = getattr(cfg, role)
+        assert hasattr(p, "role"), f"parameter {name} has no declared optimizer role"
+        g = getattr(cfg, p.role)
         if g.optimizer in ("muon", "normuon") and p.dim() != 2:
             raise ConfigError(
-                f"optim.{role}.optimizer={g.optimizer} needs 2-D parameters, but {name} has shape {tuple(p.shape)}"
+                f"optim.{p.role}.optimizer={g.optimizer} needs 2-D parameters, but {name} has shape {tuple(p.shape)}"
             )
-        rows.append(ParamRow(name, p, role, g.optimizer, g.lr, (g.betas[0], g.betas[1]), g.eps, g.weight_decay))
+        rows.append(ParamRow(name, p, p.role, g.optimizer, g.lr, (g.betas[0], g.betas[1]), g.eps, g.weight_decay))
     return rows
 
 
