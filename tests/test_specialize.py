@@ -347,3 +347,30 @@ def test_an_attribute_only_ever_set_to_values_that_are_never_none_is_not_none():
     assert "if self.other is None" in text  # another store sets it None
     text = _specialized(src + "def setter(b, k):\n    setattr(b, k, None)\n")
     assert "if self.scale is not None" in text  # a setattr by a name not known here may store anything
+
+
+def test_round_and_math_ceil_of_constants_are_decided():
+    src = ("import math\ndef width(m: ModelConfig):\n"
+           "    raw = round(m.mlp_mult * m.model_dim, 2)\n    return math.ceil(raw / 64) * 64\n")
+    assert "return 1024" in _specialized(src)  # golf-baseline: 2.0 x 512, a multiple of 64
+    shadowed = _specialized(src + "def other(math):\n    return math.ceil(2.5)\n")
+    assert "math.ceil(16.0)" in shadowed  # where a name math is bound, it may not be the module
+
+
+def test_a_value_stored_only_to_be_returned_is_returned():
+    text = _specialized("def f(x):\n    y = x * 2\n    return y\n"
+                        "def g(x):\n    x = x + 1\n    return x\n"
+                        "def h(x):\n    y = x\n    print(y)\n    y = y + 1\n    return y\n")
+    assert "return x * 2" in text and "return x + 1" in text
+    assert "print(y)" in text and "return y + 1" not in text  # y is read elsewhere: kept as it is
+
+
+def test_an_unread_attribute_store_of_a_name_goes_only_where_no_framework_base_acts_on_stores():
+    from golflab.artifact.prune import drop_unread_attributes
+
+    tree = ast.parse("class Table:\n    def __init__(self, cfg, w):\n        self.sub = cfg.muon\n        self.n = 3\n"
+                     "class Head(nn.Module):\n    def __init__(self, w):\n        self.weight = w\n        self.flag = None\n")
+    assert drop_unread_attributes(tree)
+    text = ast.unparse(tree)
+    assert "self.sub" not in text and "self.n" not in text and "self.flag" not in text
+    assert "self.weight = w" in text  # nn.Module registers a parameter stored this way

@@ -95,18 +95,15 @@ def config_hash(cfg):
     return None
 
 
-def code_bytes(cfg):
-    """This file is the submission's code."""
+def code_bytes(cfg):  # this file is the submission's code
     return Path(__file__).read_bytes()
 
 
-def config_from_dict(values):
-    """Nested namespaces, read as golflab reads its config dataclasses."""
+def config_from_dict(values):  # nested namespaces, read as golflab reads its config dataclasses
     return SimpleNamespace(**{k: config_from_dict(v) if isinstance(v, dict) else v for k, v in values.items()})
 
 
-def to_dict(cfg: RunConfig):
-    """config_from_dict undone (config.toml)."""
+def to_dict(cfg: RunConfig):  # config_from_dict undone, for config.toml
     return {k: to_dict(v) if isinstance(v, SimpleNamespace) else v for k, v in vars(cfg).items()}
 
 

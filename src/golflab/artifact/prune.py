@@ -306,18 +306,26 @@ def is_pure(node: ast.AST) -> bool:
 
 
 def drop_unread_attributes(tree: ast.Module) -> bool:
-    """In place: `self.x = <constant, name or attribute of one>` inside a class (also a pair of `self.a, self.b = 1, None`) when no
+    """In place: `self.x = <constant>` inside a class (also a pair of `self.a, self.b = 1, None`) when no
     code anywhere reads an attribute `x` or names it by a string, and the class never reads its own
-    `__dict__` / `vars(self)`: specialization folded every read. Returns whether anything went."""
+    `__dict__` / `vars(self)`: specialization folded every read. In a class whose bases are all the
+    script's own, also `self.x = <name or attribute of one>` (`self.muon_cfg = cfg.muon`); a framework
+    base may act on a store (nn.Module registers a parameter or a submodule). Returns whether anything went."""
     read = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and not isinstance(n.ctx, ast.Store)}
     read |= {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
 
-    def unread(t: ast.expr, v: ast.expr) -> bool:
-        return is_pure(v) and isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) \
-            and t.value.id == "self" and t.attr not in read
+    def own(c: ast.ClassDef, seen: frozenset[str] = frozenset()) -> bool:
+        return not c.keywords and all(isinstance(b, ast.Name) and b.id in classes and b.id not in seen
+                                      and own(classes[b.id], seen | {c.name}) for b in c.bases)
+
+    def unread(t: ast.expr, v: ast.expr, plain: bool) -> bool:
+        return (isinstance(v, ast.Constant) or (plain and is_pure(v))) and isinstance(t, ast.Attribute) \
+            and isinstance(t.value, ast.Name) and t.value.id == "self" and t.attr not in read
 
     changed = False
-    for cls in [n for n in tree.body if isinstance(n, ast.ClassDef)]:
+    for cls in classes.values():
+        plain = own(cls)
         if "__dict__" in read or any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "vars"
                                      for n in ast.walk(cls)):
             continue
@@ -329,7 +337,7 @@ def drop_unread_attributes(tree: ast.Module) -> bool:
                 out: list[ast.stmt] = []
                 for st in block:
                     pairs = assign_pairs(st)
-                    keep = [(t, v) for t, v in pairs if not unread(t, v)]
+                    keep = [(t, v) for t, v in pairs if not unread(t, v, plain)]
                     if not pairs or len(keep) == len(pairs):
                         out.append(st)
                         continue

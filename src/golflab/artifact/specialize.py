@@ -183,10 +183,16 @@ class _Simplify(ast.NodeTransformer):
         return node
 
     def visit_Call(self, node: ast.Call) -> ast.expr:
-        """`min(0.0, 0.0)` / `max(...)` of numeric constants, `int(16000000)` / `float(64)` of one (the
-        builtins: no local binds the name); `any(...)` / `all(...)` of a generator over an empty literal
+        """`min(0.0, 0.0)` / `max(...)` of numeric constants, `int(16000000)` / `float(64)` / `round(x, 2)`
+        / `math.ceil(16.0)` of them (the builtins and the module: no local binds the name); `any(...)` / `all(...)` of a generator over an empty literal
         (`any(p in name for p in [])`: the fp16 patterns of a config that names none)."""
         self.generic_visit(node)
+        f = node.func
+        if isinstance(f, ast.Attribute) and f.attr in ("ceil", "floor") and isinstance(f.value, ast.Name) \
+                and f.value.id == "math" and "math" not in self.shadowed and len(node.args) == 1 and not node.keywords \
+                and isinstance(node.args[0], ast.Constant) and type(node.args[0].value) in (int, float) \
+                and math.isfinite(node.args[0].value):
+            return ast.copy_location(ast.Constant(getattr(math, f.attr)(node.args[0].value)), node)
         if isinstance(node.func, ast.Name) and node.func.id in ("any", "all") and node.func.id not in self.shadowed \
                 and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], ast.GeneratorExp):
             first = node.args[0].generators[0].iter  # evaluated first; when empty, nothing else runs
@@ -196,6 +202,9 @@ class _Simplify(ast.NodeTransformer):
                 and all(isinstance(x, ast.Constant) and type(x.value) in (int, float) for x in node.args)):
             return node
         values = [x.value for x in node.args]  # type: ignore[attr-defined]
+        if node.func.id == "round" and len(values) in (1, 2) and all(math.isfinite(v) for v in values) \
+                and (len(values) == 1 or type(values[1]) is int):
+            return ast.copy_location(ast.Constant(round(*values)), node)
         if node.func.id in ("min", "max") and len(values) > 1:
             return ast.copy_location(ast.Constant((min if node.func.id == "min" else max)(values)), node)
         if node.func.id in ("int", "float") and len(values) == 1:
@@ -866,7 +875,7 @@ class _DropDeadLocals(ast.NodeTransformer):
     """`x = <value without side effects>` (or `x: T = ...`) in a function (a name, an attribute of one,
     a constant, or a dict / list / tuple / set of those) when nothing in the function reads `x` (an
     augmented assignment and `del x` count as reads): folding left the alias unread (`m = cfg.model`);
-    also `x = x`.
+    also `x = x`; and `x = value` then `return x`, when nothing else reads `x` (the value may), is `return value`.
     Not in a function that declares `x` global or nonlocal or calls locals(), vars(), eval() or exec()."""
 
     @staticmethod
@@ -891,9 +900,11 @@ class _DropDeadLocals(ast.NodeTransformer):
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
         self.generic_visit(node)
         read: set[str] = set()
+        loads: dict[str, int] = {}
         for n in ast.walk(node):
             if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Store):
                 read.add(n.id)
+                loads[n.id] = loads.get(n.id, 0) + 1
             elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
                 read.add(n.target.id)
             elif isinstance(n, (ast.Global, ast.Nonlocal)):
@@ -908,6 +919,14 @@ class _DropDeadLocals(ast.NodeTransformer):
                 kept = [st for st in block if not self._dead(st, read)]
                 if len(kept) != len(block):
                     block[:] = kept or ([ast.Pass()] if field == "body" else [])
+                for i in range(len(block) - 1):  # `x = value; return x`, x read nowhere else: `return value`
+                    st, nxt = block[i], block[i + 1]
+                    if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name) \
+                            and isinstance(nxt, ast.Return) and isinstance(nxt.value, ast.Name) \
+                            and nxt.value.id == st.targets[0].id and loads.get(nxt.value.id, 0) == 1 + sum(
+                                isinstance(m, ast.Name) and m.id == nxt.value.id for m in ast.walk(st.value)):
+                        block[i:i + 2] = [ast.copy_location(ast.Return(st.value), nxt), ast.Pass()]
+                block[:] = [st for st in block if not isinstance(st, ast.Pass)] or block[:1]
         return node
 
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
