@@ -49,9 +49,9 @@ def test_errors_name_file_and_problem(tmp_path):
     short.write_bytes(b"\0" * 100)
     with pytest.raises(DataError, match=r"short\.bin is 100 bytes, too short"):
         read_header(short)
-    with pytest.raises(DataError, match=r"magic.bin has magic 42, expected 20240520"):
+    with pytest.raises(DataError, match=r"magic.bin has magic 42, .* not magic 20240520"):
         read_header(_raw(tmp_path / "magic.bin", [42, 1, 0]))
-    with pytest.raises(DataError, match=r"version 3, expected 1"):
+    with pytest.raises(DataError, match=r"version 3 .* version 1 "):
         read_header(_raw(tmp_path / "ver.bin", [SHARD_MAGIC, 3, 0]))
-    with pytest.raises(DataError, match=r"size.bin is 1030 bytes but its header says 4 tokens, i.e. 1032 bytes"):
+    with pytest.raises(DataError, match=r"size.bin .* 1030 bytes, .* the 1032 bytes of its header's 4 tokens"):
         open_shard(_raw(tmp_path / "size.bin", [SHARD_MAGIC, 1, 4], b"\0" * 6))

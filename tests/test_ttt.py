@@ -86,7 +86,7 @@ def test_the_check_fails_when_chunks_are_scored_after_training_on_them():
         pending.append((s, f))
         if len(pending) > 1:  # the previous chunk, which has been trained on meanwhile
             score_windows(acc, lambda x, y: model(x, y, reduction="none"), tokens, *pending.pop(0), seq,
-                          flat_table(n), 4, None, True)
+                          flat_table(n), 4, None)
 
     ttt = TTTConfig(enabled=True, chunk_tokens=96, epochs=1, lr=0.1, batch_seqs=3)
     score_first_ttt(model, score_late, tokens, starts, score_from, seq, ttt)

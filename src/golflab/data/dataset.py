@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -54,11 +55,11 @@ def _read_json(path: Path, check: bool = True) -> dict[str, Any]:
     return data
 
 
+@dataclass
 class Dataset:
-    def __init__(self, path: Path, manifest: dict[str, Any], tokenizer_path: Path) -> None:
-        self.path = path
-        self.manifest = manifest  # golflab's, or one describing a parameter-golf dir (layout "parameter-golf")
-        self.tokenizer_path = tokenizer_path
+    path: Path
+    manifest: dict[str, Any]  # golflab's, or one describing a parameter-golf dir (no "format")
+    tokenizer_path: Path
 
     @classmethod
     def open(cls, path: str | Path, tokenizer: str = "", check: bool = True) -> Dataset:
@@ -96,8 +97,9 @@ class Dataset:
 
     @property
     def layout(self) -> str:
-        """"golflab" or "parameter-golf"."""
-        return self.manifest.get("layout", "golflab")
+        """"golflab" or "parameter-golf": what golflab's manifest says (`golflab prepare --layout`), else
+        "parameter-golf" for a bare parameter-golf dir."""
+        return self.manifest.get("layout", "golflab" if self.manifest.get("format") == FORMAT else "parameter-golf")
 
     def _prefix(self, split: str) -> str:
         return str(self.manifest.get("splits", {}).get(split, {}).get("prefix", split))
@@ -118,8 +120,10 @@ class Dataset:
 
     @property
     def bos_id(self) -> int | None:
-        bos = self.manifest.get("tokenizer", {}).get("bos_id", "absent")
-        return self.tokenizer.bos_id if bos == "absent" else bos
+        entry = self.manifest.get("tokenizer", {})
+        if "bos_id" in entry:  # the manifest's (None: no BOS), without loading the tokenizer
+            return entry["bos_id"]
+        return self.tokenizer.bos_id
 
     def byte_table(self):  # -> golflab.eval.bpb.ByteTable
         return self.tokenizer.byte_table()
@@ -162,8 +166,7 @@ def _parameter_golf_manifest(root: Path, tokenizer: str, check: bool = True) -> 
     """A parameter-golf dataset dir described as golflab's manifest would: its shard prefixes and, unless
     `tokenizer` is given, the tokenizer file (absolute) and vocab that ROOT/manifest.json (parameter-golf's)
     assigns to dataset root.name (`check`: with an error saying what that manifest lacks)."""
-    manifest: dict[str, Any] = {"layout": "parameter-golf",
-                                "splits": {s: {"prefix": f"fineweb_{s}"} for s in SPLITS}}
+    manifest: dict[str, Any] = {"splits": {s: {"prefix": f"fineweb_{s}"} for s in SPLITS}}
     if tokenizer:
         return manifest
     pg_root = root.resolve().parent.parent
@@ -180,5 +183,5 @@ def _parameter_golf_manifest(root: Path, tokenizer: str, check: bool = True) -> 
     rel = entry and (entry.get("model_path") or entry.get("path"))
     if check and not rel:
         raise DataError(f"{pg_manifest} has no tokenizer file for {name!r} (dataset {root.name}); {hint}")
-    manifest["tokenizer"] = {"file": str(pg_root / rel), **{k: entry[k] for k in ("vocab_size",) if k in entry}}
+    manifest["tokenizer"] = {"file": str(pg_root / rel), "vocab_size": entry.get("vocab_size")}
     return manifest

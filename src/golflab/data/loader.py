@@ -134,16 +134,18 @@ class TokenLoader:
             perm = rng.permutation(len(paths))
             paths, counts = [paths[i] for i in perm], [counts[i] for i in perm]
             start = int(rng.integers(total))
-        self.rank, self.world_size, self.seed = rank, world_size, seed
-        self.order, self.align_bos, self.bos_id = order, align_bos, bos_id
+        self.rank, self.world_size = rank, world_size
         self.files: list[Path] = paths  # in stream order
         self._counts = np.asarray(counts, dtype=np.int64)
         self._starts = np.concatenate([[0], np.cumsum(self._counts)[:-1]]).astype(np.int64)
         self.total_tokens = int(total)
+        # what a saved state must match to be continued here: the shards and how they are read
+        self._stream = {"files": [p.name for p in paths], "order": order, "seed": seed, "align_bos": align_bos,
+                        "total_tokens": self.total_tokens, "packing": packing}
         self._pos = start
         self._maps: dict[int, np.ndarray] = {}
+        self._align_bos, self._bos_id = align_bos, bos_id
         self._bos: OrderedDict[int, np.ndarray] = OrderedDict()
-        self.packing = packing
         self._packer = (BestFitPacker(self._read, self._next_bos, self.total_tokens, start, pack_buffer_docs)
                         if packing == "best_fit" else None)
 
@@ -175,7 +177,7 @@ class TokenLoader:
         if i in self._bos:
             self._bos.move_to_end(i)
         else:
-            self._bos[i] = np.flatnonzero(self._shard(i) == self.bos_id)
+            self._bos[i] = np.flatnonzero(self._shard(i) == self._bos_id)
             if len(self._bos) > _BOS_CACHE_SHARDS:
                 self._bos.popitem(last=False)
         return self._bos[i]
@@ -193,7 +195,7 @@ class TokenLoader:
                 found = found[: np.searchsorted(found, off)]
             if found.size:
                 return int(self._starts[j]) + int(found[0])
-        raise DataError(f"no BOS token (id {self.bos_id}) in any shard, e.g. {self.files[0]}; cannot align_bos")
+        raise DataError(f"no BOS token (id {self._bos_id}) in any shard, e.g. {self.files[0]}; cannot align_bos")
 
     # ---- batches -------------------------------------------------------------------------------
     def next_batch(self, local_tokens: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -201,7 +203,7 @@ class TokenLoader:
         n_seq = local_tokens // seq_len
         if seq_len <= 0 or n_seq <= 0:
             raise DataError(f"local batch of {local_tokens} tokens holds no sequence of length {seq_len}")
-        if self._packer is not None or self.align_bos:
+        if self._packer is not None or self._align_bos:
             rows = []
             for k in range(self.world_size * n_seq):  # row k of the global chunk goes to rank k // n_seq
                 mine = k // n_seq == self.rank
@@ -224,20 +226,15 @@ class TokenLoader:
         return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
 
     # ---- resume --------------------------------------------------------------------------------
-    def _stream(self) -> dict[str, Any]:
-        """What a saved state must match to be continued here: the shards and how they are read."""
-        return {"files": [p.name for p in self.files], "order": self.order, "seed": self.seed,
-                "align_bos": self.align_bos, "total_tokens": self.total_tokens, "packing": self.packing}
-
     def state_dict(self) -> dict[str, Any]:
-        state = {"version": 1, "pos": self._pos, **self._stream()}
+        state = {"version": 1, "pos": self._pos, **self._stream}
         if self._packer is not None:
             state["packer"] = self._packer.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue exactly where the saved loader stopped; the shards must be the same."""
-        for key, now in self._stream().items():
+        for key, now in self._stream.items():
             was = state.get(key, "stream" if key == "packing" else None)  # states from before best-fit packing
             if was != now:
                 raise DataError(f"loader state does not match these shards: {key} was {was!r}, now {now!r}")

@@ -57,17 +57,11 @@ def read_header(path: str | Path) -> int:
     size = path.stat().st_size
     if size < HEADER_BYTES:
         raise DataError(f"shard {path} is {size} bytes, too short for the {HEADER_BYTES}-byte header")
-    header = np.fromfile(path, dtype="<i4", count=HEADER_WORDS)
-    magic, version, count = int(header[0]), int(header[1]), int(header[2])
-    if magic != SHARD_MAGIC:
-        raise DataError(f"shard {path} has magic {magic}, expected {SHARD_MAGIC} (not a token shard?)")
-    if version != SHARD_VERSION:
-        raise DataError(f"shard {path} has version {version}, expected {SHARD_VERSION}")
-    expected = HEADER_BYTES + TOKEN_BYTES * count
-    if size != expected:  # a negative count too (expected < HEADER_BYTES <= size)
-        raise DataError(
-            f"shard {path} is {size} bytes but its header says {count} tokens, i.e. {expected} bytes"
-        )
+    magic, version, count = np.fromfile(path, dtype="<i4", count=3).tolist()
+    expected = HEADER_BYTES + TOKEN_BYTES * count  # a negative count fails too (expected < HEADER_BYTES <= size)
+    if (magic, version, size) != (SHARD_MAGIC, SHARD_VERSION, expected):
+        raise DataError(f"shard {path} has magic {magic}, version {version} and {size} bytes, not magic "
+                        f"{SHARD_MAGIC}, version {SHARD_VERSION} and the {expected} bytes of its header's {count} tokens")
     return count
 
 

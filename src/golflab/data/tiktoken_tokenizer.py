@@ -1,4 +1,4 @@
-"""tiktoken encodings behind golflab's Tokenizer interface; `<|endoftext|>` serves as BOS/EOS.
+"""tiktoken encodings as a golflab Tokenizer (data.tokenizers); `<|endoftext|>` serves as BOS/EOS.
 
 Kept apart from golflab.data.tokenizers so that the stand-alone exported script, which reads
 SentencePiece tokenizers only (as parameter-golf's own script does), does not carry it.
@@ -15,13 +15,13 @@ from typing import Any
 
 import tiktoken
 
-from golflab.data.tokenizers import TIKTOKEN_SUFFIX, Tokenizer
+from golflab.data.tokenizers import TIKTOKEN_SUFFIX
 from golflab.errors import DataError
 from golflab.eval.bpb import ByteTable
 from golflab.fileio import write_atomic
 
 
-class TiktokenTokenizer(Tokenizer):
+class TiktokenTokenizer:
     """A tiktoken Encoding; `<|endoftext|>` (if present) serves as BOS/EOS, as in modded-nanogpt."""
 
     kind = "tiktoken"

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from golflab.errors import DataError
 from golflab.eval.bpb import ByteTable
@@ -21,41 +20,36 @@ from golflab.eval.bpb import ByteTable
 TIKTOKEN_SUFFIX = ".tiktoken.json"
 
 
-class Tokenizer(ABC):
-    kind: str = ""
-    name: str = ""
-    path: Path | None = None  # the file it was loaded from, if any
+class Tokenizer(Protocol):
+    """What golflab uses of a tokenizer; SentencePieceTokenizer and TiktokenTokenizer provide it."""
+
+    kind: str  # "sentencepiece" or "tiktoken"
+    name: str
+    path: Path | None  # the file it was loaded from, if any
 
     @property
-    @abstractmethod
     def vocab_size(self) -> int: ...
 
     @property
-    @abstractmethod
     def bos_id(self) -> int | None: ...
 
     @property
-    @abstractmethod
     def eos_id(self) -> int | None: ...
 
-    @abstractmethod
     def encode(self, text: str) -> list[int]: ...
 
-    @abstractmethod
     def encode_batch(self, texts: list[str], num_threads: int = 0) -> list[list[int]]: ...
 
-    @abstractmethod
     def decode(self, ids: Iterable[int]) -> str: ...
 
-    @abstractmethod
     def byte_table(self) -> ByteTable: ...
 
-    @abstractmethod
     def save(self, path: str | Path) -> Path:
         """Write the tokenizer as one file (temp name, then rename) and return its path."""
+        ...
 
 
-class SentencePieceTokenizer(Tokenizer):
+class SentencePieceTokenizer:
     kind = "sentencepiece"
 
     def __init__(self, path: str | Path) -> None:
@@ -114,10 +108,11 @@ def load_tokenizer(path_or_name: str | Path) -> Tokenizer:
     (`gpt2`, `tiktoken:gpt2`) whose file is in the local tiktoken cache."""
     spec = str(path_or_name)
     path = Path(spec)
-    if path.is_file() and not spec.endswith(TIKTOKEN_SUFFIX):
+    if not path.is_file():
+        if spec.endswith((".model", ".json")) or os.sep in spec:  # meant as a file, not an encoding name
+            raise DataError(f"tokenizer {spec} does not exist")
+    elif not spec.endswith(TIKTOKEN_SUFFIX):
         return SentencePieceTokenizer(path)
-    if not path.is_file() and (spec.endswith((".model", ".json")) or os.sep in spec):
-        raise DataError(f"tokenizer {spec} does not exist")
     # tiktoken lives in its own module, which the stand-alone script leaves out (SentencePiece only)
     from golflab.data.tiktoken_tokenizer import load_tiktoken
 

@@ -105,20 +105,17 @@ def val_bpb(nats: torch.Tensor, targets: torch.Tensor, table: ByteTable, prev: t
 class BpbAccumulator:
     """Sums nats (float64), tokens and bytes over batches; all-reduce the sums, then read the result."""
 
-    def __init__(self, device: torch.device | str | None = None) -> None:
-        self.sums = torch.zeros(3, dtype=torch.float64, device=device)  # nats, tokens, bytes
-
-    def add(
-        self, nats: torch.Tensor, targets: torch.Tensor, table: ByteTable, prev: torch.Tensor,
-        zero_byte_nats: bool = True,
-    ) -> None:
-        """Add targets after `prev` (on the device of the sums and the table) and their nats.
-
-        zero_byte_nats=False leaves out the nats (and the count) of targets of 0 bytes, as autoresearch's
+    def __init__(self, device: torch.device | str | None = None, zero_byte_nats: bool = True) -> None:
+        """zero_byte_nats=False leaves out the nats (and the count) of targets of 0 bytes, as autoresearch's
         evaluate_bpb does (prepare.py: total_nats += (loss * (nbytes > 0)).sum())."""
+        self.sums = torch.zeros(3, dtype=torch.float64, device=device)  # nats, tokens, bytes
+        self.zero_byte_nats = zero_byte_nats
+
+    def add(self, nats: torch.Tensor, targets: torch.Tensor, table: ByteTable, prev: torch.Tensor) -> None:
+        """Add targets after `prev` (on the device of the sums and the table) and their nats."""
         assert nats.shape == targets.shape, f"nats shape {tuple(nats.shape)} != targets shape {tuple(targets.shape)}"
         nbytes = table.token_bytes(targets, prev)
-        if zero_byte_nats:
+        if self.zero_byte_nats:
             self.sums[0] += nats.double().sum()
             self.sums[1] += targets.numel()
         else:

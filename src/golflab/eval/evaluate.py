@@ -110,18 +110,18 @@ def evaluate(
     starts, score_from = eval_windows(tokens.numel(), seq_len, stride)
     toks = tokens.to(device=device, dtype=torch.int64)
     table = table.to(device)
-    acc = BpbAccumulator(device)
+    acc = BpbAccumulator(device, zero_byte_nats)
     mine = slice(len(starts) * rank // world_size, len(starts) * (rank + 1) // world_size)
     starts, score_from = starts[mine], score_from[mine]
     if order is not None:
         starts, score_from = starts[order], score_from[order]
     batch_seqs = max(1, min(batch_seqs, len(starts)))  # a small split is not padded up to a large batch
-    score_windows(acc, nats_fn, toks, starts, score_from, seq_len, table, batch_seqs, autocast_dtype, zero_byte_nats)
+    score_windows(acc, nats_fn, toks, starts, score_from, seq_len, table, batch_seqs, autocast_dtype)
     return eval_result(acc, world_size, t0)
 
 
 def score_windows(acc: BpbAccumulator, nats_fn, toks: Tensor, starts: np.ndarray, score_from: np.ndarray, seq_len: int,
-              table: ByteTable, batch_seqs: int, autocast_dtype: torch.dtype | None, zero_byte_nats: bool) -> None:
+              table: ByteTable, batch_seqs: int, autocast_dtype: torch.dtype | None) -> None:
     """Add the scored targets of windows (starts, score_from) to `acc`, batch_seqs windows a forward
     (a last partial batch is padded to that shape, so a compiled model does not recompile)."""
     device = toks.device
@@ -136,7 +136,7 @@ def score_windows(acc: BpbAccumulator, nats_fn, toks: Tensor, starts: np.ndarray
         with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
             per_tok = nats_fn(x, y).view(x.shape).float()
         mask = positions >= score_from[b : b + batch_seqs, None]
-        acc.add(per_tok[mask], y[mask], table, prev=x[mask], zero_byte_nats=zero_byte_nats)
+        acc.add(per_tok[mask], y[mask], table, prev=x[mask])
 
 
 def eval_result(acc: BpbAccumulator, world_size: int, t0: float) -> EvalResult:
@@ -161,7 +161,7 @@ def _ev_rows(nats_fn, tokens: Tensor, seq_len: int, table: ByteTable, t0: float,
     mine = torch.from_numpy(rows[lo:hi].astype(np.int64))
     batch_seqs = max(1, min(batch_seqs, mine.size(0)))  # a small split is not padded up to a large batch
     table = table.to(device)
-    acc = BpbAccumulator(device)
+    acc = BpbAccumulator(device, zero_byte_nats)
     for b in range(0, mine.size(0), batch_seqs):
         window = mine[b : b + batch_seqs]
         real = window.size(0)
@@ -171,5 +171,5 @@ def _ev_rows(nats_fn, tokens: Tensor, seq_len: int, table: ByteTable, t0: float,
         x, y = window[:, :-1], window[:, 1:]
         with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
             per_tok = nats_fn(x, y).view(x.shape).float()
-        acc.add(per_tok[:real], y[:real], table, prev=x[:real], zero_byte_nats=zero_byte_nats)
+        acc.add(per_tok[:real], y[:real], table, prev=x[:real])
     return eval_result(acc, world_size, t0)

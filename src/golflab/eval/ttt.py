@@ -163,11 +163,11 @@ def ttt_evaluate(
     starts, score_from = eval_windows(tokens.numel(), seq_len, stride)
     toks = tokens.to(device=device, dtype=torch.int64)
     table = table.to(device)
-    acc = BpbAccumulator(device)
+    acc = BpbAccumulator(device, zero_byte_nats)
     batch_seqs = max(1, min(batch_seqs, -(-len(starts) // world_size)))  # one shape for every chunk
 
     def score(s: np.ndarray, f: np.ndarray) -> None:
-        score_windows(acc, nats_fn, toks, s, f, seq_len, table, batch_seqs, autocast_dtype, zero_byte_nats)
+        score_windows(acc, nats_fn, toks, s, f, seq_len, table, batch_seqs, autocast_dtype)
 
     score_first_ttt(model, score, toks, starts, score_from, seq_len, ttt, rank=rank, world_size=world_size,
                     autocast_dtype=autocast_dtype)
