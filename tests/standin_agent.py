@@ -52,8 +52,8 @@ def main(modes: list[str]) -> None:
         (log / "head").write_text(git("rev-parse", "HEAD"))
         (log / "mode").write_text(mode)
     if mode == "lr":  # the matrix (Muon) LR times 25: with a too-small configured LR, clearly better
-        edit(TABLE, r"rows\.append\(ParamRow\(name, p, role, g\.optimizer, g\.lr,",
-             'rows.append(ParamRow(name, p, role, g.optimizer, g.lr * (25.0 if role == "matrix" else 1.0),')
+        edit(TABLE, r"rows\.append\(ParamRow\(name, p, p\.role, g\.optimizer, g\.lr,",
+             'rows.append(ParamRow(name, p, p.role, g.optimizer, g.lr * (25.0 if p.role == "matrix" else 1.0),')
         git("commit", "-q", "-am", "scale the matrix LR by 25")
     elif mode == "config-bad":  # a config diff: a much smaller matrix LR
         answer("a much smaller matrix LR", ["optim.matrix.lr=0.0001"])
