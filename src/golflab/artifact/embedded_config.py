@@ -8,8 +8,9 @@ in) as the run's own config, whatever the code needed.
 A read counts whole where a config object is used other than by reading a field of it or handing it on
 to where the fold follows it (a parameter typed for it, a local alias, `self.x = cfg` in `__init__`):
 `vars(cfg)` embeds all of `cfg`. `getattr(cfg, name)` reads the sub-config that `name` picks: for
-`optim` (the table's `getattr(cfg, role)`) the roles the model declares, elsewhere any. A chain the fold cannot type (`trainer.cfg.eval.stride`)
-counts by golflab's naming rule: what follows a `cfg` is a config path.
+`optim` (the table's `getattr(cfg, role)`) the roles the model declares, elsewhere any. A chain the
+fold cannot type (`trainer.cfg.eval.stride`) counts by golflab's naming rule: what follows a `cfg` is
+a config path.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ Nothing here knows a particular option: new model and optimizer code is speciali
 from __future__ import annotations
 
 import ast
+import collections
 import copy
 import dataclasses
 import functools
@@ -183,9 +184,10 @@ class _Simplify(ast.NodeTransformer):
         return node
 
     def visit_Call(self, node: ast.Call) -> ast.expr:
-        """`min(0.0, 0.0)` / `max(...)` of numeric constants, `int(16000000)` / `float(64)` / `round(x, 2)`
-        / `math.ceil(16.0)` of them (the builtins and the module: no local binds the name); `any(...)` / `all(...)` of a generator over an empty literal
-        (`any(p in name for p in [])`: the fp16 patterns of a config that names none)."""
+        """`min(0.0, 0.0)` / `max(...)` of numeric constants, `int(16000000)` / `float(64)` / `round(x, 2)` /
+        `math.ceil(16.0)` of them (the builtins and the module: no local binds the name); `any(...)` /
+        `all(...)` of a generator over an empty literal (`any(p in name for p in [])`: the fp16 patterns
+        of a config that names none)."""
         self.generic_visit(node)
         f = node.func
         if isinstance(f, ast.Attribute) and f.attr in ("ceil", "floor") and isinstance(f.value, ast.Name) \
@@ -436,8 +438,8 @@ class _FoldSelfConstants(ast.NodeTransformer):
 class _NeverNone:
     """Which expressions can never be None: literals, constructor calls (a class of the tree, or a
     capitalized attribute such as `nn.Parameter(...)`), and calls of top-level functions that end in a
-    return and only return such values (or a parameter, when the call passes such a value for it:
-    `new_param(...)` returns `declare(nn.Parameter(...), ...)`, which returns its first argument)."""
+    return and only return such values, a local bound once to one (`new_param(...)`: `param =
+    nn.Parameter(...)`, then `return param`), or a parameter when the call passes such a value for it."""
 
     def __init__(self, tree: ast.Module) -> None:
         self.classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
@@ -463,14 +465,10 @@ class _NeverNone:
         if fn is None or f.id in self.active or not fn.body or not isinstance(fn.body[-1], ast.Return):
             return False
         params = [a.arg for a in fn.args.args]
-        binds: dict[str, list[ast.AST]] = {}  # a local bound once, by `x = value`: that value
-        for n in ast.walk(fn):
-            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
-                binds.setdefault(n.id, [])
-            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
-                binds.setdefault(n.targets[0].id, []).append(n.value)
-        once = {k: v[0] for k, v in binds.items() if len(v) == 1 and k not in params
-                and sum(isinstance(m, ast.Name) and m.id == k and not isinstance(m.ctx, ast.Load) for m in ast.walk(fn)) == 1}
+        stores = collections.Counter(n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load))
+        once = {n.targets[0].id: n.value for n in ast.walk(fn)  # a local bound only by `x = value`: that value
+                if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
+                and stores[n.targets[0].id] == 1 and n.targets[0].id not in params}
         self.active.add(f.id)
         try:
             for r in (n for n in ast.walk(fn) if isinstance(n, ast.Return)):
